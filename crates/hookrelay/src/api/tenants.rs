@@ -1,0 +1,134 @@
+//! Admin routes: tenants and their API keys.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+
+use super::AppState;
+use super::auth::Admin;
+use super::extract::{JsonObject, List, PathId, PathIds, QueryParams, check};
+use super::problem::{ApiError, ApiResult};
+use crate::domain::tenant::{ApiKeyInfo, NewApiKey, NewTenant, Tenant};
+use crate::domain::time::Timestamp;
+use crate::domain::{apikey, id};
+
+pub async fn create(
+    _: Admin,
+    State(state): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<Tenant>)> {
+    let new = NewTenant::parse(&body).map_err(ApiError::Validation)?;
+    let now = Timestamp::now();
+    let tenant = Tenant {
+        id: id::new(id::TENANT),
+        name: new.name,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_tenant(&tenant).await?;
+    Ok((StatusCode::CREATED, Json(tenant)))
+}
+
+pub async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    query: QueryParams,
+) -> ApiResult<Json<List<Tenant>>> {
+    let mut errors = Vec::new();
+    let page = query.page(&mut errors);
+    check(errors)?;
+    let rows = state.store.tenants(&page).await?;
+    Ok(Json(List::from_page(rows, &page, |t| &t.id)))
+}
+
+pub async fn get(
+    _: Admin,
+    State(state): State<AppState>,
+    PathId(tenant_id): PathId,
+) -> ApiResult<Json<Tenant>> {
+    Ok(Json(find(&state, &tenant_id).await?))
+}
+
+async fn find(state: &AppState, tenant_id: &str) -> ApiResult<Tenant> {
+    if !id::is_valid(id::TENANT, tenant_id) {
+        return Err(ApiError::NotFound("tenant"));
+    }
+    state
+        .store
+        .tenant(tenant_id)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))
+}
+
+/// The one answer that carries the key itself.
+#[derive(Serialize)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    info: ApiKeyInfo,
+    key: String,
+}
+
+pub async fn create_key(
+    _: Admin,
+    State(state): State<AppState>,
+    PathId(tenant_id): PathId,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
+    let tenant = find(&state, &tenant_id).await?;
+    let now = Timestamp::now();
+    let new = NewApiKey::parse(&body, now).map_err(ApiError::Validation)?;
+    let minted = apikey::mint_tenant_key();
+    let info = ApiKeyInfo {
+        id: minted.id,
+        tenant_id: tenant.id,
+        name: new.name,
+        prefix: minted.prefix,
+        created_at: now,
+        expires_at: new.expires_at,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    state.store.insert_api_key(&info, &minted.hash).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            info,
+            key: minted.token,
+        }),
+    ))
+}
+
+pub async fn list_keys(
+    _: Admin,
+    State(state): State<AppState>,
+    PathId(tenant_id): PathId,
+    query: QueryParams,
+) -> ApiResult<Json<List<ApiKeyInfo>>> {
+    let mut errors = Vec::new();
+    let page = query.page(&mut errors);
+    check(errors)?;
+    let tenant = find(&state, &tenant_id).await?;
+    let rows = state.store.api_keys(&tenant.id, &page).await?;
+    Ok(Json(List::from_page(rows, &page, |k| &k.id)))
+}
+
+pub async fn revoke_key(
+    _: Admin,
+    State(state): State<AppState>,
+    PathIds(tenant_id, key_id): PathIds,
+) -> ApiResult<StatusCode> {
+    let tenant = find(&state, &tenant_id).await?;
+    if !id::is_valid(id::API_KEY, &key_id) {
+        return Err(ApiError::NotFound("API key"));
+    }
+    if state
+        .store
+        .revoke_api_key(&tenant.id, &key_id, Timestamp::now())
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("API key"))
+    }
+}

@@ -1,0 +1,206 @@
+//! Tenant routes: webhooks and the event catalogue.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::AppState;
+use super::auth::{Caller, TenantId};
+use super::extract::{JsonObject, List, PathId, QueryParams, check};
+use super::problem::{ApiError, ApiResult};
+use crate::domain::catalog::{self, CATALOG};
+use crate::domain::id;
+use crate::domain::secret;
+use crate::domain::time::Timestamp;
+use crate::domain::webhook::{NewWebhook, Webhook, WebhookPatch, WebhookStatus};
+use crate::store::WebhookFilter;
+
+/// A webhook as the API shows it. The secret is whole only in the create answer and on
+/// `GET /webhooks/{id}/secret`; everywhere else it is masked.
+#[derive(Serialize)]
+pub struct WebhookOut {
+    id: String,
+    tenant_id: String,
+    name: String,
+    description: Option<String>,
+    url: String,
+    events: Vec<String>,
+    secret: String,
+    status: WebhookStatus,
+    retry_count: i64,
+    timeout_seconds: i64,
+    is_active: bool,
+    total_deliveries: i64,
+    successful_deliveries: i64,
+    failed_deliveries: i64,
+    last_triggered_at: Option<Timestamp>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl WebhookOut {
+    fn new(w: Webhook, reveal_secret: bool) -> Self {
+        WebhookOut {
+            secret: if reveal_secret {
+                w.secret
+            } else {
+                secret::mask(&w.secret)
+            },
+            id: w.id,
+            tenant_id: w.tenant_id,
+            name: w.name,
+            description: w.description,
+            url: w.url,
+            events: w.events,
+            status: w.status,
+            retry_count: w.retry_count,
+            timeout_seconds: w.timeout_seconds,
+            is_active: w.is_active,
+            total_deliveries: w.total_deliveries,
+            successful_deliveries: w.successful_deliveries,
+            failed_deliveries: w.failed_deliveries,
+            last_triggered_at: w.last_triggered_at,
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        }
+    }
+}
+
+pub async fn create(
+    TenantId(tenant_id): TenantId,
+    State(state): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<WebhookOut>)> {
+    let new = NewWebhook::parse(&body).map_err(ApiError::Validation)?;
+    let webhook = Webhook::create(&tenant_id, new, Timestamp::now());
+    state.store.insert_webhook(&webhook).await?;
+    Ok((StatusCode::CREATED, Json(WebhookOut::new(webhook, true))))
+}
+
+pub async fn list(
+    TenantId(tenant_id): TenantId,
+    State(state): State<AppState>,
+    query: QueryParams,
+) -> ApiResult<Json<List<WebhookOut>>> {
+    let mut errors = Vec::new();
+    let page = query.page(&mut errors);
+    let filter = WebhookFilter {
+        is_active: query.bool("is_active", &mut errors),
+    };
+    check(errors)?;
+    let rows = state.store.webhooks(&tenant_id, &filter, &page).await?;
+    let list = List::from_page(rows, &page, |w| &w.id);
+    Ok(Json(List {
+        data: list
+            .data
+            .into_iter()
+            .map(|w| WebhookOut::new(w, false))
+            .collect(),
+        next_cursor: list.next_cursor,
+    }))
+}
+
+async fn find(state: &AppState, tenant_id: &str, webhook_id: &str) -> ApiResult<Webhook> {
+    if !id::is_valid(id::WEBHOOK, webhook_id) {
+        return Err(ApiError::NotFound("webhook"));
+    }
+    state
+        .store
+        .webhook(tenant_id, webhook_id)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))
+}
+
+pub async fn get(
+    TenantId(tenant_id): TenantId,
+    State(state): State<AppState>,
+    PathId(webhook_id): PathId,
+) -> ApiResult<Json<WebhookOut>> {
+    let webhook = find(&state, &tenant_id, &webhook_id).await?;
+    Ok(Json(WebhookOut::new(webhook, false)))
+}
+
+#[derive(Serialize)]
+pub struct SecretOut {
+    secret: String,
+}
+
+pub async fn get_secret(
+    TenantId(tenant_id): TenantId,
+    State(state): State<AppState>,
+    PathId(webhook_id): PathId,
+) -> ApiResult<Json<SecretOut>> {
+    let webhook = find(&state, &tenant_id, &webhook_id).await?;
+    Ok(Json(SecretOut {
+        secret: webhook.secret,
+    }))
+}
+
+pub async fn update(
+    TenantId(tenant_id): TenantId,
+    State(state): State<AppState>,
+    PathId(webhook_id): PathId,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<WebhookOut>> {
+    if !id::is_valid(id::WEBHOOK, &webhook_id) {
+        return Err(ApiError::NotFound("webhook"));
+    }
+    let patch = WebhookPatch::parse(&body).map_err(ApiError::Validation)?;
+    let webhook = state
+        .store
+        .update_webhook(&tenant_id, &webhook_id, patch, Timestamp::now())
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    Ok(Json(WebhookOut::new(webhook, false)))
+}
+
+pub async fn delete(
+    TenantId(tenant_id): TenantId,
+    State(state): State<AppState>,
+    PathId(webhook_id): PathId,
+) -> ApiResult<StatusCode> {
+    if !id::is_valid(id::WEBHOOK, &webhook_id) {
+        return Err(ApiError::NotFound("webhook"));
+    }
+    if state
+        .store
+        .delete_webhook(&tenant_id, &webhook_id, Timestamp::now())
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("webhook"))
+    }
+}
+
+#[derive(Serialize)]
+pub struct EventTypeOut {
+    name: &'static str,
+    description: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample: Option<Value>,
+}
+
+/// The catalogue, then the wildcard. Any valid key may read it: it names no tenant's data.
+pub async fn events(_: Caller) -> Json<List<EventTypeOut>> {
+    let mut data: Vec<EventTypeOut> = CATALOG
+        .iter()
+        .map(|t| EventTypeOut {
+            name: t.name,
+            description: t.description,
+            // Every sample is checked to parse by the catalogue's tests.
+            sample: serde_json::from_str(t.sample).ok(),
+        })
+        .collect();
+    data.push(EventTypeOut {
+        name: catalog::WILDCARD,
+        description: "Every event type, including those added to the catalogue later.",
+        sample: None,
+    });
+    Json(List {
+        data,
+        next_cursor: None,
+    })
+}

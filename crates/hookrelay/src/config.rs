@@ -1,0 +1,105 @@
+//! Server configuration, as resolved from flags and `HOOKRELAY_*` environment variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::domain::apikey::MIN_ADMIN_KEY_LEN;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://hookrelay.db";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Everything `serve` needs. Built by the CLI, or directly by tests and embedders.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// `None`: use the generated admin key (generating it on the first start).
+    pub admin_key: Option<SecretString>,
+    /// Largest accepted request body on the management API.
+    pub max_body_bytes: usize,
+}
+
+impl ServeConfig {
+    /// Defaults for everything but the database.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        ServeConfig {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            database_url: database_url.into(),
+            admin_key: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// Checks what types cannot; errors name the setting.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(key) = &self.admin_key
+            && key.expose().chars().count() < MIN_ADMIN_KEY_LEN
+        {
+            anyhow::bail!(
+                "admin key (--admin-key / HOOKRELAY_ADMIN_KEY) must be at least {MIN_ADMIN_KEY_LEN} characters"
+            );
+        }
+        if self.max_body_bytes < 1024 {
+            anyhow::bail!(
+                "max body bytes (--max-body-bytes / HOOKRELAY_MAX_BODY_BYTES) must be at least 1024"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A string that never shows itself in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        SecretString(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+impl std::str::FromStr for SecretString {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretString(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        let c = ServeConfig {
+            admin_key: Some(SecretString::new("super-secret-admin-key-0123456789")),
+            ..ServeConfig::new("x.db")
+        };
+        assert!(!format!("{c:?}").contains("super-secret"));
+    }
+
+    #[test]
+    fn short_admin_key_is_refused_by_name() {
+        let c = ServeConfig {
+            admin_key: Some(SecretString::new("short")),
+            ..ServeConfig::new("x.db")
+        };
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("HOOKRELAY_ADMIN_KEY"), "{err}");
+        assert!(ServeConfig::new("x.db").validate().is_ok());
+    }
+}

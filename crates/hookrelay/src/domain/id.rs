@@ -1,0 +1,55 @@
+//! Opaque, prefixed, time-ordered identifiers (`wh_…`, `evt_…`, `ten_…`): a ULID in lower case
+//! behind a prefix naming the kind of object.
+//!
+//! Time order makes the id itself a stable pagination cursor and keeps B-tree inserts appending.
+
+use ulid::Ulid;
+
+pub const TENANT: &str = "ten";
+pub const API_KEY: &str = "key";
+pub const WEBHOOK: &str = "wh";
+pub const EVENT: &str = "evt";
+pub const DELIVERY: &str = "dlv";
+pub const ATTEMPT: &str = "att";
+
+/// A new identifier of the given kind.
+pub fn new(prefix: &str) -> String {
+    format!("{prefix}_{}", Ulid::new().to_string().to_ascii_lowercase())
+}
+
+/// Whether `id` has the shape of an identifier of this kind. Ids that fail this are treated as
+/// "not found" rather than as malformed input, so guessing reveals nothing.
+pub fn is_valid(prefix: &str, id: &str) -> bool {
+    id.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|body| {
+            body.len() == 26
+                && body
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_ids_are_prefixed_valid_and_ordered() {
+        let a = new(WEBHOOK);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new(WEBHOOK);
+        assert!(a.starts_with("wh_"));
+        assert!(is_valid(WEBHOOK, &a));
+        assert!(a < b, "{a} should sort before {b}");
+    }
+
+    #[test]
+    fn rejects_other_kinds_and_garbage() {
+        let id = new(TENANT);
+        assert!(!is_valid(WEBHOOK, &id));
+        assert!(!is_valid(TENANT, "ten_"));
+        assert!(!is_valid(TENANT, "ten_../../etc/passwd"));
+        assert!(!is_valid(TENANT, &id.to_uppercase()));
+    }
+}

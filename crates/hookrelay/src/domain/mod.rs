@@ -1,0 +1,11 @@
+//! Types and rules with no I/O: identifiers, time, the event catalogue, webhook validation,
+//! secrets and API keys. Everything here is unit tested without a database or a socket.
+
+pub mod apikey;
+pub mod catalog;
+pub mod id;
+pub mod input;
+pub mod secret;
+pub mod tenant;
+pub mod time;
+pub mod webhook;

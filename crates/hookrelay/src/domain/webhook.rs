@@ -1,0 +1,468 @@
+//! Webhooks: a tenant's subscription to event types at a URL, and the rules its fields obey.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::catalog;
+use super::input::{FieldError, Input, boolean, integer, text};
+use super::secret;
+use super::time::Timestamp;
+
+pub const NAME_MAX: usize = 100;
+pub const DESCRIPTION_MAX: usize = 500;
+pub const URL_MAX: usize = 2048;
+pub const RETRY_COUNT_MAX: i64 = 10;
+pub const DEFAULT_RETRY_COUNT: i64 = 3;
+pub const TIMEOUT_MIN: i64 = 1;
+pub const TIMEOUT_MAX: i64 = 60;
+pub const DEFAULT_TIMEOUT_SECONDS: i64 = 30;
+
+/// Where a webhook stands, as shown to its tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookStatus {
+    /// Receiving deliveries.
+    Active,
+    /// Switched off by its tenant: no new deliveries, pending ones held.
+    Inactive,
+}
+
+impl WebhookStatus {
+    pub fn for_active(is_active: bool) -> Self {
+        if is_active {
+            WebhookStatus::Active
+        } else {
+            WebhookStatus::Inactive
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookStatus::Active => "active",
+            WebhookStatus::Inactive => "inactive",
+        }
+    }
+}
+
+/// A stored webhook, with its delivery counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub url: String,
+    pub events: Vec<String>,
+    pub secret: String,
+    pub status: WebhookStatus,
+    pub retry_count: i64,
+    pub timeout_seconds: i64,
+    pub is_active: bool,
+    pub total_deliveries: i64,
+    pub successful_deliveries: i64,
+    pub failed_deliveries: i64,
+    pub last_triggered_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Webhook {
+    /// A new webhook for `tenant_id`, with a generated secret when none was given.
+    pub fn create(tenant_id: &str, new: NewWebhook, now: Timestamp) -> Self {
+        Webhook {
+            id: super::id::new(super::id::WEBHOOK),
+            tenant_id: tenant_id.to_owned(),
+            name: new.name,
+            description: new.description,
+            url: new.url,
+            events: new.events,
+            secret: new.secret.unwrap_or_else(secret::generate),
+            status: WebhookStatus::for_active(new.is_active),
+            retry_count: new.retry_count,
+            timeout_seconds: new.timeout_seconds,
+            is_active: new.is_active,
+            total_deliveries: 0,
+            successful_deliveries: 0,
+            failed_deliveries: 0,
+            last_triggered_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Applies a partial update to the writable fields; counters are never touched here.
+    pub fn apply(&mut self, patch: WebhookPatch, now: Timestamp) {
+        let WebhookPatch {
+            name,
+            description,
+            url,
+            events,
+            secret,
+            retry_count,
+            timeout_seconds,
+            is_active,
+        } = patch;
+        if let Some(v) = name {
+            self.name = v;
+        }
+        if let Some(v) = description {
+            self.description = v;
+        }
+        if let Some(v) = url {
+            self.url = v;
+        }
+        if let Some(v) = events {
+            self.events = v;
+        }
+        if let Some(v) = secret {
+            self.secret = v;
+        }
+        if let Some(v) = retry_count {
+            self.retry_count = v;
+        }
+        if let Some(v) = timeout_seconds {
+            self.timeout_seconds = v;
+        }
+        if let Some(v) = is_active {
+            self.is_active = v;
+            self.status = WebhookStatus::for_active(v);
+        }
+        self.updated_at = now;
+    }
+
+    /// Whether an event of `event_type` is delivered here (ignoring `is_active`).
+    pub fn subscribes_to(&self, event_type: &str) -> bool {
+        self.events
+            .iter()
+            .any(|e| e == catalog::WILDCARD || e == event_type)
+    }
+}
+
+const WRITABLE: &[&str] = &[
+    "name",
+    "description",
+    "url",
+    "events",
+    "secret",
+    "retry_count",
+    "timeout_seconds",
+    "is_active",
+];
+
+/// A validated `POST /webhooks` body, defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhook {
+    pub name: String,
+    pub description: Option<String>,
+    pub url: String,
+    pub events: Vec<String>,
+    /// `None`: generate one.
+    pub secret: Option<String>,
+    pub retry_count: i64,
+    pub timeout_seconds: i64,
+    pub is_active: bool,
+}
+
+impl NewWebhook {
+    pub fn parse(body: &Map<String, Value>) -> Result<Self, Vec<FieldError>> {
+        let mut input = Input::new(body, WRITABLE);
+        let name = input.required("name", parse_name);
+        let description = input.optional("description", parse_description);
+        let url = input.required("url", parse_url);
+        let events = parse_events_field(&mut input, true);
+        let secret = input.optional("secret", parse_secret);
+        let retry_count = input.optional("retry_count", parse_retry_count);
+        let timeout_seconds = input.optional("timeout_seconds", parse_timeout);
+        let is_active = input.optional("is_active", boolean);
+        input.finish(|| NewWebhook {
+            name: name.unwrap_or_default(),
+            description: description.flatten(),
+            url: url.unwrap_or_default(),
+            events: events.unwrap_or_default(),
+            secret,
+            retry_count: retry_count.unwrap_or(DEFAULT_RETRY_COUNT),
+            timeout_seconds: timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
+            is_active: is_active.unwrap_or(true),
+        })
+    }
+}
+
+/// A validated `PATCH /webhooks/:id` body: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookPatch {
+    pub name: Option<String>,
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<String>>,
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub secret: Option<String>,
+    pub retry_count: Option<i64>,
+    pub timeout_seconds: Option<i64>,
+    pub is_active: Option<bool>,
+}
+
+impl WebhookPatch {
+    pub fn parse(body: &Map<String, Value>) -> Result<Self, Vec<FieldError>> {
+        let mut input = Input::new(body, WRITABLE);
+        let patch = WebhookPatch {
+            name: input.optional("name", parse_name),
+            description: input.optional("description", parse_description),
+            url: input.optional("url", parse_url),
+            events: parse_events_field(&mut input, false),
+            secret: input.optional("secret", parse_secret),
+            retry_count: input.optional("retry_count", parse_retry_count),
+            timeout_seconds: input.optional("timeout_seconds", parse_timeout),
+            is_active: input.optional("is_active", boolean),
+        };
+        input.finish(|| patch)
+    }
+}
+
+fn parse_name(v: &Value) -> Result<String, String> {
+    text(v, NAME_MAX)
+}
+
+fn parse_description(v: &Value) -> Result<Option<String>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        _ => text(v, DESCRIPTION_MAX).map(Some),
+    }
+}
+
+fn parse_secret(v: &Value) -> Result<String, String> {
+    let Value::String(s) = v else {
+        return Err("must be a string".into());
+    };
+    secret::validate(s).map(|()| s.clone())
+}
+
+fn parse_retry_count(v: &Value) -> Result<i64, String> {
+    integer(v, 0, RETRY_COUNT_MAX)
+}
+
+fn parse_timeout(v: &Value) -> Result<i64, String> {
+    integer(v, TIMEOUT_MIN, TIMEOUT_MAX)
+}
+
+/// A delivery target: absolute http(s) with a host, no credentials, no fragment. Returns the
+/// normalised form (WHATWG parsing), which is what is stored and later connected to.
+pub fn parse_url(v: &Value) -> Result<String, String> {
+    let Value::String(raw) = v else {
+        return Err("must be a string".into());
+    };
+    if raw.len() > URL_MAX {
+        return Err(format!("must be at most {URL_MAX} characters"));
+    }
+    let url = Url::parse(raw.trim()).map_err(|e| format!("is not a valid absolute URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must use http or https".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("must have a host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password".into());
+    }
+    if url.fragment().is_some() {
+        return Err("must not contain a fragment (#…)".into());
+    }
+    if url.port() == Some(0) {
+        return Err("must not use port 0".into());
+    }
+    let normalised = url.to_string();
+    if normalised.len() > URL_MAX {
+        return Err(format!("must be at most {URL_MAX} characters"));
+    }
+    Ok(normalised)
+}
+
+/// `events`: a non-empty array of catalogue names or `*`, duplicates dropped (first kept).
+/// Each bad element is reported under its own index.
+fn parse_events_field(input: &mut Input<'_>, required: bool) -> Option<Vec<String>> {
+    let mut element_errors = Vec::new();
+    let parse = |v: &Value| -> Result<Vec<String>, String> {
+        let Value::Array(items) = v else {
+            return Err("must be an array of event type names".into());
+        };
+        if items.is_empty() {
+            return Err("must name at least one event type (or \"*\")".into());
+        }
+        let mut events: Vec<String> = Vec::with_capacity(items.len().min(32));
+        for (i, item) in items.iter().enumerate() {
+            match item.as_str() {
+                Some(name) if catalog::is_subscribable(name) => {
+                    if !events.iter().any(|e| e == name) {
+                        events.push(name.to_owned());
+                    }
+                }
+                Some(name) => element_errors.push(FieldError::new(
+                    format!("events[{i}]"),
+                    format!("unknown event type {name:?}; see GET /api/v1/webhooks/events"),
+                )),
+                None => {
+                    element_errors.push(FieldError::new(format!("events[{i}]"), "must be a string"))
+                }
+            }
+        }
+        Ok(events)
+    };
+    let events = if required {
+        input.required("events", parse)
+    } else {
+        input.optional("events", parse)
+    };
+    let ok = element_errors.is_empty();
+    for error in element_errors {
+        input.push(error);
+    }
+    events.filter(|_| ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn errors_of(v: Value) -> Vec<String> {
+        match NewWebhook::parse(&obj(v)) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.into_iter().map(|e| e.field).collect(),
+        }
+    }
+
+    fn minimal() -> Value {
+        json!({"name": "CRM sync", "url": "https://example.com/hook", "events": ["message.sent"]})
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let hook = NewWebhook::parse(&obj(minimal())).expect("valid");
+        assert_eq!(hook.retry_count, 3);
+        assert_eq!(hook.timeout_seconds, 30);
+        assert!(hook.is_active);
+        assert_eq!(hook.secret, None);
+        assert_eq!(hook.description, None);
+    }
+
+    #[test]
+    fn events_are_deduplicated_in_order() {
+        let mut body = minimal();
+        body["events"] = json!(["message.sent", "*", "message.sent", "contact.created"]);
+        let hook = NewWebhook::parse(&obj(body)).expect("valid");
+        assert_eq!(hook.events, ["message.sent", "*", "contact.created"]);
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let body = json!({
+            "name": "", "url": "ftp://x", "events": ["message.sent", "nope", 3],
+            "secret": "abc", "retry_count": 11, "timeout_seconds": 0, "is_active": "yes",
+            "description": 5, "extra": true
+        });
+        let mut fields = errors_of(body);
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "description",
+                "events[1]",
+                "events[2]",
+                "extra",
+                "is_active",
+                "name",
+                "retry_count",
+                "secret",
+                "timeout_seconds",
+                "url"
+            ]
+        );
+    }
+
+    #[test]
+    fn required_fields() {
+        let mut fields = errors_of(json!({}));
+        fields.sort();
+        assert_eq!(fields, ["events", "name", "url"]);
+        assert_eq!(
+            errors_of(json!({"name": "a", "url": "https://a.io", "events": []})),
+            ["events"]
+        );
+    }
+
+    #[test]
+    fn url_rules() {
+        let ok = |u: &str| parse_url(&json!(u));
+        assert_eq!(
+            ok("https://example.com/h?x=1").as_deref(),
+            Ok("https://example.com/h?x=1")
+        );
+        assert_eq!(
+            ok("HTTP://Example.COM").as_deref(),
+            Ok("http://example.com/")
+        );
+        for bad in [
+            "example.com/hook",
+            "/relative",
+            "ftp://example.com",
+            "file:///etc/passwd",
+            "gopher://example.com",
+            "https://user:pw@example.com",
+            "https://user@example.com",
+            "http://a.com#@127.0.0.1",
+            "http://example.com:0/",
+            "http://example.com:65536/",
+            "http://",
+        ] {
+            assert!(ok(bad).is_err(), "{bad} accepted");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(URL_MAX));
+        assert!(ok(&long).is_err());
+        assert!(parse_url(&json!(42)).is_err());
+    }
+
+    #[test]
+    fn patch_takes_any_subset_and_refuses_unknown_fields() {
+        let patch = WebhookPatch::parse(&obj(json!({"is_active": false}))).expect("valid");
+        assert_eq!(patch.is_active, Some(false));
+        assert_eq!(patch.name, None);
+        let patch = WebhookPatch::parse(&obj(json!({"description": null}))).expect("valid");
+        assert_eq!(patch.description, Some(None));
+        let err = WebhookPatch::parse(&obj(json!({"nmae": "x"}))).unwrap_err();
+        assert_eq!(err[0].field, "nmae");
+        assert!(WebhookPatch::parse(&obj(json!({"events": []}))).is_err());
+    }
+
+    #[test]
+    fn subscription_matching() {
+        let new = NewWebhook::parse(&obj(minimal())).expect("valid");
+        let mut hook = Webhook::create("ten_x", new, Timestamp(0));
+        assert!(hook.subscribes_to("message.sent"));
+        assert!(!hook.subscribes_to("message.read"));
+        hook.events = vec!["*".into()];
+        assert!(hook.subscribes_to("message.read"));
+    }
+
+    #[test]
+    fn apply_changes_only_what_the_patch_names() {
+        let new = NewWebhook::parse(&obj(minimal())).expect("valid");
+        let mut hook = Webhook::create("ten_x", new, Timestamp(0));
+        assert!(secret::validate(&hook.secret).is_ok());
+        let before = hook.clone();
+        let patch = WebhookPatch::parse(&obj(json!({"is_active": false, "retry_count": 0})))
+            .expect("valid");
+        hook.apply(patch, Timestamp(5));
+        assert_eq!(hook.status, WebhookStatus::Inactive);
+        assert_eq!((hook.retry_count, hook.is_active), (0, false));
+        assert_eq!(hook.updated_at, Timestamp(5));
+        assert_eq!(
+            (&hook.name, &hook.url, &hook.secret),
+            (&before.name, &before.url, &before.secret)
+        );
+    }
+}

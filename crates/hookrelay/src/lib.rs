@@ -1,0 +1,19 @@
+//! hookrelay: a self-hosted webhook delivery service.
+//!
+//! Layout:
+//! - [`domain`]: types and rules with no I/O (ids, catalogue, validation, secrets, keys).
+//! - [`store`]: the storage trait and its backends, with their migrations.
+//! - [`api`]: HTTP routing, authentication, extractors, problem answers.
+//! - [`server`]: wiring it together; [`server::run`] serves on a listener until cancelled.
+//! - [`cli`]: the command line; `main.rs` only parses and calls [`cli::main`].
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod server;
+pub mod store;
+mod telemetry;
+
+pub use config::ServeConfig;
+pub use server::run;

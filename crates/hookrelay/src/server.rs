@@ -1,0 +1,67 @@
+//! Running the service: open the store, settle the admin key, serve HTTP until told to stop.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::config::ServeConfig;
+use crate::domain::apikey;
+use crate::store::{self, Store};
+
+/// Serves on `listener` until `shutdown` is cancelled, then drains in-flight requests and
+/// closes the database. Tests call this with a listener on port 0.
+pub async fn run(
+    config: ServeConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    config.validate()?;
+    let store = store::connect(&config.database_url).await?;
+    let admin_key_hash = settle_admin_key(store.as_ref(), &config).await?;
+    let state = AppState {
+        store: store.clone(),
+        admin_key_hash: Arc::new(admin_key_hash),
+    };
+    let app = api::router(state, config.max_body_bytes);
+    tracing::info!(address = %listener.local_addr()?, database = %redacted(&config.database_url), "hookrelay listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    store.close().await;
+    tracing::info!("hookrelay stopped");
+    Ok(())
+}
+
+/// The admin key's hash: the configured key's, else the stored one, else a new key generated,
+/// stored as a hash and printed this once.
+async fn settle_admin_key(store: &dyn Store, config: &ServeConfig) -> anyhow::Result<[u8; 32]> {
+    if let Some(key) = &config.admin_key {
+        return Ok(apikey::hash_admin_key(key.expose()));
+    }
+    if let Some(stored) = store.admin_key_hash().await? {
+        return <[u8; 32]>::try_from(stored.as_slice())
+            .map_err(|_| anyhow::anyhow!("stored admin key hash has the wrong length"));
+    }
+    let key = apikey::generate_admin_key();
+    let hash = apikey::hash_admin_key(&key);
+    store.set_admin_key_hash(&hash).await?;
+    // Printed, not logged: log pipelines keep copies, and this is shown exactly once.
+    println!(
+        "\nGenerated admin key (shown once; only its hash is stored):\n\n    {key}\n\n\
+         Keep it safe. To replace it, start with HOOKRELAY_ADMIN_KEY set.\n"
+    );
+    Ok(hash)
+}
+
+/// A database URL fit for logs: any password replaced.
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

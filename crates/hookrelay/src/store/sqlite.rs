@@ -1,0 +1,403 @@
+//! The SQLite backend: the zero-configuration default.
+//!
+//! SQLite allows one writer at a time, so writes go through a pool of exactly one connection
+//! (no `SQLITE_BUSY` storms, writes queue in the pool instead) while reads use a pool of their
+//! own. WAL mode lets readers proceed during writes; `synchronous=FULL` makes every commit
+//! durable before it returns, which is what "accepted" promises.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, migrate::Migrator};
+
+use super::{KeyCredentials, Page, Store, StoreError, StoreResult, WebhookFilter};
+use crate::domain::tenant::{ApiKeyInfo, Tenant};
+use crate::domain::time::Timestamp;
+use crate::domain::webhook::{Webhook, WebhookPatch, WebhookStatus};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// How long a request waits for a connection before the database counts as unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_CONNECTIONS: u32 = 4;
+const ADMIN_KEY_SETTING: &str = "admin_key_sha256";
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path`, `sqlite:path` or a
+    /// plain path) and applies pending migrations.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let url = if url.starts_with("sqlite:") {
+            url.to_owned()
+        } else {
+            format!("sqlite://{url}")
+        };
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(ACQUIRE_TIMEOUT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(error)
+            }
+            sqlx::Error::Database(ref db) if db.is_unique_violation() => {
+                // SQLite names the columns rather than the index; either identifies the rule.
+                StoreError::Conflict(db.constraint().unwrap_or(db.message()).to_owned())
+            }
+            sqlx::Error::Database(ref db)
+                if matches!(db.code().as_deref(), Some("5" | "6" | "517")) =>
+            {
+                // SQLITE_BUSY / SQLITE_LOCKED / SQLITE_BUSY_SNAPSHOT: contention, try again.
+                StoreError::Unavailable(error)
+            }
+            other => StoreError::Other(other),
+        }
+    }
+}
+
+fn ts(row: &SqliteRow, column: &str) -> Result<Timestamp, sqlx::Error> {
+    row.try_get::<i64, _>(column).map(Timestamp)
+}
+
+fn opt_ts(row: &SqliteRow, column: &str) -> Result<Option<Timestamp>, sqlx::Error> {
+    Ok(row.try_get::<Option<i64>, _>(column)?.map(Timestamp))
+}
+
+fn tenant_from(row: &SqliteRow) -> StoreResult<Tenant> {
+    Ok(Tenant {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
+fn key_from(row: &SqliteRow) -> StoreResult<ApiKeyInfo> {
+    Ok(ApiKeyInfo {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        created_at: ts(row, "created_at")?,
+        expires_at: opt_ts(row, "expires_at")?,
+        last_used_at: opt_ts(row, "last_used_at")?,
+        revoked_at: opt_ts(row, "revoked_at")?,
+    })
+}
+
+fn webhook_from(row: &SqliteRow) -> StoreResult<Webhook> {
+    let events: String = row.try_get("events")?;
+    let events: Vec<String> = serde_json::from_str(&events)
+        .map_err(|e| StoreError::Corrupt(format!("webhooks.events: {e}")))?;
+    let is_active: bool = row.try_get("is_active")?;
+    Ok(Webhook {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        url: row.try_get("url")?,
+        events,
+        secret: row.try_get("secret")?,
+        status: WebhookStatus::for_active(is_active),
+        retry_count: row.try_get("retry_count")?,
+        timeout_seconds: row.try_get("timeout_seconds")?,
+        is_active,
+        total_deliveries: row.try_get("total_deliveries")?,
+        successful_deliveries: row.try_get("successful_deliveries")?,
+        failed_deliveries: row.try_get("failed_deliveries")?,
+        last_triggered_at: opt_ts(row, "last_triggered_at")?,
+        created_at: ts(row, "created_at")?,
+        updated_at: ts(row, "updated_at")?,
+    })
+}
+
+fn events_json(webhook: &Webhook) -> String {
+    // A Vec<String> always serialises.
+    serde_json::to_string(&webhook.events).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// `before` for SQL: every real id sorts below "~" (ids are ASCII alphanumerics and `_`).
+fn before(page: &Page) -> &str {
+    page.before.as_deref().unwrap_or("~")
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    async fn admin_key_hash(&self) -> StoreResult<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
+            .bind(ADMIN_KEY_SETTING)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    async fn set_admin_key_hash(&self, hash: &[u8]) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(ADMIN_KEY_SETTING)
+        .bind(hash)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()> {
+        sqlx::query("INSERT INTO tenants (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)")
+            .bind(&tenant.id)
+            .bind(&tenant.name)
+            .bind(tenant.created_at.millis())
+            .bind(tenant.updated_at.millis())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn tenant(&self, id: &str) -> StoreResult<Option<Tenant>> {
+        sqlx::query("SELECT * FROM tenants WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(tenant_from)
+            .transpose()
+    }
+
+    async fn tenants(&self, page: &Page) -> StoreResult<Vec<Tenant>> {
+        sqlx::query("SELECT * FROM tenants WHERE id < ? ORDER BY id DESC LIMIT ?")
+            .bind(before(page))
+            .bind(page.limit)
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(tenant_from)
+            .collect()
+    }
+
+    async fn insert_api_key(&self, key: &ApiKeyInfo, key_hash: &[u8]) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.id)
+        .bind(&key.tenant_id)
+        .bind(&key.name)
+        .bind(&key.prefix)
+        .bind(key_hash)
+        .bind(key.created_at.millis())
+        .bind(key.expires_at.map(Timestamp::millis))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn key_credentials(&self, key_id: &str) -> StoreResult<Option<KeyCredentials>> {
+        let row = sqlx::query(
+            "SELECT tenant_id, key_hash, expires_at, revoked_at FROM api_keys WHERE id = ?",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(KeyCredentials {
+            tenant_id: row.try_get("tenant_id")?,
+            key_hash: row.try_get("key_hash")?,
+            expires_at: opt_ts(&row, "expires_at")?,
+            revoked_at: opt_ts(&row, "revoked_at")?,
+        }))
+    }
+
+    async fn api_keys(&self, tenant_id: &str, page: &Page) -> StoreResult<Vec<ApiKeyInfo>> {
+        sqlx::query(
+            "SELECT id, tenant_id, name, prefix, created_at, expires_at, last_used_at, revoked_at
+             FROM api_keys WHERE tenant_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(tenant_id)
+        .bind(before(page))
+        .bind(page.limit)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(key_from)
+        .collect()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        tenant_id: &str,
+        key_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?)
+             WHERE id = ? AND tenant_id = ?",
+        )
+        .bind(at.millis())
+        .bind(key_id)
+        .bind(tenant_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_webhook(&self, w: &Webhook) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO webhooks (id, tenant_id, name, description, url, events, secret, status,
+                retry_count, timeout_seconds, is_active, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&w.id)
+        .bind(&w.tenant_id)
+        .bind(&w.name)
+        .bind(&w.description)
+        .bind(&w.url)
+        .bind(events_json(w))
+        .bind(&w.secret)
+        .bind(w.status.as_str())
+        .bind(w.retry_count)
+        .bind(w.timeout_seconds)
+        .bind(w.is_active)
+        .bind(w.created_at.millis())
+        .bind(w.updated_at.millis())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn webhook(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
+        sqlx::query("SELECT * FROM webhooks WHERE id = ? AND tenant_id = ?")
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(webhook_from)
+            .transpose()
+    }
+
+    async fn webhooks(
+        &self,
+        tenant_id: &str,
+        filter: &WebhookFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<Webhook>> {
+        sqlx::query(
+            "SELECT * FROM webhooks
+             WHERE tenant_id = ? AND id < ? AND (? IS NULL OR is_active = ?)
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(tenant_id)
+        .bind(before(page))
+        .bind(filter.is_active)
+        .bind(filter.is_active)
+        .bind(page.limit)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(webhook_from)
+        .collect()
+    }
+
+    async fn update_webhook(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        patch: WebhookPatch,
+        at: Timestamp,
+    ) -> StoreResult<Option<Webhook>> {
+        // The single writer connection serialises this read-modify-write; the UPDATE names
+        // only writable columns, so counters moved by deliveries meanwhile are never lost.
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query("SELECT * FROM webhooks WHERE id = ? AND tenant_id = ?")
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut w = webhook_from(&row)?;
+        w.apply(patch, at);
+        sqlx::query(
+            "UPDATE webhooks SET name = ?, description = ?, url = ?, events = ?, secret = ?,
+                status = ?, retry_count = ?, timeout_seconds = ?, is_active = ?, updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(&w.name)
+        .bind(&w.description)
+        .bind(&w.url)
+        .bind(events_json(&w))
+        .bind(&w.secret)
+        .bind(w.status.as_str())
+        .bind(w.retry_count)
+        .bind(w.timeout_seconds)
+        .bind(w.is_active)
+        .bind(w.updated_at.millis())
+        .bind(&w.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(w))
+    }
+
+    async fn delete_webhook(&self, tenant_id: &str, id: &str, at: Timestamp) -> StoreResult<bool> {
+        let mut tx = self.writer.begin().await?;
+        let deleted = sqlx::query("DELETE FROM webhooks WHERE id = ? AND tenant_id = ?")
+            .bind(id)
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE deliveries SET state = 'cancelled', updated_at = ?, completed_at = ?,
+                leased_until = NULL, leased_by = NULL
+             WHERE webhook_id = ? AND state = 'pending'",
+        )
+        .bind(at.millis())
+        .bind(at.millis())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
