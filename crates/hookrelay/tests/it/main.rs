@@ -1,0 +1,13 @@
+//! Black-box tests: the real server on a random port, a fresh SQLite file per test, spoken to
+//! over HTTP exactly as a client would.
+
+mod helpers;
+
+mod auth;
+mod errors;
+mod isolation;
+mod persistence;
+mod quickstart;
+mod tenants;
+mod validation;
+mod webhooks;

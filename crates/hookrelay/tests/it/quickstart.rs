@@ -1,0 +1,104 @@
+//! The README's quickstart, run as written against the real binary started the way a new user
+//! starts it: no admin key configured, so the generated one is read from its output.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn quickstart_block() -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme
+        .find("<!-- quickstart:start -->")
+        .expect("start marker");
+    let end = readme.find("<!-- quickstart:end -->").expect("end marker");
+    let block = &readme[start..end];
+    let code_start = block.find("```sh\n").expect("code block") + "```sh\n".len();
+    let code_end = block[code_start..].find("```").expect("code block end") + code_start;
+    block[code_start..code_end].to_owned()
+}
+
+#[test]
+fn readme_quickstart_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env_remove("HOOKRELAY_ADMIN_KEY")
+        .env_remove("HOOKRELAY_DATABASE_URL")
+        .env_remove("HOOKRELAY_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let stdout = server.0.stdout.take().unwrap();
+    let mut admin_key = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(key) = line.trim().strip_prefix("hra_") {
+            admin_key = Some(format!("hra_{key}"));
+            break;
+        }
+    }
+    let admin_key = admin_key.expect("the first start prints a generated admin key");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let output = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &quickstart_block()])
+        .env("HOOKRELAY", format!("http://127.0.0.1:{port}"))
+        .env("ADMIN_KEY", &admin_key)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "quickstart failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("message.new") && stdout.contains("template.rejected"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\"CRM sync\""), "{stdout}");
+    assert!(stdout.contains("\"retry_count\": 5"), "{stdout}");
+    assert!(
+        stdout.contains("\"field\": \"url\"") && stdout.contains("\"field\": \"events[0]\""),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("204"), "{stdout}");
+
+    // SIGTERM: a graceful stop, exit status 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = server.0.wait().unwrap();
+    assert!(exit.success(), "exit after SIGTERM: {exit:?}");
+    // The database file is where a new user expects it.
+    assert!(dir.path().join("hookrelay.db").exists());
+}
