@@ -2,14 +2,18 @@
 //! environment twin.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{
-    DEFAULT_DATABASE_URL, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, SecretString, ServeConfig,
+    DEFAULT_DATABASE_URL, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENT_BYTES,
+    SecretString, ServeConfig,
 };
+use crate::delivery::{DeliveryConfig, Limits};
+use crate::domain::retry::RetryPolicy;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,15 +68,81 @@ pub struct ServeArgs {
     /// Largest accepted API request body, in bytes.
     #[arg(long, env = "HOOKRELAY_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+
+    /// Largest accepted event (`POST /api/v1/events` body), in bytes.
+    #[arg(long, env = "HOOKRELAY_MAX_EVENT_BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES)]
+    pub max_event_bytes: usize,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+/// Delivery tuning. Defaults suit most installations.
+#[derive(Debug, Args)]
+pub struct DeliveryArgs {
+    /// Delivery attempts in flight at once on this node, all webhooks together.
+    #[arg(long, env = "HOOKRELAY_CONCURRENCY", default_value_t = 128)]
+    pub concurrency: usize,
+
+    /// Attempts in flight at once for one webhook.
+    #[arg(long, env = "HOOKRELAY_PER_WEBHOOK_CONCURRENCY", default_value_t = 16)]
+    pub per_webhook_concurrency: usize,
+
+    /// Delay before the first retry; each further retry waits `--retry-factor` times longer.
+    #[arg(long, env = "HOOKRELAY_RETRY_BASE", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub retry_base: Duration,
+
+    #[arg(long, env = "HOOKRELAY_RETRY_FACTOR", default_value_t = 2.0)]
+    pub retry_factor: f64,
+
+    /// Longest wait between attempts, `Retry-After` included.
+    #[arg(long, env = "HOOKRELAY_RETRY_MAX_DELAY", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub retry_max_delay: Duration,
+
+    /// Random spread of each retry delay, as a fraction (0.1 = ±10 %).
+    #[arg(long, env = "HOOKRELAY_RETRY_JITTER", default_value_t = 0.1)]
+    pub retry_jitter: f64,
+
+    /// Bytes of each response body kept in the attempt log.
+    #[arg(long, env = "HOOKRELAY_RESPONSE_BODY_CAP", default_value_t = 8192)]
+    pub response_body_cap: usize,
+
+    /// How long SIGTERM waits for in-flight attempts before exiting.
+    #[arg(long, env = "HOOKRELAY_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// How often due retries are looked for when nothing wakes the node sooner.
+    #[arg(long, env = "HOOKRELAY_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
 }
 
 impl From<ServeArgs> for ServeConfig {
     fn from(args: ServeArgs) -> Self {
+        let d = args.delivery;
+        let defaults = DeliveryConfig::default();
         ServeConfig {
             listen: args.listen,
             database_url: args.database.database_url,
             admin_key: args.admin_key,
             max_body_bytes: args.max_body_bytes,
+            max_event_bytes: args.max_event_bytes,
+            delivery: DeliveryConfig {
+                retry: RetryPolicy {
+                    base: d.retry_base,
+                    factor: d.retry_factor,
+                    max_delay: d.retry_max_delay,
+                    jitter: d.retry_jitter,
+                },
+                concurrency: d.concurrency,
+                limits: Limits {
+                    per_webhook: d.per_webhook_concurrency,
+                    ..defaults.limits
+                },
+                response_body_cap: d.response_body_cap,
+                shutdown_grace: d.shutdown_grace,
+                poll_interval: d.poll_interval,
+                ..defaults
+            },
         }
     }
 }

@@ -3,11 +3,13 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use crate::delivery::DeliveryConfig;
 use crate::domain::apikey::MIN_ADMIN_KEY_LEN;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://hookrelay.db";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 256 * 1024;
 
 /// Everything `serve` needs. Built by the CLI, or directly by tests and embedders.
 #[derive(Debug, Clone)]
@@ -18,6 +20,9 @@ pub struct ServeConfig {
     pub admin_key: Option<SecretString>,
     /// Largest accepted request body on the management API.
     pub max_body_bytes: usize,
+    /// Largest accepted event (`POST /events` body).
+    pub max_event_bytes: usize,
+    pub delivery: DeliveryConfig,
 }
 
 impl ServeConfig {
@@ -30,6 +35,8 @@ impl ServeConfig {
             database_url: database_url.into(),
             admin_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            delivery: DeliveryConfig::default(),
         }
     }
 

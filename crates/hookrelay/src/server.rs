@@ -5,8 +5,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, BodyLimits};
 use crate::config::ServeConfig;
+use crate::delivery::Engine;
 use crate::domain::apikey;
 use crate::store::{self, Store};
 
@@ -20,16 +21,25 @@ pub async fn run(
     config.validate()?;
     let store = store::connect(&config.database_url).await?;
     let admin_key_hash = settle_admin_key(store.as_ref(), &config).await?;
+    let engine = Engine::start(store.clone(), config.delivery.clone()).await?;
     let state = AppState {
         store: store.clone(),
         admin_key_hash: Arc::new(admin_key_hash),
+        engine: engine.clone(),
     };
-    let app = api::router(state, config.max_body_bytes);
+    let limits = BodyLimits {
+        api: config.max_body_bytes,
+        event: config.max_event_bytes,
+    };
+    let app = api::router(state, limits);
     tracing::info!(address = %listener.local_addr()?, database = %redacted(&config.database_url), "hookrelay listening");
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+        .await;
+    // Even if serving failed, finish what is in flight and hand back what is queued.
+    engine.shutdown().await;
     store.close().await;
+    served?;
     tracing::info!("hookrelay stopped");
     Ok(())
 }

@@ -92,7 +92,7 @@ CREATE TABLE webhook_logs (
     delivery_id             TEXT,
     event_id                TEXT,
     event_type              TEXT NOT NULL,
-    payload                 TEXT NOT NULL,
+    payload                 TEXT,             -- NULL: the event's body (joined on read)
     request_headers         TEXT,             -- JSON object of the headers sent
     response_status         INTEGER,
     response_body           TEXT,

@@ -38,6 +38,31 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
+/// Like [`JsonObject`], but an empty body (with or without a content type) is `None`.
+pub struct OptionalJsonObject(pub Option<Map<String, Value>>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(req.headers().get(header::CONTENT_TYPE));
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(usize::MAX, |l| l.0);
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| body_rejection(rejection, limit))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonObject(None));
+        }
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse_object(&bytes).map(|map| OptionalJsonObject(Some(map)))
+    }
+}
+
 /// The configured body limit, made visible to extractors so the 413 can state it.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
@@ -168,6 +193,23 @@ impl QueryParams {
             limit: limit + 1,
             before,
         }
+    }
+
+    /// An RFC 3339 timestamp parameter.
+    pub fn time(
+        &self,
+        name: &str,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<crate::domain::time::Timestamp> {
+        let raw = self.0.get(name)?;
+        let parsed = crate::domain::time::Timestamp::parse_rfc3339(raw);
+        if parsed.is_none() {
+            errors.push(FieldError::new(
+                name,
+                "must be an RFC 3339 timestamp, e.g. 2026-01-31T09:00:00Z",
+            ));
+        }
+        parsed
     }
 
     pub fn bool(&self, name: &str, errors: &mut Vec<FieldError>) -> Option<bool> {

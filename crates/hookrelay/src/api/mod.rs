@@ -1,21 +1,25 @@
 //! The HTTP API: routing, authentication, extractors and problem answers. One module per
 //! resource; handlers parse with the domain, act through the store, and answer JSON.
 
+mod activity;
 pub mod auth;
+mod events;
 pub mod extract;
 mod health;
 pub mod problem;
 mod tenants;
 mod webhooks;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::delivery::Engine;
 use crate::store::Store;
 use extract::BodyLimit;
 use problem::ApiError;
@@ -26,11 +30,38 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// SHA-256 of the admin key (configured or generated); the key itself is not kept.
     pub admin_key_hash: Arc<[u8; 32]>,
+    pub engine: Engine,
 }
 
+/// Request body limits.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Management API bodies.
+    pub api: usize,
+    /// One event (`POST /events`); a batch may be `BATCH_FACTOR` times larger.
+    pub event: usize,
+}
+
+const BATCH_FACTOR: usize = 16;
+
 /// The whole HTTP surface.
-pub fn router(state: AppState, body_limit: usize) -> Router {
+pub fn router(state: AppState, limits: BodyLimits) -> Router {
+    let event_limit = limits.event;
+    let batch_limit = limits.event.saturating_mul(BATCH_FACTOR);
     let v1 = Router::new()
+        .route(
+            "/events",
+            post(events::create)
+                .layer::<_, Infallible>(DefaultBodyLimit::max(event_limit))
+                .layer::<_, Infallible>(axum::Extension(BodyLimit(event_limit))),
+        )
+        .route(
+            "/events/batch",
+            post(events::create_batch)
+                .layer::<_, Infallible>(DefaultBodyLimit::max(batch_limit))
+                .layer::<_, Infallible>(axum::Extension(BodyLimit(batch_limit))),
+        )
+        .route("/events/{id}", get(events::get))
         .route("/tenants", get(tenants::list).post(tenants::create))
         .route("/tenants/{id}", get(tenants::get))
         .route(
@@ -49,7 +80,11 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
                 .patch(webhooks::update)
                 .delete(webhooks::delete),
         )
-        .route("/webhooks/{id}/secret", get(webhooks::get_secret));
+        .route("/webhooks/{id}/secret", get(webhooks::get_secret))
+        .route("/webhooks/{id}/test", post(activity::test))
+        .route("/webhooks/{id}/logs", get(activity::logs))
+        .route("/webhooks/{id}/logs/{log_id}", get(activity::log))
+        .route("/webhooks/{id}/stats", get(activity::stats));
 
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -58,8 +93,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::Extension(BodyLimit(body_limit)))
+        .layer(DefaultBodyLimit::max(limits.api))
+        .layer(axum::Extension(BodyLimit(limits.api)))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // Name spans by route, not by raw path: ids would make every span unique.
             let route = req

@@ -153,6 +153,7 @@ pub async fn update(
         .update_webhook(&tenant_id, &webhook_id, patch, Timestamp::now())
         .await?
         .ok_or(ApiError::NotFound("webhook"))?;
+    state.engine.webhook_changed(&webhook.id).await;
     Ok(Json(WebhookOut::new(webhook, false)))
 }
 
@@ -169,6 +170,7 @@ pub async fn delete(
         .delete_webhook(&tenant_id, &webhook_id, Timestamp::now())
         .await?
     {
+        state.engine.webhook_changed(&webhook_id).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("webhook"))

@@ -17,6 +17,23 @@ pub fn new(prefix: &str) -> String {
     format!("{prefix}_{}", Ulid::new().to_string().to_ascii_lowercase())
 }
 
+/// A new identifier whose embedded time is exactly `at`, so a row's id and its `created_at`
+/// sort together (keyset pagination relies on it).
+pub fn new_at(prefix: &str, at: super::time::Timestamp) -> String {
+    let ms = u64::try_from(at.millis()).unwrap_or(0);
+    let ulid = Ulid::from_parts(ms, rand::random::<u128>());
+    format!("{prefix}_{}", ulid.to_string().to_ascii_lowercase())
+}
+
+/// The time embedded in an id made by [`new`] or [`new_at`].
+pub fn time_of(id: &str) -> Option<super::time::Timestamp> {
+    let (_, body) = id.split_once('_')?;
+    let ulid = Ulid::from_string(&body.to_ascii_uppercase()).ok()?;
+    i64::try_from(ulid.timestamp_ms())
+        .ok()
+        .map(super::time::Timestamp)
+}
+
 /// Whether `id` has the shape of an identifier of this kind. Ids that fail this are treated as
 /// "not found" rather than as malformed input, so guessing reveals nothing.
 pub fn is_valid(prefix: &str, id: &str) -> bool {
@@ -42,6 +59,15 @@ mod tests {
         assert!(a.starts_with("wh_"));
         assert!(is_valid(WEBHOOK, &a));
         assert!(a < b, "{a} should sort before {b}");
+    }
+
+    #[test]
+    fn new_at_embeds_the_time() {
+        let at = crate::domain::time::Timestamp(1_764_338_290_123);
+        let id = new_at(ATTEMPT, at);
+        assert!(is_valid(ATTEMPT, &id));
+        assert_eq!(time_of(&id), Some(at));
+        assert_eq!(time_of("att_nope"), None);
     }
 
     #[test]

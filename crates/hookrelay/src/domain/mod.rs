@@ -3,8 +3,11 @@
 
 pub mod apikey;
 pub mod catalog;
+pub mod delivery;
+pub mod event;
 pub mod id;
 pub mod input;
+pub mod retry;
 pub mod secret;
 pub mod tenant;
 pub mod time;

@@ -7,7 +7,7 @@ use serde::{Serialize, Serializer};
 ///
 /// Milliseconds keep the column an integer on every backend, sort correctly, and are precise
 /// enough for attempt scheduling and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {

@@ -133,10 +133,15 @@ impl Webhook {
 
     /// Whether an event of `event_type` is delivered here (ignoring `is_active`).
     pub fn subscribes_to(&self, event_type: &str) -> bool {
-        self.events
-            .iter()
-            .any(|e| e == catalog::WILDCARD || e == event_type)
+        subscribes(&self.events, event_type)
     }
+}
+
+/// Whether a subscription list (catalogue names or `*`) takes events of `event_type`.
+pub fn subscribes(events: &[String], event_type: &str) -> bool {
+    events
+        .iter()
+        .any(|e| e == catalog::WILDCARD || e == event_type)
 }
 
 const WRITABLE: &[&str] = &[

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::domain::delivery::{AttemptRecord, DeliveryState, Job};
+use crate::domain::event::NewEvent;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookPatch};
@@ -51,6 +53,116 @@ pub struct KeyCredentials {
     pub key_hash: Vec<u8>,
     pub expires_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+}
+
+/// How deliveries are leased: by which node, until when, and which to leave unleased because
+/// the node has no room for them (the poller claims those later).
+#[derive(Debug, Clone)]
+pub struct LeasePlan {
+    pub node: String,
+    pub until: Timestamp,
+    /// False: lease nothing (the node's queue is full).
+    pub lease: bool,
+    /// Webhooks whose local queue is full.
+    pub skip_webhooks: Vec<String>,
+}
+
+impl LeasePlan {
+    pub fn takes(&self, webhook_id: &str) -> bool {
+        self.lease && !self.skip_webhooks.iter().any(|w| w == webhook_id)
+    }
+}
+
+/// The result of ingesting one event.
+#[derive(Debug)]
+pub enum Ingested {
+    /// Stored now, with this many deliveries; `jobs` are the ones leased to this node.
+    Created {
+        event_id: String,
+        deliveries: usize,
+        jobs: Vec<Job>,
+    },
+    /// The idempotency key was used within the window: the first event, unchanged.
+    Existing {
+        event_id: String,
+        event_type: String,
+        deliveries: usize,
+    },
+}
+
+/// An event with the state of each of its deliveries.
+#[derive(Debug, Clone)]
+pub struct EventDetail {
+    pub id: String,
+    pub tenant_id: String,
+    pub event_type: String,
+    pub idempotency_key: Option<String>,
+    pub created_at: Timestamp,
+    pub body: String,
+    pub deliveries: Vec<DeliveryInfo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryInfo {
+    pub id: String,
+    pub webhook_id: String,
+    pub state: DeliveryState,
+    pub attempts: i64,
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub completed_at: Option<Timestamp>,
+}
+
+/// One row of a webhook's attempt log.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub id: String,
+    pub tenant_id: String,
+    pub webhook_id: String,
+    pub delivery_id: Option<String>,
+    pub event_id: Option<String>,
+    pub event_type: String,
+    pub payload: String,
+    pub request_headers: Option<String>,
+    pub response_status: Option<i64>,
+    pub response_body: Option<String>,
+    pub response_body_truncated: bool,
+    pub response_time_ms: Option<i64>,
+    pub error_message: Option<String>,
+    pub attempt_count: i64,
+    pub is_success: bool,
+    pub is_test: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub event_type: Option<String>,
+    pub success: Option<bool>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+/// A webhook's delivery statistics. Counts of deliveries come from the webhook's counters
+/// (all time) or from deliveries ended since `since`; response times from attempts.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookStats {
+    pub total_deliveries: i64,
+    pub successful_deliveries: i64,
+    pub failed_deliveries: i64,
+    pub pending_deliveries: i64,
+    pub attempts: i64,
+    pub successful_attempts: i64,
+    pub avg_response_time_ms: Option<f64>,
+    pub p50_response_time_ms: Option<i64>,
+    pub p95_response_time_ms: Option<i64>,
+    pub p99_response_time_ms: Option<i64>,
+    pub last_success_at: Option<Timestamp>,
+    pub last_failure_at: Option<Timestamp>,
+    pub consecutive_failures: i64,
 }
 
 #[async_trait]
@@ -97,6 +209,62 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<Webhook>>;
     /// Deletes the webhook and cancels its pending deliveries; false when there is none.
     async fn delete_webhook(&self, tenant_id: &str, id: &str, at: Timestamp) -> StoreResult<bool>;
+
+    // ----- the delivery queue -----
+
+    /// Stores events and one pending delivery per matching active webhook, all in one
+    /// transaction committed durably before returning. Answers per event, in order.
+    async fn ingest(&self, events: &[NewEvent], plan: &LeasePlan) -> StoreResult<Vec<Ingested>>;
+    /// Leases up to `limit` due deliveries of active webhooks (not in `plan.skip_webhooks`)
+    /// whose lease is free or expired, oldest due first.
+    async fn claim_due(
+        &self,
+        plan: &LeasePlan,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Job>>;
+    /// When the next unleased pending delivery falls due, if any.
+    async fn next_due(&self) -> StoreResult<Option<Timestamp>>;
+    /// Extends this node's lease on a delivery; false when the lease was lost.
+    async fn renew_lease(
+        &self,
+        delivery_id: &str,
+        node: &str,
+        until: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Gives leases back (queued work this node will not do), so any node may claim it.
+    async fn release_leases(&self, delivery_ids: &[String], node: &str) -> StoreResult<()>;
+    /// Frees every lease at start-up. Only for backends one node uses alone (SQLite), where
+    /// any lease found at start belongs to a previous run of this very node.
+    async fn release_all_leases(&self) -> StoreResult<u64>;
+    /// Records finished attempts in one transaction: log rows, delivery states and, for
+    /// deliveries that ended, the webhook counters (once per delivery, guarded by its lease).
+    async fn record_attempts(&self, records: &[AttemptRecord], node: &str) -> StoreResult<()>;
+    /// Logs a test send (no delivery, no counters).
+    async fn insert_test_log(&self, entry: &LogEntry) -> StoreResult<()>;
+
+    // ----- reading what happened -----
+
+    async fn event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<EventDetail>>;
+    async fn logs(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        filter: &LogFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<LogEntry>>;
+    async fn log(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<LogEntry>>;
+    async fn stats(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        since: Option<Timestamp>,
+    ) -> StoreResult<Option<WebhookStats>>;
 }
 
 /// Opens the store a database URL names, applying migrations.

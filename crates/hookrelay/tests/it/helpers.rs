@@ -1,9 +1,11 @@
 //! `TestApp`: one running server with its own database, and small conveniences for calling it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use hookrelay::ServeConfig;
 use hookrelay::config::SecretString;
+use hookrelay::domain::retry::RetryPolicy;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -30,8 +32,7 @@ impl TestApp {
 
     /// Starts a server on the database inside `dir` (created there if new).
     pub async fn spawn_in(dir: TempDir) -> TestApp {
-        let mut config = ServeConfig::new(db_path(&dir).display().to_string());
-        config.admin_key = Some(SecretString::new(ADMIN_KEY));
+        let config = test_config(&dir);
         Self::spawn_with(dir, config).await
     }
 
@@ -126,6 +127,56 @@ impl TestApp {
         }
     }
 
+    /// Posts an event as `tenant`; returns the answer's JSON.
+    pub async fn event(&self, tenant: &Tenant, body: Value) -> Value {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/events",
+                Some(&tenant.key),
+                Some(body),
+            )
+            .await;
+        let status = r.status();
+        let json: Value = r.json().await.expect("json");
+        assert!(
+            status == StatusCode::ACCEPTED || status == StatusCode::OK,
+            "{status}: {json}"
+        );
+        json
+    }
+
+    /// GET as `tenant`, answer as JSON after checking for 200.
+    pub async fn get(&self, tenant: &Tenant, path: &str) -> Value {
+        let r = self.call(Method::GET, path, Some(&tenant.key), None).await;
+        let status = r.status();
+        let json: Value = r.json().await.expect("json");
+        assert_eq!(status, StatusCode::OK, "{path}: {json}");
+        json
+    }
+
+    /// Waits until `check` holds for the JSON at `path`; panics after `limit`.
+    pub async fn eventually(
+        &self,
+        tenant: &Tenant,
+        path: &str,
+        limit: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let value = self.get(tenant, path).await;
+            if check(&value) {
+                return value;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path} never reached the expected state: {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Creates a webhook for `tenant` and returns its JSON.
     pub async fn webhook(&self, tenant: &Tenant, body: Value) -> Value {
         let r = self
@@ -147,6 +198,22 @@ pub struct Tenant {
     pub id: String,
     pub key: String,
     pub key_id: String,
+}
+
+/// The configuration tests run with: our admin key, and retries fast enough to watch
+/// (200 ms, 400 ms, 800 ms …, no jitter).
+pub fn test_config(dir: &TempDir) -> ServeConfig {
+    let mut config = ServeConfig::new(db_path(dir).display().to_string());
+    config.admin_key = Some(SecretString::new(ADMIN_KEY));
+    config.delivery.retry = RetryPolicy {
+        base: Duration::from_millis(200),
+        factor: 2.0,
+        max_delay: Duration::from_secs(5),
+        jitter: 0.0,
+    };
+    config.delivery.poll_interval = Duration::from_millis(250);
+    config.delivery.shutdown_grace = Duration::from_secs(5);
+    config
 }
 
 pub fn db_path(dir: &TempDir) -> PathBuf {

@@ -4,10 +4,13 @@
 mod helpers;
 
 mod auth;
+mod crash;
+mod delivery;
 mod errors;
 mod isolation;
 mod persistence;
 mod quickstart;
+mod receiver;
 mod tenants;
 mod validation;
 mod webhooks;

@@ -15,7 +15,15 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, migrate::Migrator};
 
-use super::{KeyCredentials, Page, Store, StoreError, StoreResult, WebhookFilter};
+mod queue;
+mod reads;
+
+use super::{
+    EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, Store, StoreError,
+    StoreResult, WebhookFilter, WebhookStats,
+};
+use crate::domain::delivery::{AttemptRecord, Job};
+use crate::domain::event::NewEvent;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookPatch, WebhookStatus};
@@ -113,10 +121,13 @@ fn key_from(row: &SqliteRow) -> StoreResult<ApiKeyInfo> {
     })
 }
 
+/// `webhooks.events`, stored as a JSON array.
+fn events_json_list(text: String) -> StoreResult<Vec<String>> {
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("webhooks.events: {e}")))
+}
+
 fn webhook_from(row: &SqliteRow) -> StoreResult<Webhook> {
-    let events: String = row.try_get("events")?;
-    let events: Vec<String> = serde_json::from_str(&events)
-        .map_err(|e| StoreError::Corrupt(format!("webhooks.events: {e}")))?;
+    let events = events_json_list(row.try_get("events")?)?;
     let is_active: bool = row.try_get("is_active")?;
     Ok(Webhook {
         id: row.try_get("id")?,
@@ -399,5 +410,79 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn ingest(&self, events: &[NewEvent], plan: &LeasePlan) -> StoreResult<Vec<Ingested>> {
+        queue::ingest(&self.writer, events, plan).await
+    }
+
+    async fn claim_due(
+        &self,
+        plan: &LeasePlan,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Job>> {
+        queue::claim_due(&self.writer, plan, now, limit).await
+    }
+
+    async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
+        queue::next_due(&self.reader).await
+    }
+
+    async fn renew_lease(
+        &self,
+        delivery_id: &str,
+        node: &str,
+        until: Timestamp,
+    ) -> StoreResult<bool> {
+        queue::renew_lease(&self.writer, delivery_id, node, until).await
+    }
+
+    async fn release_leases(&self, delivery_ids: &[String], node: &str) -> StoreResult<()> {
+        queue::release_leases(&self.writer, delivery_ids, node).await
+    }
+
+    async fn release_all_leases(&self) -> StoreResult<u64> {
+        queue::release_all_leases(&self.writer).await
+    }
+
+    async fn record_attempts(&self, records: &[AttemptRecord], node: &str) -> StoreResult<()> {
+        queue::record_attempts(&self.writer, records, node).await
+    }
+
+    async fn insert_test_log(&self, entry: &LogEntry) -> StoreResult<()> {
+        queue::insert_log(&self.writer, &queue::LogRow::of(entry)).await
+    }
+
+    async fn event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<EventDetail>> {
+        reads::event(&self.reader, tenant_id, id).await
+    }
+
+    async fn logs(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        filter: &LogFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<LogEntry>> {
+        reads::logs(&self.reader, tenant_id, webhook_id, filter, page).await
+    }
+
+    async fn log(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<LogEntry>> {
+        reads::log(&self.reader, tenant_id, webhook_id, id).await
+    }
+
+    async fn stats(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        since: Option<Timestamp>,
+    ) -> StoreResult<Option<WebhookStats>> {
+        reads::stats(&self.reader, tenant_id, webhook_id, since).await
     }
 }

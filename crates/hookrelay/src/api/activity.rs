@@ -1,0 +1,275 @@
+//! What happened to a webhook's deliveries: attempt logs, statistics, and the test send.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::AppState;
+use super::auth::TenantId;
+use super::extract::{List, OptionalJsonObject, PathId, PathIds, QueryParams, check};
+use super::problem::{ApiError, ApiResult};
+use crate::domain::catalog;
+use crate::domain::id;
+use crate::domain::input::{FieldError, Input};
+use crate::domain::time::Timestamp;
+use crate::domain::webhook::Webhook;
+use crate::store::{LogEntry, LogFilter};
+
+async fn webhook(state: &AppState, tenant_id: &str, webhook_id: &str) -> ApiResult<Webhook> {
+    if !id::is_valid(id::WEBHOOK, webhook_id) {
+        return Err(ApiError::NotFound("webhook"));
+    }
+    state
+        .store
+        .webhook(tenant_id, webhook_id)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))
+}
+
+/// One attempt as the API shows it. `request_headers` only on the single-log route.
+#[derive(Serialize)]
+pub struct LogOut {
+    id: String,
+    tenant_id: String,
+    webhook_id: String,
+    delivery_id: Option<String>,
+    event_id: Option<String>,
+    event_type: String,
+    payload: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_headers: Option<Value>,
+    response_status: Option<i64>,
+    response_body: Option<String>,
+    response_body_truncated: bool,
+    response_time_ms: Option<i64>,
+    error_message: Option<String>,
+    attempt_count: i64,
+    is_success: bool,
+    is_test: bool,
+    created_at: Timestamp,
+}
+
+impl LogOut {
+    fn new(e: LogEntry, with_headers: bool) -> Self {
+        let payload = serde_json::from_str(&e.payload).unwrap_or(Value::String(e.payload));
+        let request_headers = with_headers.then(|| {
+            e.request_headers
+                .as_deref()
+                .and_then(|h| serde_json::from_str(h).ok())
+                .unwrap_or(Value::Object(Map::new()))
+        });
+        LogOut {
+            id: e.id,
+            tenant_id: e.tenant_id,
+            webhook_id: e.webhook_id,
+            delivery_id: e.delivery_id,
+            event_id: e.event_id,
+            event_type: e.event_type,
+            payload,
+            request_headers,
+            response_status: e.response_status,
+            response_body: e.response_body,
+            response_body_truncated: e.response_body_truncated,
+            response_time_ms: e.response_time_ms,
+            error_message: e.error_message,
+            attempt_count: e.attempt_count,
+            is_success: e.is_success,
+            is_test: e.is_test,
+            created_at: e.created_at,
+        }
+    }
+}
+
+pub async fn logs(
+    TenantId(tenant_id): TenantId,
+    State(state): State<AppState>,
+    PathId(webhook_id): PathId,
+    query: QueryParams,
+) -> ApiResult<Json<List<LogOut>>> {
+    let mut errors = Vec::new();
+    let page = query.page(&mut errors);
+    let event_type = query.0.get("event_type").cloned();
+    if let Some(t) = &event_type
+        && catalog::find(t).is_none()
+    {
+        errors.push(FieldError::new("event_type", "unknown event type"));
+    }
+    let filter = LogFilter {
+        event_type,
+        success: query.bool("success", &mut errors),
+        since: query.time("since", &mut errors),
+        until: query.time("until", &mut errors),
+    };
+    check(errors)?;
+    let hook = webhook(&state, &tenant_id, &webhook_id).await?;
+    let rows = state
+        .store
+        .logs(&tenant_id, &hook.id, &filter, &page)
+        .await?;
+    let list = List::from_page(rows, &page, |l| &l.id);
+    Ok(Json(List {
+        data: list
+            .data
+            .into_iter()
+            .map(|l| LogOut::new(l, false))
+            .collect(),
+        next_cursor: list.next_cursor,
+    }))
+}
+
+pub async fn log(
+    TenantId(tenant_id): TenantId,
+    State(state): State<AppState>,
+    PathIds(webhook_id, log_id): PathIds,
+) -> ApiResult<Json<LogOut>> {
+    let hook = webhook(&state, &tenant_id, &webhook_id).await?;
+    if !id::is_valid(id::ATTEMPT, &log_id) {
+        return Err(ApiError::NotFound("log"));
+    }
+    let entry = state
+        .store
+        .log(&tenant_id, &hook.id, &log_id)
+        .await?
+        .ok_or(ApiError::NotFound("log"))?;
+    Ok(Json(LogOut::new(entry, true)))
+}
+
+#[derive(Serialize)]
+pub struct AttemptCounts {
+    total: i64,
+    successful: i64,
+    failed: i64,
+}
+
+#[derive(Serialize)]
+pub struct ResponseTimes {
+    avg: Option<f64>,
+    p50: Option<i64>,
+    p95: Option<i64>,
+    p99: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct StatsOut {
+    webhook_id: String,
+    since: Option<Timestamp>,
+    total_deliveries: i64,
+    successful_deliveries: i64,
+    failed_deliveries: i64,
+    pending_deliveries: i64,
+    /// Successful share of ended deliveries, 0 to 1; `null` before any ended.
+    success_rate: Option<f64>,
+    attempts: AttemptCounts,
+    response_time_ms: ResponseTimes,
+    last_success_at: Option<Timestamp>,
+    last_failure_at: Option<Timestamp>,
+    /// Failed attempts since the last successful one.
+    consecutive_failures: i64,
+}
+
+pub async fn stats(
+    TenantId(tenant_id): TenantId,
+    State(state): State<AppState>,
+    PathId(webhook_id): PathId,
+    query: QueryParams,
+) -> ApiResult<Json<StatsOut>> {
+    let mut errors = Vec::new();
+    let since = query.time("since", &mut errors);
+    check(errors)?;
+    let hook = webhook(&state, &tenant_id, &webhook_id).await?;
+    let s = state
+        .store
+        .stats(&tenant_id, &hook.id, since)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    let ended = s.successful_deliveries + s.failed_deliveries;
+    let success_rate =
+        (ended > 0).then(|| (s.successful_deliveries as f64 / ended as f64 * 1e4).round() / 1e4);
+    Ok(Json(StatsOut {
+        webhook_id: hook.id,
+        since,
+        total_deliveries: s.total_deliveries,
+        successful_deliveries: s.successful_deliveries,
+        failed_deliveries: s.failed_deliveries,
+        pending_deliveries: s.pending_deliveries,
+        success_rate,
+        attempts: AttemptCounts {
+            total: s.attempts,
+            successful: s.successful_attempts,
+            failed: s.attempts - s.successful_attempts,
+        },
+        response_time_ms: ResponseTimes {
+            avg: s.avg_response_time_ms.map(|v| (v * 10.0).round() / 10.0),
+            p50: s.p50_response_time_ms,
+            p95: s.p95_response_time_ms,
+            p99: s.p99_response_time_ms,
+        },
+        last_success_at: s.last_success_at,
+        last_failure_at: s.last_failure_at,
+        consecutive_failures: s.consecutive_failures,
+    }))
+}
+
+#[derive(Serialize)]
+pub struct TestOut {
+    success: bool,
+    event_type: String,
+    response_status: Option<u16>,
+    response_time_ms: i64,
+    response_body: Option<String>,
+    error: Option<String>,
+    log_id: String,
+}
+
+/// One synchronous signed attempt with the catalogue's sample (or a custom payload).
+pub async fn test(
+    TenantId(tenant_id): TenantId,
+    State(state): State<AppState>,
+    PathId(webhook_id): PathId,
+    OptionalJsonObject(body): OptionalJsonObject,
+) -> ApiResult<Json<TestOut>> {
+    let body = body.unwrap_or_default();
+    let mut input = Input::new(&body, &["event_type", "payload"]);
+    let event_type = input.optional("event_type", |v| match v.as_str().and_then(catalog::find) {
+        Some(t) => Ok(t),
+        None => Err("must be an event type from the catalogue (not \"*\")".to_owned()),
+    });
+    let payload = input.optional("payload", |v| match v {
+        Value::Object(map) => Ok(map.clone()),
+        _ => Err("must be a JSON object".to_owned()),
+    });
+    let (event_type, payload) = input
+        .finish(|| (event_type, payload))
+        .map_err(ApiError::Validation)?;
+    let hook = webhook(&state, &tenant_id, &webhook_id).await?;
+    let event_type = event_type.unwrap_or_else(|| default_test_type(&hook));
+    let data = match payload {
+        Some(data) => data,
+        None => match serde_json::from_str::<Value>(event_type.sample) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        },
+    };
+    let (log_id, outcome) = state
+        .engine
+        .test_send(&hook, event_type.name, &data)
+        .await?;
+    Ok(Json(TestOut {
+        success: outcome.is_success(),
+        event_type: event_type.name.to_owned(),
+        response_status: outcome.response_status,
+        response_time_ms: outcome.response_time_ms,
+        response_body: outcome.response_body,
+        error: outcome.error,
+        log_id,
+    }))
+}
+
+/// The first concrete type the webhook subscribes to, else the first in the catalogue.
+fn default_test_type(hook: &Webhook) -> &'static catalog::EventType {
+    hook.events
+        .iter()
+        .find_map(|e| catalog::find(e))
+        .unwrap_or(&catalog::CATALOG[0])
+}

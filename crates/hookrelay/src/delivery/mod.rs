@@ -1,0 +1,469 @@
+//! The delivery engine: ingest with group commit, a durable queue in the database leased to
+//! this node, local lanes served by a worker pool, attempts recorded in batches, and a poller
+//! that picks up due retries and anything a crashed node left behind.
+//!
+//! Flow: `ingest` → store (event + deliveries, leased here when there is room) → dispatcher
+//! lanes → worker makes the attempt → recorder writes log rows, states and counters → the
+//! poller claims retries when they fall due.
+
+mod attempt;
+mod dispatcher;
+mod ingest;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::delivery::{AttemptOutcome, AttemptRecord, Job, Next, Target};
+use crate::domain::event::NewEvent;
+use crate::domain::id;
+use crate::domain::retry::RetryPolicy;
+use crate::domain::time::Timestamp;
+use crate::domain::webhook::Webhook;
+use crate::store::{LeasePlan, LogEntry, Store};
+
+pub use attempt::USER_AGENT_VALUE;
+pub use dispatcher::Limits;
+pub use ingest::{Accepted, IngestError};
+
+/// Delivery settings, server-wide.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub retry: RetryPolicy,
+    /// Attempts in flight on this node, all webhooks together.
+    pub concurrency: usize,
+    pub limits: Limits,
+    /// How long a claim holds a delivery; renewed before an attempt that would outlive it.
+    pub lease: Duration,
+    /// Fallback polling interval for due retries and abandoned work.
+    pub poll_interval: Duration,
+    pub connect_timeout: Duration,
+    /// Bytes of each response body kept in the attempt log.
+    pub response_body_cap: usize,
+    /// How long shutdown waits for in-flight attempts.
+    pub shutdown_grace: Duration,
+    pub ingest_batch: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            retry: RetryPolicy::default(),
+            concurrency: 128,
+            limits: Limits {
+                per_webhook: 16,
+                per_webhook_queue: 2_000,
+                capacity: 20_000,
+            },
+            lease: Duration::from_secs(120),
+            poll_interval: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(10),
+            response_body_cap: 8 * 1024,
+            shutdown_grace: Duration::from_secs(30),
+            ingest_batch: 512,
+        }
+    }
+}
+
+/// State the engine's tasks share.
+struct Shared {
+    store: Arc<dyn Store>,
+    node: String,
+    config: DeliveryConfig,
+    dispatcher: dispatcher::Dispatcher,
+    sender: attempt::Sender,
+    records: mpsc::Sender<ToRecorder>,
+    /// Wakes the poller early: retries were scheduled or room was freed.
+    poll: Notify,
+    /// Set when work was left in the database for lack of room, so freed room should wake
+    /// the poller; clear otherwise, so the hot path does not poll for nothing.
+    overflowed: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    fn lease_plan(&self) -> LeasePlan {
+        let (lease, skip_webhooks) = self.dispatcher.saturation();
+        if !lease || !skip_webhooks.is_empty() {
+            self.overflowed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        LeasePlan {
+            node: self.node.clone(),
+            until: Timestamp::now().plus_millis(self.config.lease.as_millis() as i64),
+            lease,
+            skip_webhooks,
+        }
+    }
+
+    /// Queues leased jobs; any refused (shutting down) are given back at once.
+    async fn queue(&self, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let refused = self.dispatcher.push(jobs);
+        if !refused.is_empty() {
+            let ids: Vec<String> = refused.into_iter().map(|j| j.delivery_id).collect();
+            self.release(ids).await;
+        }
+    }
+
+    async fn release(&self, ids: Vec<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.release_leases(&ids, &self.node).await {
+            // The leases expire by themselves; only the delay grows.
+            tracing::warn!(%error, count = ids.len(), "could not give leases back");
+        }
+    }
+}
+
+/// A running engine. Cloning shares it.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+    ingest: mpsc::Sender<ingest::Request>,
+    tasks: Arc<tokio::sync::Mutex<Option<Tasks>>>,
+    stop_polling: CancellationToken,
+}
+
+struct Tasks {
+    workers: JoinSet<()>,
+    ingest: tokio::task::JoinHandle<()>,
+    recorder: tokio::task::JoinHandle<()>,
+    poller: tokio::task::JoinHandle<()>,
+}
+
+impl Engine {
+    /// Starts the engine's tasks on the current runtime.
+    pub async fn start(store: Arc<dyn Store>, config: DeliveryConfig) -> anyhow::Result<Engine> {
+        let released = store.release_all_leases().await?;
+        if released > 0 {
+            tracing::info!(released, "resuming deliveries left by the previous run");
+        }
+        let (records_tx, records_rx) = mpsc::channel(config.ingest_batch.max(1024) * 4);
+        let (ingest_tx, ingest_rx) = mpsc::channel(config.ingest_batch * 4);
+        let shared = Arc::new(Shared {
+            node: id::new("node"),
+            sender: attempt::Sender::new(config.connect_timeout, config.response_body_cap)?,
+            dispatcher: dispatcher::Dispatcher::new(config.limits),
+            records: records_tx,
+            poll: Notify::new(),
+            overflowed: std::sync::atomic::AtomicBool::new(false),
+            store,
+            config,
+        });
+        let stop_polling = CancellationToken::new();
+        let mut workers = JoinSet::new();
+        for _ in 0..shared.config.concurrency.max(1) {
+            workers.spawn(work(shared.clone()));
+        }
+        let tasks = Tasks {
+            workers,
+            ingest: tokio::spawn(ingest::run(
+                shared.clone(),
+                ingest_rx,
+                shared.config.ingest_batch,
+            )),
+            recorder: tokio::spawn(record(shared.clone(), records_rx)),
+            poller: tokio::spawn(poll(shared.clone(), stop_polling.clone())),
+        };
+        Ok(Engine {
+            shared,
+            ingest: ingest_tx,
+            tasks: Arc::new(tokio::sync::Mutex::new(Some(tasks))),
+            stop_polling,
+        })
+    }
+
+    /// Stores the event durably with its deliveries, then answers. Deliveries start at once.
+    pub async fn ingest(&self, event: NewEvent) -> Result<Accepted, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.ingest
+            .send(ingest::Request { event, reply })
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?;
+        answer.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+
+    /// Several events at once: all are handed to the group commit before any answer is
+    /// awaited, so they share transactions. Answers keep the input order.
+    pub async fn ingest_many(&self, events: Vec<NewEvent>) -> Vec<Result<Accepted, IngestError>> {
+        let mut answers = Vec::with_capacity(events.len());
+        for event in events {
+            let (reply, answer) = oneshot::channel();
+            let sent = self.ingest.send(ingest::Request { event, reply }).await;
+            answers.push(sent.ok().map(|()| answer));
+        }
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(match answer {
+                Some(answer) => answer.await.unwrap_or(Err(IngestError::ShuttingDown)),
+                None => Err(IngestError::ShuttingDown),
+            });
+        }
+        results
+    }
+
+    /// A webhook's settings changed or it was deleted: queued work made with the old settings
+    /// is handed back to the database, to be claimed again with the new ones (or held, if the
+    /// webhook is now inactive).
+    pub async fn webhook_changed(&self, webhook_id: &str) {
+        let ids = self.shared.dispatcher.drop_webhook(webhook_id);
+        self.shared.release(ids).await;
+        self.shared.poll.notify_one();
+    }
+
+    /// One signed attempt, now, outside the queue: no retries, no counters; logged as a test.
+    pub async fn test_send(
+        &self,
+        webhook: &Webhook,
+        event_type: &str,
+        data: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(String, AttemptOutcome), crate::store::StoreError> {
+        let now = Timestamp::now();
+        let event_id = id::new_at(id::EVENT, now);
+        let body =
+            crate::domain::event::envelope(&event_id, event_type, &webhook.tenant_id, now, data);
+        let target = Target {
+            webhook_id: webhook.id.clone(),
+            url: webhook.url.clone(),
+            secret: webhook.secret.clone(),
+            timeout: Duration::from_secs(webhook.timeout_seconds.clamp(1, 3600) as u64),
+            retry_count: 0,
+        };
+        let message = attempt::Message {
+            event_id: &event_id,
+            event_type,
+            attempt: 1,
+            body: Arc::from(body.as_str()),
+        };
+        let outcome = self.shared.sender.send(&target, message).await;
+        let entry = LogEntry {
+            id: id::new_at(id::ATTEMPT, outcome.started_at),
+            tenant_id: webhook.tenant_id.clone(),
+            webhook_id: webhook.id.clone(),
+            delivery_id: None,
+            event_id: None,
+            event_type: event_type.to_owned(),
+            payload: body,
+            request_headers: Some(outcome.request_headers.clone()),
+            response_status: outcome.response_status.map(i64::from),
+            response_body: outcome.response_body.clone(),
+            response_body_truncated: outcome.response_body_truncated,
+            response_time_ms: Some(outcome.response_time_ms),
+            error_message: outcome.error.clone(),
+            attempt_count: 1,
+            is_success: outcome.is_success(),
+            is_test: true,
+            created_at: outcome.started_at,
+        };
+        self.shared.store.insert_test_log(&entry).await?;
+        Ok((entry.id, outcome))
+    }
+
+    /// Stops: no new work, in-flight attempts finish within the grace period and are
+    /// recorded, queued work is handed back. Call after the HTTP server has stopped.
+    pub async fn shutdown(&self) {
+        let Some(mut tasks) = self.tasks.lock().await.take() else {
+            return;
+        };
+        self.stop_polling.cancel();
+        let _ = (&mut tasks.poller).await;
+        let queued = self.shared.dispatcher.close();
+        self.shared.release(queued).await;
+        let grace = self.shared.config.shutdown_grace;
+        let drained = tokio::time::timeout(grace, async {
+            while tasks.workers.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                ?grace,
+                "attempts still running after the grace period; abandoning them (they resume on the next start)"
+            );
+            tasks.workers.abort_all();
+            while tasks.workers.join_next().await.is_some() {}
+        }
+        // The HTTP server has drained, so every ingest was answered and the task is idle.
+        tasks.ingest.abort();
+        // Records travel in order: once the flush is acknowledged, all attempts are written.
+        let (done, flushed) = oneshot::channel();
+        if self
+            .shared
+            .records
+            .send(ToRecorder::Flush(done))
+            .await
+            .is_ok()
+        {
+            let _ = flushed.await;
+        }
+        tasks.recorder.abort();
+    }
+
+    /// Deliveries queued on this node, waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.shared.dispatcher.queued()
+    }
+}
+
+/// A worker: takes jobs until the dispatcher closes.
+async fn work(shared: Arc<Shared>) {
+    while let Some(job) = shared.dispatcher.next().await {
+        let webhook_id = job.target.webhook_id.clone();
+        let delivery_id = job.delivery_id.clone();
+        let record = attempt_job(&shared, job).await;
+        shared.dispatcher.done(&webhook_id, &delivery_id);
+        if let Some(record) = record
+            && shared
+                .records
+                .send(ToRecorder::Record(record))
+                .await
+                .is_err()
+        {
+            break;
+        }
+    }
+}
+
+/// Makes the job's attempt, first renewing its lease if the attempt could outlive it.
+async fn attempt_job(shared: &Shared, mut job: Job) -> Option<AttemptRecord> {
+    let margin = job.target.timeout + Duration::from_secs(10);
+    let now = Timestamp::now();
+    if job.leased_until < now.plus_millis(margin.as_millis() as i64) {
+        let until = now.plus_millis(shared.config.lease.max(margin * 2).as_millis() as i64);
+        match shared
+            .store
+            .renew_lease(&job.delivery_id, &shared.node, until)
+            .await
+        {
+            Ok(true) => job.leased_until = until,
+            Ok(false) => return None, // cancelled, or taken over by another node
+            Err(error) => {
+                tracing::warn!(%error, delivery = %job.delivery_id, "cannot renew lease; leaving the delivery for later");
+                return None;
+            }
+        }
+    }
+    let message = attempt::Message {
+        event_id: &job.event_id,
+        event_type: &job.event_type,
+        attempt: job.attempt,
+        body: job.body.clone(),
+    };
+    let outcome = shared.sender.send(&job.target, message).await;
+    let recorded_at = Timestamp::now();
+    let unit: f64 = rand::thread_rng().r#gen();
+    let next = Next::after(
+        &outcome,
+        job.attempt,
+        job.target.retry_count,
+        &shared.config.retry,
+        recorded_at,
+        unit,
+    );
+    Some(AttemptRecord {
+        log_id: id::new_at(id::ATTEMPT, outcome.started_at),
+        job,
+        outcome,
+        next,
+        recorded_at,
+    })
+}
+
+// Nearly every message is a record; boxing it would add an allocation per attempt to spare
+// the rare flush a few bytes.
+#[allow(clippy::large_enum_variant)]
+enum ToRecorder {
+    Record(AttemptRecord),
+    /// Answered once everything sent before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+/// Writes finished attempts in batches: one transaction for as many as have arrived.
+async fn record(shared: Arc<Shared>, mut rx: mpsc::Receiver<ToRecorder>) {
+    const MAX_BATCH: usize = 1024;
+    let mut inbox = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<AttemptRecord> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut inbox, MAX_BATCH).await > 0 {
+        let mut flushes = Vec::new();
+        for message in inbox.drain(..) {
+            match message {
+                ToRecorder::Record(record) => batch.push(record),
+                ToRecorder::Flush(done) => flushes.push(done),
+            }
+        }
+        if !batch.is_empty() {
+            write_records(&shared, &batch).await;
+            let retries = batch.iter().any(|r| matches!(r.next, Next::RetryAt(_)));
+            let overflowed = shared
+                .overflowed
+                .swap(false, std::sync::atomic::Ordering::Relaxed);
+            if retries || overflowed {
+                shared.poll.notify_one();
+            }
+            batch.clear();
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Writes one batch, retrying while the database is unavailable: an attempt that happened
+/// is never forgotten while the process lives.
+async fn write_records(shared: &Shared, batch: &[AttemptRecord]) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match shared.store.record_attempts(batch, &shared.node).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, attempts = batch.len(), ?backoff, "cannot record attempts; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Claims due work: retries whose time has come, and work no live lease holds (left by a
+/// crashed node, or by this node when its queue was full). Sleeps until the next delivery
+/// falls due, at most `poll_interval`, or until woken.
+async fn poll(shared: Arc<Shared>, stop: CancellationToken) {
+    const CLAIM_BATCH: usize = 512;
+    loop {
+        let now = Timestamp::now();
+        let mut wait = shared.config.poll_interval;
+        match shared.store.next_due().await {
+            Ok(Some(due)) if due <= now => {
+                let room = shared.dispatcher.room().min(CLAIM_BATCH);
+                if room > 0 {
+                    let plan = shared.lease_plan();
+                    match shared.store.claim_due(&plan, now, room as u32).await {
+                        Ok(jobs) if jobs.len() == room => {
+                            shared.queue(jobs).await;
+                            continue; // there may be more
+                        }
+                        Ok(jobs) => shared.queue(jobs).await,
+                        Err(error) => tracing::warn!(%error, "claiming due deliveries failed"),
+                    }
+                }
+            }
+            Ok(Some(due)) => {
+                let until = Duration::from_millis((due.millis() - now.millis()).max(1) as u64);
+                wait = wait.min(until);
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "reading the delivery queue failed"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = shared.poll.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}

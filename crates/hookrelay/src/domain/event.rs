@@ -1,0 +1,222 @@
+//! Events: what the platform tells hookrelay, and the envelope every webhook receives.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::catalog;
+use super::id;
+use super::input::{FieldError, Input};
+use super::time::Timestamp;
+
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+/// How long an idempotency key answers with the first event.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// A validated `POST /events` body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventInput {
+    pub event_type: &'static str,
+    pub data: Map<String, Value>,
+    pub idempotency_key: Option<String>,
+    /// Only with the admin key: the tenant the event belongs to.
+    pub tenant_id: Option<String>,
+}
+
+impl EventInput {
+    /// `allow_tenant_id`: the caller is the operator and must name the tenant in the body.
+    pub fn parse(
+        body: &Map<String, Value>,
+        allow_tenant_id: bool,
+    ) -> Result<Self, Vec<FieldError>> {
+        let allowed: &[&str] = if allow_tenant_id {
+            &["type", "data", "idempotency_key", "tenant_id"]
+        } else {
+            &["type", "data", "idempotency_key"]
+        };
+        let mut input = Input::new(body, allowed);
+        let event_type = input.required("type", parse_type);
+        let data = input.required("data", |v| match v {
+            Value::Object(map) => Ok(map.clone()),
+            _ => Err("must be a JSON object".to_owned()),
+        });
+        let idempotency_key = input.optional("idempotency_key", parse_idempotency_key);
+        let tenant_id = if allow_tenant_id {
+            input.required("tenant_id", |v| match v.as_str() {
+                Some(t) if id::is_valid(id::TENANT, t) => Ok(t.to_owned()),
+                _ => Err("must be a tenant id (ten_…)".to_owned()),
+            })
+        } else {
+            None
+        };
+        input.finish(|| EventInput {
+            event_type: event_type.unwrap_or(""),
+            data: data.unwrap_or_default(),
+            idempotency_key: idempotency_key.flatten(),
+            tenant_id,
+        })
+    }
+}
+
+fn parse_type(v: &Value) -> Result<&'static str, String> {
+    let Some(name) = v.as_str() else {
+        return Err("must be a string".into());
+    };
+    match catalog::find(name) {
+        Some(t) => Ok(t.name),
+        None if name == catalog::WILDCARD => {
+            Err("\"*\" subscribes to everything; an event needs a concrete type".into())
+        }
+        None => Err(format!(
+            "unknown event type {name:?}; see GET /api/v1/webhooks/events"
+        )),
+    }
+}
+
+fn parse_idempotency_key(v: &Value) -> Result<Option<String>, String> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) if !s.is_empty() && s.len() <= IDEMPOTENCY_KEY_MAX => {
+            if s.chars().any(char::is_control) {
+                Err("must not contain control characters".into())
+            } else {
+                Ok(Some(s.clone()))
+            }
+        }
+        _ => Err(format!(
+            "must be a string of 1 to {IDEMPOTENCY_KEY_MAX} bytes"
+        )),
+    }
+}
+
+/// An event ready to be stored: id assigned and the envelope serialised once, so every
+/// delivery and every attempt sends exactly these bytes.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: String,
+    pub tenant_id: String,
+    pub event_type: &'static str,
+    pub idempotency_key: Option<String>,
+    pub created_at: Timestamp,
+    pub body: String,
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    tenant_id: &'a str,
+    created_at: Timestamp,
+    data: &'a Map<String, Value>,
+}
+
+impl NewEvent {
+    pub fn new(tenant_id: String, input: &EventInput, now: Timestamp) -> Self {
+        let id = id::new_at(id::EVENT, now);
+        let body = envelope(&id, input.event_type, &tenant_id, now, &input.data);
+        NewEvent {
+            id,
+            tenant_id,
+            event_type: input.event_type,
+            idempotency_key: input.idempotency_key.clone(),
+            created_at: now,
+            body,
+        }
+    }
+}
+
+/// The JSON document POSTed to webhooks (DESIGN §4).
+pub fn envelope(
+    id: &str,
+    event_type: &str,
+    tenant_id: &str,
+    created_at: Timestamp,
+    data: &Map<String, Value>,
+) -> String {
+    let envelope = Envelope {
+        id,
+        event_type,
+        tenant_id,
+        created_at,
+        data,
+    };
+    // Serialising strings and a JSON map cannot fail.
+    serde_json::to_string(&envelope).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn parses_a_tenant_event() {
+        let e = EventInput::parse(
+            &obj(
+                json!({"type": "message.sent", "data": {"b": 1, "a": 2}, "idempotency_key": "k1"}),
+            ),
+            false,
+        )
+        .expect("valid");
+        assert_eq!(e.event_type, "message.sent");
+        assert_eq!(e.idempotency_key.as_deref(), Some("k1"));
+        assert_eq!(e.tenant_id, None);
+    }
+
+    #[test]
+    fn rejects_bad_fields() {
+        let fields = |v: Value, admin: bool| -> Vec<String> {
+            EventInput::parse(&obj(v), admin)
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        assert_eq!(fields(json!({"type": "*", "data": {}}), false), ["type"]);
+        assert_eq!(fields(json!({"type": "nope", "data": {}}), false), ["type"]);
+        assert_eq!(
+            fields(json!({"type": "message.new", "data": [1]}), false),
+            ["data"]
+        );
+        assert_eq!(fields(json!({"type": "message.new"}), false), ["data"]);
+        assert_eq!(
+            fields(
+                json!({"type": "message.new", "data": {}, "idempotency_key": ""}),
+                false
+            ),
+            ["idempotency_key"]
+        );
+        assert_eq!(
+            fields(
+                json!({"type": "message.new", "data": {}, "tenant_id": "ten_x"}),
+                false
+            ),
+            ["tenant_id"]
+        );
+        assert_eq!(
+            fields(json!({"type": "message.new", "data": {}}), true),
+            ["tenant_id"]
+        );
+    }
+
+    #[test]
+    fn envelope_has_the_wire_shape_and_keeps_data_order() {
+        let input = EventInput::parse(
+            &obj(json!({"type": "contact.created", "data": {"zeta": 1, "alpha": {"x": true}}})),
+            false,
+        )
+        .expect("valid");
+        let event = NewEvent::new("ten_abc".into(), &input, Timestamp(0));
+        let expected = format!(
+            r#"{{"id":"{}","type":"contact.created","tenant_id":"ten_abc","created_at":"1970-01-01T00:00:00.000Z","data":{{"zeta":1,"alpha":{{"x":true}}}}}}"#,
+            event.id
+        );
+        assert_eq!(event.body, expected);
+        assert!(event.id.starts_with("evt_"));
+    }
+}
