@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod errors;
 mod isolation;
+mod lifecycle;
 mod persistence;
 mod quickstart;
 mod receiver;

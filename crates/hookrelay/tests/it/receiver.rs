@@ -19,7 +19,6 @@ pub struct Hit {
 }
 
 impl Hit {
-    #[allow(dead_code)]
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("delivery body is JSON")
     }
