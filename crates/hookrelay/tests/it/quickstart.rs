@@ -36,8 +36,10 @@ fn quickstart_block() -> String {
     block[code_start..code_end].to_owned()
 }
 
-#[test]
-fn readme_quickstart_runs_as_written() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_quickstart_runs_as_written() {
+    let receiver = crate::receiver::Receiver::start().await;
+    let receiver_url = receiver.url("/webhooks/hookrelay");
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
@@ -67,12 +69,19 @@ fn readme_quickstart_runs_as_written() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    let output = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &quickstart_block()])
-        .env("HOOKRELAY", format!("http://127.0.0.1:{port}"))
-        .env("ADMIN_KEY", &admin_key)
-        .output()
-        .unwrap();
+    let script = quickstart_block();
+    let base = format!("http://127.0.0.1:{port}");
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .env("HOOKRELAY", base)
+            .env("ADMIN_KEY", &admin_key)
+            .env("RECEIVER", receiver_url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -85,6 +94,22 @@ fn readme_quickstart_runs_as_written() {
     );
     assert!(stdout.contains("\"CRM sync\""), "{stdout}");
     assert!(stdout.contains("\"retry_count\": 5"), "{stdout}");
+    assert!(
+        stdout.contains("\"success\": true"),
+        "the test send succeeded: {stdout}"
+    );
+    assert!(
+        stdout.contains("\"state\": \"succeeded\""),
+        "the event was delivered: {stdout}"
+    );
+    assert!(
+        stdout.contains("\"is_test\": true") && stdout.contains("\"is_test\": false"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\"total_deliveries\": 1"), "{stdout}");
+    let hits = receiver.hits("/webhooks/hookrelay");
+    assert_eq!(hits.len(), 2, "one test send and one delivery");
+    assert_eq!(hits[1].json()["data"]["from"], "+5511987654321");
     assert!(
         stdout.contains("\"field\": \"url\"") && stdout.contains("\"field\": \"events[0]\""),
         "{stdout}"

@@ -1,0 +1,403 @@
+//! The phases. Each one starts its own receiver and server (fresh database), sets them up
+//! through the API, drives load, waits for deliveries, and stops both.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::body::Bytes;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+
+use crate::receiver::{Counts, Receiver};
+use crate::server::{self, Server};
+
+/// What every phase shares.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub concurrency: usize,
+    /// How long a phase waits for outstanding deliveries after its last post.
+    pub wait_timeout: Duration,
+    pub db_dir: Option<std::path::PathBuf>,
+}
+
+/// Size of the whole delivered envelope the event body is padded towards.
+const TARGET_ENVELOPE_BYTES: usize = 300;
+/// What hookrelay adds around `data`: id, type, tenant id, timestamp and the JSON punctuation
+/// (`{"id":"evt_…","type":"message.new","tenant_id":"ten_…","created_at":"…","data":…}`).
+const ENVELOPE_OVERHEAD_BYTES: usize = 153;
+
+/// A realistic `message.new` event whose delivered envelope is about 300 bytes: the text is
+/// padded until `data` has the size that leaves.
+pub fn event_body() -> Bytes {
+    let target_data = TARGET_ENVELOPE_BYTES - ENVELOPE_OVERHEAD_BYTES;
+    let data = |text: &str| {
+        json!({
+            "message_id": "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNF",
+            "conversation_id": "conv_8f3a2c",
+            "contact_id": "cnt_51b9e0",
+            "text": text,
+        })
+    };
+    let filler = "Hi! My order #48213 has not arrived yet, could you check? Thanks. ";
+    let base = data("").to_string().len();
+    let text: String = filler
+        .chars()
+        .cycle()
+        .take(target_data.saturating_sub(base))
+        .collect();
+    Bytes::from(json!({"type": "message.new", "data": data(&text)}).to_string())
+}
+
+/// Load-generator errors: how many, and the first one, to show.
+#[derive(Default)]
+struct Errors {
+    count: AtomicU64,
+    first: Mutex<Option<String>>,
+}
+
+impl Errors {
+    fn note(&self, what: String) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(what);
+    }
+
+    fn take(&self) -> (u64, Option<String>) {
+        let first = self.first.lock().unwrap_or_else(|p| p.into_inner()).take();
+        (self.count.load(Ordering::Relaxed), first)
+    }
+}
+
+/// A receiver and a server, set up with `webhooks` webhooks, and what posting needs.
+struct Rig {
+    receiver: Receiver,
+    server: Server,
+    client: reqwest::Client,
+    events_url: String,
+    key: String,
+    body: Bytes,
+}
+
+impl Rig {
+    async fn start(settings: &Settings, webhooks: usize) -> anyhow::Result<Arc<Rig>> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(settings.concurrency.max(1024))
+            // Bounds every request, so no phase can hang on one.
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let receiver = Receiver::start(webhooks).await?;
+        let server = Server::start(settings.db_dir.as_deref(), &client).await?;
+        let urls: Vec<String> = (0..webhooks).map(|i| receiver.url(i)).collect();
+        let key = server::setup(&client, &server, &urls).await?;
+        Ok(Arc::new(Rig {
+            events_url: server.url("/api/v1/events"),
+            receiver,
+            server,
+            client,
+            key,
+            body: event_body(),
+        }))
+    }
+
+    /// One `POST /api/v1/events`: the answer's body on 202, a description otherwise.
+    async fn post(&self) -> Result<Bytes, String> {
+        let response = self
+            .client
+            .post(&self.events_url)
+            .bearer_auth(&self.key)
+            .header("content-type", "application/json")
+            .body(self.body.clone())
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("reading the answer failed: {e}"))?;
+        if status == StatusCode::ACCEPTED {
+            Ok(body)
+        } else {
+            Err(format!("{status}: {}", String::from_utf8_lossy(&body)))
+        }
+    }
+
+    /// Stops the server (while the receiver still answers, so in-flight attempts finish),
+    /// then the receiver.
+    async fn stop(self: Arc<Self>) -> anyhow::Result<()> {
+        let rig = Arc::into_inner(self).context("a load task outlived its phase")?;
+        rig.server.stop().await?;
+        rig.receiver.stop().await
+    }
+}
+
+/// Phase "ingest".
+#[derive(Debug)]
+pub struct IngestResult {
+    pub accepted: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub elapsed: Duration,
+    /// Deliveries that reached the receiver while the clients were posting.
+    pub delivered: Counts,
+}
+
+impl IngestResult {
+    pub fn accepted_per_second(&self) -> f64 {
+        per_second(self.accepted, self.elapsed)
+    }
+}
+
+/// `concurrency` clients post events back to back for `duration`, to one webhook.
+pub async fn ingest(settings: &Settings, duration: Duration) -> anyhow::Result<IngestResult> {
+    let rig = Rig::start(settings, 1).await?;
+    let errors = Arc::new(Errors::default());
+    let accepted = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut clients = JoinSet::new();
+    for _ in 0..settings.concurrency {
+        let (rig, errors, accepted) = (rig.clone(), errors.clone(), accepted.clone());
+        clients.spawn(async move {
+            while Instant::now() < deadline {
+                match rig.post().await {
+                    Ok(_) => {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => errors.note(e),
+                }
+            }
+        });
+    }
+    join_all(clients).await?;
+    let elapsed = start.elapsed();
+    let delivered = rig.receiver.counts();
+    rig.stop().await?;
+    let (errors, first_error) = errors.take();
+    Ok(IngestResult {
+        accepted: accepted.load(Ordering::Relaxed),
+        errors,
+        first_error,
+        elapsed,
+        delivered,
+    })
+}
+
+/// Phases "fan-out 1" and "fan-out 10".
+#[derive(Debug)]
+pub struct FanoutResult {
+    pub webhooks: usize,
+    pub events: u64,
+    pub accepted: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// From the first post to the last answer.
+    pub posting: Duration,
+    /// Deliveries owed: accepted events × webhooks.
+    pub expected: u64,
+    pub arrived: Counts,
+    /// From the first post to the arrival of the last delivery (or to giving up).
+    pub elapsed: Duration,
+}
+
+impl FanoutResult {
+    pub fn complete(&self) -> bool {
+        self.arrived.unique >= self.expected
+    }
+
+    pub fn deliveries_per_second(&self) -> f64 {
+        per_second(self.arrived.unique, self.elapsed)
+    }
+
+    pub fn accepted_per_second(&self) -> f64 {
+        per_second(self.accepted, self.posting)
+    }
+}
+
+/// Posts `events` events with `concurrency` clients to `webhooks` webhooks, and times until
+/// the receiver has every delivery.
+pub async fn fanout(
+    settings: &Settings,
+    webhooks: usize,
+    events: u64,
+) -> anyhow::Result<FanoutResult> {
+    let rig = Rig::start(settings, webhooks).await?;
+    let errors = Arc::new(Errors::default());
+    let accepted = Arc::new(AtomicU64::new(0));
+    let next = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut clients = JoinSet::new();
+    for _ in 0..settings.concurrency {
+        let (rig, errors, accepted, next) =
+            (rig.clone(), errors.clone(), accepted.clone(), next.clone());
+        clients.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < events {
+                match rig.post().await {
+                    Ok(_) => {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => errors.note(e),
+                }
+            }
+        });
+    }
+    join_all(clients).await?;
+    let posting = start.elapsed();
+    let accepted = accepted.load(Ordering::Relaxed);
+    let expected = accepted * webhooks as u64;
+    let arrived = rig.receiver.wait_for(expected, settings.wait_timeout).await;
+    let elapsed = match arrived.last_unique_at {
+        Some(last) if arrived.unique >= expected => last.duration_since(start),
+        _ => start.elapsed(),
+    };
+    rig.stop().await?;
+    let (errors, first_error) = errors.take();
+    Ok(FanoutResult {
+        webhooks,
+        events,
+        accepted,
+        errors,
+        first_error,
+        posting,
+        expected,
+        arrived,
+        elapsed,
+    })
+}
+
+/// Phase "latency @ rate".
+#[derive(Debug)]
+pub struct LatencyResult {
+    pub rate: u32,
+    pub sent: u64,
+    pub accepted: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// Accepted events whose delivery arrived in time.
+    pub arrived: u64,
+    /// Post → arrival, sorted.
+    pub latencies: Vec<Duration>,
+    /// How far a post started behind its schedule at worst (load generator saturated).
+    pub max_send_lag: Duration,
+    /// Most posts awaiting their answer at once.
+    pub max_in_flight: u64,
+}
+
+impl LatencyResult {
+    /// The `q`-quantile (nearest rank) of the latencies.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        if self.latencies.is_empty() {
+            return None;
+        }
+        let rank = (q * self.latencies.len() as f64).ceil() as usize;
+        Some(self.latencies[rank.clamp(1, self.latencies.len()) - 1])
+    }
+}
+
+/// Sends `rate` events per second for `seconds` to one webhook, each post in its own task so
+/// a slow answer never delays the next send; measures post → arrival per event.
+pub async fn latency(
+    settings: &Settings,
+    rate: u32,
+    seconds: Duration,
+) -> anyhow::Result<LatencyResult> {
+    let rig = Rig::start(settings, 1).await?;
+    let errors = Arc::new(Errors::default());
+    let in_flight = Arc::new(AtomicU64::new(0));
+    let max_in_flight = Arc::new(AtomicU64::new(0));
+    let total = (f64::from(rate) * seconds.as_secs_f64()).round().max(1.0) as u64;
+    let period = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let start = tokio::time::Instant::now();
+    let mut ticker = tokio::time::interval_at(start, period);
+    // Late ticks fire at once until the schedule is caught up: the rate holds on average.
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let max_lag_micros = Arc::new(AtomicU64::new(0));
+    let mut posts = JoinSet::new();
+    for _ in 0..total {
+        // The tick's instant is when this send was due.
+        let due = ticker.tick().await;
+        let (rig, errors, in_flight, max_in_flight, max_lag_micros) = (
+            rig.clone(),
+            errors.clone(),
+            in_flight.clone(),
+            max_in_flight.clone(),
+            max_lag_micros.clone(),
+        );
+        posts.spawn(async move {
+            let lag = due.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
+            max_lag_micros.fetch_max(lag, Ordering::Relaxed);
+            let now_in_flight = in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            max_in_flight.fetch_max(now_in_flight, Ordering::Relaxed);
+            let sent = Instant::now();
+            let posted = rig.post().await;
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            match posted.and_then(|body| event_id(&body)) {
+                Ok(id) => Some((id, sent)),
+                Err(e) => {
+                    errors.note(e);
+                    None
+                }
+            }
+        });
+    }
+    let mut sends = Vec::with_capacity(total as usize);
+    while let Some(joined) = posts.join_next().await {
+        if let Some(send) = joined.context("a posting task failed")? {
+            sends.push(send);
+        }
+    }
+    let accepted = sends.len() as u64;
+    rig.receiver.wait_for(accepted, settings.wait_timeout).await;
+    let mut latencies: Vec<Duration> = sends
+        .iter()
+        .filter_map(|(id, sent)| {
+            let arrived = rig.receiver.arrival(0, id)?;
+            Some(arrived.saturating_duration_since(*sent))
+        })
+        .collect();
+    latencies.sort_unstable();
+    rig.stop().await?;
+    let (errors, first_error) = errors.take();
+    Ok(LatencyResult {
+        rate,
+        sent: total,
+        accepted,
+        errors,
+        first_error,
+        arrived: latencies.len() as u64,
+        latencies,
+        max_send_lag: Duration::from_micros(max_lag_micros.load(Ordering::Relaxed)),
+        max_in_flight: max_in_flight.load(Ordering::Relaxed),
+    })
+}
+
+/// The event id of a 202 answer; it is the `webhook-id` of every delivery of the event.
+fn event_id(body: &[u8]) -> Result<String, String> {
+    let answer: Value =
+        serde_json::from_slice(body).map_err(|e| format!("202 answer is not JSON: {e}"))?;
+    answer["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("202 answer has no id: {answer}"))
+}
+
+async fn join_all(mut tasks: JoinSet<()>) -> anyhow::Result<()> {
+    while let Some(joined) = tasks.join_next().await {
+        joined.context("a load task failed")?;
+    }
+    Ok(())
+}
+
+fn per_second(count: u64, elapsed: Duration) -> f64 {
+    if elapsed.is_zero() {
+        0.0
+    } else {
+        count as f64 / elapsed.as_secs_f64()
+    }
+}

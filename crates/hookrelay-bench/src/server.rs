@@ -1,0 +1,168 @@
+//! One hookrelay server inside this process, on a fresh SQLite database in a temporary
+//! directory, and the real HTTP API calls that prepare it for a phase.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hookrelay::ServeConfig;
+use hookrelay::config::SecretString;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The admin key the bench configures (as `HOOKRELAY_ADMIN_KEY` would).
+pub const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef0123456789";
+
+/// How long the server may take to answer `/readyz`, and to stop.
+const START_LIMIT: Duration = Duration::from_secs(10);
+const STOP_LIMIT: Duration = Duration::from_secs(60);
+
+/// A running server. Its database lives as long as it does.
+pub struct Server {
+    pub base: String,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+    dir: TempDir,
+}
+
+impl Server {
+    /// Starts a server on 127.0.0.1 (free port) with a new database under `db_dir` (the system
+    /// temporary directory if `None`). Configuration is the server's default (durable SQLite:
+    /// WAL, `synchronous=FULL`; default delivery settings) plus a fixed admin key and a short
+    /// shutdown grace, so a phase ends promptly.
+    pub async fn start(db_dir: Option<&Path>, client: &reqwest::Client) -> anyhow::Result<Server> {
+        let dir = match db_dir {
+            Some(parent) => tempfile::Builder::new()
+                .prefix("hookrelay-bench-")
+                .tempdir_in(parent)?,
+            None => tempfile::Builder::new()
+                .prefix("hookrelay-bench-")
+                .tempdir()?,
+        };
+        let mut config = ServeConfig::new(database_path(&dir).display().to_string());
+        config.admin_key = Some(SecretString::new(ADMIN_KEY));
+        config.delivery.shutdown_grace = Duration::from_secs(5);
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(hookrelay::run(config, listener, shutdown.clone()));
+        let server = Server {
+            base,
+            shutdown,
+            task,
+            dir,
+        };
+        if let Err(error) = server.wait_ready(client).await {
+            server.shutdown.cancel();
+            return Err(error);
+        }
+        Ok(server)
+    }
+
+    async fn wait_ready(&self, client: &reqwest::Client) -> anyhow::Result<()> {
+        let deadline = Instant::now() + START_LIMIT;
+        loop {
+            if self.task.is_finished() {
+                anyhow::bail!("the server stopped while starting");
+            }
+            if let Ok(r) = client.get(self.url("/readyz")).send().await
+                && r.status() == StatusCode::OK
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                anyhow::bail!(
+                    "the server at {} was not ready within {START_LIMIT:?}",
+                    self.base
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server gracefully (in-flight attempts finish, queued work is handed back to
+    /// the database), then deletes its database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let stopped = tokio::time::timeout(STOP_LIMIT, self.task)
+            .await
+            .with_context(|| format!("the server did not stop within {STOP_LIMIT:?}"))?;
+        stopped.context("server task")??;
+        self.dir.close()?;
+        Ok(())
+    }
+}
+
+fn database_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("hookrelay.db")
+}
+
+/// Sets up what a phase needs through the HTTP API: a tenant and its key (as the operator),
+/// then `urls.len()` webhooks subscribed to every event (as the tenant). Returns the tenant key.
+pub async fn setup(
+    client: &reqwest::Client,
+    server: &Server,
+    urls: &[String],
+) -> anyhow::Result<String> {
+    let tenant = created(
+        client
+            .post(server.url("/api/v1/tenants"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"name": "Bench Clinic"})),
+        "create the tenant",
+    )
+    .await?;
+    let tenant_id = string_field(&tenant, "id")?;
+    let key = created(
+        client
+            .post(server.url(&format!("/api/v1/tenants/{tenant_id}/keys")))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"name": "bench"})),
+        "create the tenant key",
+    )
+    .await?;
+    let key = string_field(&key, "key")?;
+    for (i, url) in urls.iter().enumerate() {
+        created(
+            client
+                .post(server.url("/api/v1/webhooks"))
+                .bearer_auth(&key)
+                .json(&json!({"name": format!("bench receiver {i}"), "url": url, "events": ["*"]})),
+            "create a webhook",
+        )
+        .await?;
+    }
+    Ok(key)
+}
+
+/// Sends `request`, insisting on 201 Created; returns the answer's JSON.
+async fn created(request: reqwest::RequestBuilder, what: &str) -> anyhow::Result<Value> {
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("{what}: request failed"))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .with_context(|| format!("{what}: reading the answer"))?;
+    if status != StatusCode::CREATED {
+        anyhow::bail!("{what}: expected 201, got {status}: {text}");
+    }
+    serde_json::from_str(&text).with_context(|| format!("{what}: answer is not JSON: {text}"))
+}
+
+fn string_field(value: &Value, field: &str) -> anyhow::Result<String> {
+    value[field]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("answer has no string {field:?}: {value}"))
+}
