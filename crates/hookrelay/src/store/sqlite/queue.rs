@@ -1,7 +1,7 @@
 //! The delivery queue on SQLite: ingest (event + fan-out in one transaction), claiming due
 //! work under a lease, and recording attempts in batches.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,56 +54,44 @@ async fn subscribers(
         .collect()
 }
 
+/// Rows per multi-row statement, kept well under SQLite's 32,766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// A delivery row to insert.
+struct NewDelivery<'a> {
+    id: String,
+    event: &'a NewEvent,
+    target: Arc<Target>,
+    leased: bool,
+}
+
 pub(super) async fn ingest(
     writer: &SqlitePool,
     events: &[NewEvent],
     plan: &LeasePlan,
 ) -> StoreResult<Vec<Ingested>> {
+    // Every statement is a round trip to SQLite's connection thread, so rows are written with
+    // a few multi-row statements per batch rather than one statement per row.
     let mut tx = writer.begin().await?;
     let mut by_tenant: HashMap<&str, Vec<Subscriber>> = HashMap::new();
     let mut results = Vec::with_capacity(events.len());
+    let mut fresh: Vec<&NewEvent> = Vec::with_capacity(events.len());
+    let mut deliveries: Vec<NewDelivery<'_>> = Vec::new();
+    // Keys taken earlier in this same batch: (tenant, key) → index in `results`.
+    let mut batch_keys: HashMap<(&str, &str), usize> = HashMap::new();
     for event in events {
         if let Some(key) = &event.idempotency_key {
-            let existing = sqlx::query(
-                "SELECT id, event_type, created_at,
-                        (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = events.id) AS n
-                 FROM events WHERE tenant_id = ? AND idempotency_key = ?",
-            )
-            .bind(&event.tenant_id)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = existing {
-                let first_at = ts(&row, "created_at")?;
-                if first_at.millis() > event.created_at.millis() - IDEMPOTENCY_WINDOW_MS {
-                    let n: i64 = row.try_get("n")?;
-                    results.push(Ingested::Existing {
-                        event_id: row.try_get("id")?,
-                        event_type: row.try_get("event_type")?,
-                        deliveries: n as usize,
-                    });
-                    continue;
-                }
-                // Past the window: the key is free again; the old event keeps its data.
-                sqlx::query("UPDATE events SET idempotency_key = NULL WHERE id = ?")
-                    .bind(row.try_get::<String, _>("id")?)
-                    .execute(&mut *tx)
-                    .await?;
+            if let Some(&first) = batch_keys.get(&(event.tenant_id.as_str(), key.as_str())) {
+                // `results` holds one answer per event so far, in order.
+                results.push(existing_from(&results[first], events[first].event_type));
+                continue;
             }
+            if let Some(existing) = earlier_event(&mut tx, event, key).await? {
+                results.push(existing);
+                continue;
+            }
+            batch_keys.insert((&event.tenant_id, key), results.len());
         }
-        sqlx::query(
-            "INSERT INTO events (id, tenant_id, event_type, body, idempotency_key, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&event.id)
-        .bind(&event.tenant_id)
-        .bind(event.event_type)
-        .bind(&event.body)
-        .bind(&event.idempotency_key)
-        .bind(event.created_at.millis())
-        .execute(&mut *tx)
-        .await?;
-
         if !by_tenant.contains_key(event.tenant_id.as_str()) {
             let found = subscribers(&mut tx, &event.tenant_id).await?;
             by_tenant.insert(&event.tenant_id, found);
@@ -111,45 +99,129 @@ pub(super) async fn ingest(
         let subscribers = by_tenant
             .get(event.tenant_id.as_str())
             .map_or(&[][..], Vec::as_slice);
-        let now = event.created_at;
-        let mut deliveries = 0;
-        let mut jobs = Vec::new();
         let shared = Shared::new(event);
+        let mut count = 0;
+        let mut jobs = Vec::new();
         for sub in subscribers
             .iter()
             .filter(|s| subscribes(&s.events, event.event_type))
         {
-            deliveries += 1;
-            let delivery_id = id::new_at(id::DELIVERY, now);
+            count += 1;
+            let id = id::new_at(id::DELIVERY, event.created_at);
             let leased = plan.takes(&sub.target.webhook_id);
-            sqlx::query(
-                "INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, state, attempts,
-                    next_attempt_at, leased_until, leased_by, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)",
-            )
-            .bind(&delivery_id)
-            .bind(&event.tenant_id)
-            .bind(&event.id)
-            .bind(&sub.target.webhook_id)
-            .bind(now.millis())
-            .bind(leased.then_some(plan.until.millis()))
-            .bind(leased.then_some(plan.node.as_str()))
-            .bind(now.millis())
-            .bind(now.millis())
-            .execute(&mut *tx)
-            .await?;
             if leased {
-                jobs.push(shared.job(delivery_id, 1, plan.until, sub.target.clone()));
+                jobs.push(shared.job(id.clone(), 1, plan.until, sub.target.clone()));
             }
+            deliveries.push(NewDelivery {
+                id,
+                event,
+                target: sub.target.clone(),
+                leased,
+            });
         }
+        fresh.push(event);
         results.push(Ingested::Created {
             event_id: event.id.clone(),
-            deliveries,
+            deliveries: count,
             jobs,
         });
     }
+    for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (id, tenant_id, event_type, body, idempotency_key, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, e| {
+            row.push_bind(e.id.as_str())
+                .push_bind(e.tenant_id.as_str())
+                .push_bind(e.event_type)
+                .push_bind(e.body.as_str())
+                .push_bind(e.idempotency_key.as_deref())
+                .push_bind(e.created_at.millis());
+        });
+        insert.build().persistent(false).execute(&mut *tx).await?;
+    }
+    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, state, attempts,
+                next_attempt_at, leased_until, leased_by, created_at, updated_at) ",
+        );
+        insert.push_values(chunk, |mut row, d| {
+            let at = d.event.created_at.millis();
+            row.push_bind(d.id.as_str())
+                .push_bind(d.event.tenant_id.as_str())
+                .push_bind(d.event.id.as_str())
+                .push_bind(d.target.webhook_id.as_str())
+                .push_bind("pending")
+                .push_bind(0_i64)
+                .push_bind(at)
+                .push_bind(d.leased.then_some(plan.until.millis()))
+                .push_bind(d.leased.then_some(plan.node.as_str()))
+                .push_bind(at)
+                .push_bind(at);
+        });
+        insert.build().persistent(false).execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     Ok(results)
+}
+
+/// The same answer again, for a key repeated within one batch.
+fn existing_from(first: &Ingested, first_type: &str) -> Ingested {
+    match first {
+        Ingested::Created {
+            event_id,
+            deliveries,
+            ..
+        } => Ingested::Existing {
+            event_id: event_id.clone(),
+            event_type: first_type.to_owned(),
+            deliveries: *deliveries,
+        },
+        Ingested::Existing {
+            event_id,
+            event_type,
+            deliveries,
+        } => Ingested::Existing {
+            event_id: event_id.clone(),
+            event_type: event_type.clone(),
+            deliveries: *deliveries,
+        },
+    }
+}
+
+/// The event that already holds this idempotency key within the window, if any. A key past
+/// the window is freed (the old event keeps its data) so the new event can take it.
+async fn earlier_event(
+    tx: &mut Transaction<'_, Sqlite>,
+    event: &NewEvent,
+    key: &str,
+) -> StoreResult<Option<Ingested>> {
+    let existing = sqlx::query(
+        "SELECT id, event_type, created_at,
+                (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = events.id) AS n
+         FROM events WHERE tenant_id = ? AND idempotency_key = ?",
+    )
+    .bind(&event.tenant_id)
+    .bind(key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = existing else {
+        return Ok(None);
+    };
+    let first_at = ts(&row, "created_at")?;
+    if first_at.millis() > event.created_at.millis() - IDEMPOTENCY_WINDOW_MS {
+        let n: i64 = row.try_get("n")?;
+        return Ok(Some(Ingested::Existing {
+            event_id: row.try_get("id")?,
+            event_type: row.try_get("event_type")?,
+            deliveries: n as usize,
+        }));
+    }
+    sqlx::query("UPDATE events SET idempotency_key = NULL WHERE id = ?")
+        .bind(row.try_get::<String, _>("id")?)
+        .execute(&mut **tx)
+        .await?;
+    Ok(None)
 }
 
 /// The parts of a job every delivery of one event shares.
@@ -343,60 +415,47 @@ pub(super) async fn record_attempts(
     node: &str,
 ) -> StoreResult<()> {
     let mut tx = writer.begin().await?;
+    // 1. Delivery states, only where this node still holds the lease; RETURNING names those.
+    let mut held: HashSet<String> = HashSet::with_capacity(records.len());
+    for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        let mut update = sqlx::QueryBuilder::<Sqlite>::new(
+            "WITH u(id, state, attempts, next_at, status, error, at, done_at) AS (",
+        );
+        update.push_values(chunk, |mut row, r| {
+            let (state, next_at, done_at) = state_after(r);
+            row.push_bind(r.job.delivery_id.as_str())
+                .push_bind(state.as_str())
+                .push_bind(i64::from(r.job.attempt))
+                .push_bind(next_at.millis())
+                .push_bind(r.outcome.response_status.map(i64::from))
+                .push_bind(r.outcome.error.as_deref())
+                .push_bind(r.recorded_at.millis())
+                .push_bind(done_at.map(Timestamp::millis));
+        });
+        update.push(
+            ") UPDATE deliveries SET state = u.state, attempts = u.attempts,
+                 next_attempt_at = u.next_at, leased_until = NULL, leased_by = NULL,
+                 last_status = u.status, last_error = u.error, updated_at = u.at,
+                 completed_at = u.done_at
+             FROM u WHERE deliveries.id = u.id AND deliveries.state = 'pending'
+               AND deliveries.leased_by = ",
+        );
+        update.push_bind(node);
+        update.push(" RETURNING deliveries.id");
+        for row in update.build().persistent(false).fetch_all(&mut *tx).await? {
+            held.insert(row.try_get(0)?);
+        }
+    }
+    // 2. One log row per attempt, whether or not the lease was still held: it happened.
+    let rows: Vec<LogRow<'_>> = records.iter().map(LogRow::of_attempt).collect();
+    insert_logs(&mut tx, &rows).await?;
+    // 3. Counters: a delivery counts once, when it ends, and only under its lease.
     let mut counters: HashMap<&str, CounterDelta> = HashMap::new();
     for r in records {
-        let (state, next_at, completed_at) = match r.next {
-            Next::Succeeded => (DeliveryState::Succeeded, r.recorded_at, Some(r.recorded_at)),
-            Next::Failed => (DeliveryState::Failed, r.recorded_at, Some(r.recorded_at)),
-            Next::RetryAt(at) => (DeliveryState::Pending, at, None),
-        };
-        let o = &r.outcome;
-        let updated = sqlx::query(
-            "UPDATE deliveries SET state = ?, attempts = ?, next_attempt_at = ?,
-                leased_until = NULL, leased_by = NULL, last_status = ?, last_error = ?,
-                updated_at = ?, completed_at = ?
-             WHERE id = ? AND state = 'pending' AND leased_by = ?",
-        )
-        .bind(state.as_str())
-        .bind(i64::from(r.job.attempt))
-        .bind(next_at.millis())
-        .bind(o.response_status.map(i64::from))
-        .bind(&o.error)
-        .bind(r.recorded_at.millis())
-        .bind(completed_at.map(Timestamp::millis))
-        .bind(&r.job.delivery_id)
-        .bind(node)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        insert_log(
-            &mut *tx,
-            &LogRow {
-                id: &r.log_id,
-                tenant_id: &r.job.tenant_id,
-                webhook_id: &r.job.target.webhook_id,
-                delivery_id: Some(&r.job.delivery_id),
-                event_id: Some(&r.job.event_id),
-                event_type: &r.job.event_type,
-                payload: None,
-                request_headers: Some(&o.request_headers),
-                response_status: o.response_status.map(i64::from),
-                response_body: o.response_body.as_deref(),
-                response_body_truncated: o.response_body_truncated,
-                response_time_ms: Some(o.response_time_ms),
-                error_message: o.error.as_deref(),
-                attempt_count: i64::from(r.job.attempt),
-                is_success: o.is_success(),
-                is_test: false,
-                created_at: o.started_at,
-            },
-        )
-        .await?;
         let delta = counters.entry(&r.job.target.webhook_id).or_default();
-        delta.last_triggered_at = delta.last_triggered_at.max(o.started_at.millis());
-        // Counted once, when it ends, and only by the holder of its lease.
-        if updated && state != DeliveryState::Pending {
+        delta.last_triggered_at = delta.last_triggered_at.max(r.outcome.started_at.millis());
+        let (state, _, _) = state_after(r);
+        if state != DeliveryState::Pending && held.contains(&r.job.delivery_id) {
             delta.total += 1;
             if state == DeliveryState::Succeeded {
                 delta.succeeded += 1;
@@ -405,23 +464,68 @@ pub(super) async fn record_attempts(
             }
         }
     }
-    for (webhook_id, d) in counters {
-        sqlx::query(
-            "UPDATE webhooks SET total_deliveries = total_deliveries + ?,
-                successful_deliveries = successful_deliveries + ?,
-                failed_deliveries = failed_deliveries + ?,
-                last_triggered_at = MAX(COALESCE(last_triggered_at, 0), ?)
-             WHERE id = ?",
-        )
-        .bind(d.total)
-        .bind(d.succeeded)
-        .bind(d.failed)
-        .bind(d.last_triggered_at)
-        .bind(webhook_id)
-        .execute(&mut *tx)
-        .await?;
+    let counters: Vec<(&str, CounterDelta)> = counters.into_iter().collect();
+    for chunk in counters.chunks(ROWS_PER_STATEMENT) {
+        let mut update =
+            sqlx::QueryBuilder::<Sqlite>::new("WITH c(id, total, ok, failed, last) AS (");
+        update.push_values(chunk, |mut row, (id, d)| {
+            row.push_bind(*id)
+                .push_bind(d.total)
+                .push_bind(d.succeeded)
+                .push_bind(d.failed)
+                .push_bind(d.last_triggered_at);
+        });
+        update.push(
+            ") UPDATE webhooks SET total_deliveries = total_deliveries + c.total,
+                 successful_deliveries = successful_deliveries + c.ok,
+                 failed_deliveries = failed_deliveries + c.failed,
+                 last_triggered_at = MAX(COALESCE(last_triggered_at, 0), c.last)
+             FROM c WHERE webhooks.id = c.id",
+        );
+        update.build().persistent(false).execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// The delivery's state, next attempt time and completion time after an attempt.
+fn state_after(r: &AttemptRecord) -> (DeliveryState, Timestamp, Option<Timestamp>) {
+    match r.next {
+        Next::Succeeded => (DeliveryState::Succeeded, r.recorded_at, Some(r.recorded_at)),
+        Next::Failed => (DeliveryState::Failed, r.recorded_at, Some(r.recorded_at)),
+        Next::RetryAt(at) => (DeliveryState::Pending, at, None),
+    }
+}
+
+async fn insert_logs(tx: &mut Transaction<'_, Sqlite>, rows: &[LogRow<'_>]) -> StoreResult<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO webhook_logs (id, tenant_id, webhook_id, delivery_id, event_id,
+                event_type, payload, request_headers, response_status, response_body,
+                response_body_truncated, response_time_ms, error_message, attempt_count,
+                is_success, is_test, created_at) ",
+        );
+        insert.push_values(chunk, |mut b, row| {
+            b.push_bind(row.id)
+                .push_bind(row.tenant_id)
+                .push_bind(row.webhook_id)
+                .push_bind(row.delivery_id)
+                .push_bind(row.event_id)
+                .push_bind(row.event_type)
+                .push_bind(row.payload)
+                .push_bind(row.request_headers)
+                .push_bind(row.response_status)
+                .push_bind(row.response_body)
+                .push_bind(row.response_body_truncated)
+                .push_bind(row.response_time_ms)
+                .push_bind(row.error_message)
+                .push_bind(row.attempt_count)
+                .push_bind(row.is_success)
+                .push_bind(row.is_test)
+                .push_bind(row.created_at.millis());
+        });
+        insert.build().persistent(false).execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -447,6 +551,30 @@ pub(super) struct LogRow<'a> {
 }
 
 impl<'a> LogRow<'a> {
+    /// The row for a delivery attempt; its payload is the event's body, joined on read.
+    fn of_attempt(r: &'a AttemptRecord) -> Self {
+        let o = &r.outcome;
+        LogRow {
+            id: &r.log_id,
+            tenant_id: &r.job.tenant_id,
+            webhook_id: &r.job.target.webhook_id,
+            delivery_id: Some(&r.job.delivery_id),
+            event_id: Some(&r.job.event_id),
+            event_type: &r.job.event_type,
+            payload: None,
+            request_headers: Some(&o.request_headers),
+            response_status: o.response_status.map(i64::from),
+            response_body: o.response_body.as_deref(),
+            response_body_truncated: o.response_body_truncated,
+            response_time_ms: Some(o.response_time_ms),
+            error_message: o.error.as_deref(),
+            attempt_count: i64::from(r.job.attempt),
+            is_success: o.is_success(),
+            is_test: false,
+            created_at: o.started_at,
+        }
+    }
+
     pub fn of(entry: &'a LogEntry) -> Self {
         LogRow {
             id: &entry.id,
@@ -470,34 +598,9 @@ impl<'a> LogRow<'a> {
     }
 }
 
-pub(super) async fn insert_log<'c, E>(executor: E, row: &LogRow<'_>) -> StoreResult<()>
-where
-    E: sqlx::Executor<'c, Database = Sqlite>,
-{
-    sqlx::query(
-        "INSERT INTO webhook_logs (id, tenant_id, webhook_id, delivery_id, event_id, event_type,
-            payload, request_headers, response_status, response_body, response_body_truncated,
-            response_time_ms, error_message, attempt_count, is_success, is_test, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(row.id)
-    .bind(row.tenant_id)
-    .bind(row.webhook_id)
-    .bind(row.delivery_id)
-    .bind(row.event_id)
-    .bind(row.event_type)
-    .bind(row.payload)
-    .bind(row.request_headers)
-    .bind(row.response_status)
-    .bind(row.response_body)
-    .bind(row.response_body_truncated)
-    .bind(row.response_time_ms)
-    .bind(row.error_message)
-    .bind(row.attempt_count)
-    .bind(row.is_success)
-    .bind(row.is_test)
-    .bind(row.created_at.millis())
-    .execute(executor)
-    .await?;
+pub(super) async fn insert_log(writer: &SqlitePool, row: &LogRow<'_>) -> StoreResult<()> {
+    let mut tx = writer.begin().await?;
+    insert_logs(&mut tx, std::slice::from_ref(row)).await?;
+    tx.commit().await?;
     Ok(())
 }
