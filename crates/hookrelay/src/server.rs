@@ -5,11 +5,15 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::auth::KeyCache;
 use crate::api::{self, AppState, BodyLimits};
 use crate::config::ServeConfig;
 use crate::delivery::Engine;
 use crate::domain::apikey;
 use crate::store::{self, Store};
+
+/// How long a tenant key's credentials are trusted from memory (see [`KeyCache`]).
+const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Serves on `listener` until `shutdown` is cancelled, then drains in-flight requests and
 /// closes the database. Tests call this with a listener on port 0.
@@ -26,6 +30,7 @@ pub async fn run(
         store: store.clone(),
         admin_key_hash: Arc::new(admin_key_hash),
         engine: engine.clone(),
+        keys: Arc::new(KeyCache::new(KEY_CACHE_TTL)),
     };
     let limits = BodyLimits {
         api: config.max_body_bytes,

@@ -2,6 +2,10 @@
 //! tenant (a tenant key). Tenant-scoped routes act on the key's tenant; the admin key may act on
 //! any tenant by naming it in `X-Tenant-Id`.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -11,8 +15,51 @@ use super::problem::ApiError;
 use crate::domain::apikey;
 use crate::domain::id;
 use crate::domain::time::Timestamp;
+use crate::store::KeyCredentials;
 
 pub const TENANT_HEADER: &str = "x-tenant-id";
+
+/// Recently used tenant keys, so a busy client does not cost a database read per request.
+/// Revoking on this node drops the entry at once; an entry lives at most `ttl`, which bounds
+/// how long another node sharing the database may still accept a key revoked elsewhere.
+pub struct KeyCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (KeyCredentials, Instant)>>,
+}
+
+/// More keys than any real installation uses at once; past it the cache starts over.
+const KEY_CACHE_MAX: usize = 10_000;
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> Self {
+        KeyCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (KeyCredentials, Instant)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, key_id: &str) -> Option<KeyCredentials> {
+        let entries = self.entries();
+        let (credentials, at) = entries.get(key_id)?;
+        (at.elapsed() < self.ttl).then(|| credentials.clone())
+    }
+
+    fn put(&self, key_id: &str, credentials: KeyCredentials) {
+        let mut entries = self.entries();
+        if entries.len() >= KEY_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(key_id.to_owned(), (credentials, Instant::now()));
+    }
+
+    pub fn forget(&self, key_id: &str) {
+        self.entries().remove(key_id);
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
@@ -30,11 +77,18 @@ impl FromRequestParts<AppState> for Caller {
         }
         let (key_id, secret) =
             apikey::parse_tenant_key(token).ok_or(ApiError::Unauthorized("unknown API key"))?;
-        let credentials = state
-            .store
-            .key_credentials(&key_id)
-            .await?
-            .ok_or(ApiError::Unauthorized("unknown API key"))?;
+        let credentials = match state.keys.get(&key_id) {
+            Some(cached) => cached,
+            None => {
+                let found = state
+                    .store
+                    .key_credentials(&key_id)
+                    .await?
+                    .ok_or(ApiError::Unauthorized("unknown API key"))?;
+                state.keys.put(&key_id, found.clone());
+                found
+            }
+        };
         let hash = apikey::hash_secret(&key_id, secret);
         if !apikey::hashes_match(&hash, &credentials.key_hash) {
             return Err(ApiError::Unauthorized("unknown API key"));

@@ -31,6 +31,7 @@ pub struct AppState {
     /// SHA-256 of the admin key (configured or generated); the key itself is not kept.
     pub admin_key_hash: Arc<[u8; 32]>,
     pub engine: Engine,
+    pub keys: Arc<auth::KeyCache>,
 }
 
 /// Request body limits.

@@ -127,6 +127,7 @@ pub async fn revoke_key(
         .revoke_api_key(&tenant.id, &key_id, Timestamp::now())
         .await?
     {
+        state.keys.forget(&key_id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("API key"))
