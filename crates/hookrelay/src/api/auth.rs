@@ -77,6 +77,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         let (key_id, secret) =
             apikey::parse_tenant_key(token).ok_or(ApiError::Unauthorized("unknown API key"))?;
+        let mut fresh = false;
         let credentials = match state.keys.get(&key_id) {
             Some(cached) => cached,
             None => {
@@ -86,6 +87,7 @@ impl FromRequestParts<AppState> for Caller {
                     .await?
                     .ok_or(ApiError::Unauthorized("unknown API key"))?;
                 state.keys.put(&key_id, found.clone());
+                fresh = true;
                 found
             }
         };
@@ -101,6 +103,13 @@ impl FromRequestParts<AppState> for Caller {
             .is_some_and(|t| t <= Timestamp::now())
         {
             return Err(ApiError::Unauthorized("this API key has expired"));
+        }
+        if fresh {
+            // Read from the database at most once per cache lifetime, so `last_used_at` is
+            // accurate to a few seconds for one write per interval. Never fails the request.
+            if let Err(error) = state.store.touch_api_key(&key_id, Timestamp::now()).await {
+                tracing::debug!(%error, "could not record key use");
+            }
         }
         Ok(Caller::Tenant(credentials.tenant_id))
     }

@@ -182,6 +182,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_api_key(&self, key: &ApiKeyInfo, key_hash: &[u8]) -> StoreResult<()>;
     async fn key_credentials(&self, key_id: &str) -> StoreResult<Option<KeyCredentials>>;
+    /// Records that a key was used (callers limit how often).
+    async fn touch_api_key(&self, key_id: &str, at: Timestamp) -> StoreResult<()>;
     async fn api_keys(&self, tenant_id: &str, page: &Page) -> StoreResult<Vec<ApiKeyInfo>>;
     /// Marks a key revoked; false when the tenant has no such key. Revoking twice is harmless.
     async fn revoke_api_key(

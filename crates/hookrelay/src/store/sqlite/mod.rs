@@ -257,6 +257,17 @@ impl Store for SqliteStore {
         }))
     }
 
+    async fn touch_api_key(&self, key_id: &str, at: Timestamp) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE id = ?",
+        )
+        .bind(at.millis())
+        .bind(key_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     async fn api_keys(&self, tenant_id: &str, page: &Page) -> StoreResult<Vec<ApiKeyInfo>> {
         sqlx::query(
             "SELECT id, tenant_id, name, prefix, created_at, expires_at, last_used_at, revoked_at
