@@ -9,23 +9,13 @@ use super::AppState;
 use super::auth::TenantId;
 use super::extract::{List, OptionalJsonObject, PathId, PathIds, QueryParams, check};
 use super::problem::{ApiError, ApiResult};
+use super::webhooks::find as find_webhook;
 use crate::domain::catalog;
 use crate::domain::id;
 use crate::domain::input::{FieldError, Input};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::Webhook;
 use crate::store::{LogEntry, LogFilter};
-
-async fn webhook(state: &AppState, tenant_id: &str, webhook_id: &str) -> ApiResult<Webhook> {
-    if !id::is_valid(id::WEBHOOK, webhook_id) {
-        return Err(ApiError::NotFound("webhook"));
-    }
-    state
-        .store
-        .webhook(tenant_id, webhook_id)
-        .await?
-        .ok_or(ApiError::NotFound("webhook"))
-}
 
 /// One attempt as the API shows it. `request_headers` only on the single-log route.
 #[derive(Serialize)]
@@ -102,7 +92,7 @@ pub async fn logs(
         until: query.time("until", &mut errors),
     };
     check(errors)?;
-    let hook = webhook(&state, &tenant_id, &webhook_id).await?;
+    let hook = find_webhook(&state, &tenant_id, &webhook_id).await?;
     let rows = state
         .store
         .logs(&tenant_id, &hook.id, &filter, &page)
@@ -123,7 +113,7 @@ pub async fn log(
     State(state): State<AppState>,
     PathIds(webhook_id, log_id): PathIds,
 ) -> ApiResult<Json<LogOut>> {
-    let hook = webhook(&state, &tenant_id, &webhook_id).await?;
+    let hook = find_webhook(&state, &tenant_id, &webhook_id).await?;
     if !id::is_valid(id::ATTEMPT, &log_id) {
         return Err(ApiError::NotFound("log"));
     }
@@ -177,7 +167,7 @@ pub async fn stats(
     let mut errors = Vec::new();
     let since = query.time("since", &mut errors);
     check(errors)?;
-    let hook = webhook(&state, &tenant_id, &webhook_id).await?;
+    let hook = find_webhook(&state, &tenant_id, &webhook_id).await?;
     let s = state
         .store
         .stats(&tenant_id, &hook.id, since)
@@ -242,7 +232,7 @@ pub async fn test(
     let (event_type, payload) = input
         .finish(|| (event_type, payload))
         .map_err(ApiError::Validation)?;
-    let hook = webhook(&state, &tenant_id, &webhook_id).await?;
+    let hook = find_webhook(&state, &tenant_id, &webhook_id).await?;
     let event_type = event_type.unwrap_or_else(|| default_test_type(&hook));
     let data = match payload {
         Some(data) => data,

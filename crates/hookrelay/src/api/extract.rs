@@ -24,16 +24,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+        let (json, bytes) = read_body(req, state).await?;
+        if !json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let limit = req
-            .extensions()
-            .get::<BodyLimit>()
-            .map_or(usize::MAX, |l| l.0);
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| body_rejection(rejection, limit))?;
         parse_object(&bytes).map(JsonObject)
     }
 }
@@ -45,14 +39,7 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let json = is_json(req.headers().get(header::CONTENT_TYPE));
-        let limit = req
-            .extensions()
-            .get::<BodyLimit>()
-            .map_or(usize::MAX, |l| l.0);
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| body_rejection(rejection, limit))?;
+        let (json, bytes) = read_body(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonObject(None));
         }
@@ -61,6 +48,19 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
         }
         parse_object(&bytes).map(|map| OptionalJsonObject(Some(map)))
     }
+}
+
+/// The body within the route's limit, and whether it was declared as JSON.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<(bool, Bytes), ApiError> {
+    let json = is_json(req.headers().get(header::CONTENT_TYPE));
+    let limit = req
+        .extensions()
+        .get::<BodyLimit>()
+        .map_or(usize::MAX, |l| l.0);
+    let bytes = Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| body_rejection(rejection, limit))?;
+    Ok((json, bytes))
 }
 
 /// The configured body limit, made visible to extractors so the 413 can state it.

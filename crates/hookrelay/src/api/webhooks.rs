@@ -102,7 +102,12 @@ pub async fn list(
     }))
 }
 
-async fn find(state: &AppState, tenant_id: &str, webhook_id: &str) -> ApiResult<Webhook> {
+/// The tenant's webhook, or 404 (the same for a malformed, missing or foreign id).
+pub(super) async fn find(
+    state: &AppState,
+    tenant_id: &str,
+    webhook_id: &str,
+) -> ApiResult<Webhook> {
     if !id::is_valid(id::WEBHOOK, webhook_id) {
         return Err(ApiError::NotFound("webhook"));
     }
