@@ -46,6 +46,11 @@ impl Server {
         let mut config = ServeConfig::new(database_path(&dir).display().to_string());
         config.admin_key = Some(SecretString::new(ADMIN_KEY));
         config.delivery.shutdown_grace = Duration::from_secs(5);
+        // The receiver is on loopback, which hookrelay refuses unless the operator allows it.
+        config.delivery.targets = std::sync::Arc::new(
+            hookrelay::domain::target::TargetPolicy::parse("127.0.0.0/8")
+                .map_err(anyhow::Error::msg)?,
+        );
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let shutdown = CancellationToken::new();

@@ -2,6 +2,7 @@
 //! environment twin.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -14,6 +15,7 @@ use crate::config::{
 };
 use crate::delivery::{DeliveryConfig, Limits};
 use crate::domain::retry::RetryPolicy;
+use crate::domain::target::TargetPolicy;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -80,6 +82,11 @@ pub struct ServeArgs {
 /// Delivery tuning. Defaults suit most installations.
 #[derive(Debug, Args)]
 pub struct DeliveryArgs {
+    /// Private or special-purpose ranges webhooks may reach anyway, as comma-separated CIDRs
+    /// (e.g. `127.0.0.0/8` for local development). Cloud metadata addresses stay blocked.
+    #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_TARGETS", default_value = "", value_parser = TargetPolicy::parse)]
+    pub allow_private_targets: TargetPolicy,
+
     /// Delivery attempts in flight at once on this node, all webhooks together.
     #[arg(long, env = "HOOKRELAY_CONCURRENCY", default_value_t = 128)]
     pub concurrency: usize,
@@ -141,6 +148,7 @@ impl From<ServeArgs> for ServeConfig {
                 response_body_cap: d.response_body_cap,
                 shutdown_grace: d.shutdown_grace,
                 poll_interval: d.poll_interval,
+                targets: Arc::new(d.allow_private_targets),
                 ..defaults
             },
         }

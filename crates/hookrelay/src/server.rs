@@ -31,6 +31,7 @@ pub async fn run(
         admin_key_hash: Arc::new(admin_key_hash),
         engine: engine.clone(),
         keys: Arc::new(KeyCache::new(KEY_CACHE_TTL)),
+        targets: config.delivery.targets.clone(),
     };
     let limits = BodyLimits {
         api: config.max_body_bytes,

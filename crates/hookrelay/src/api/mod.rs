@@ -20,6 +20,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::delivery::Engine;
+use crate::domain::target::TargetPolicy;
 use crate::store::Store;
 use extract::BodyLimit;
 use problem::ApiError;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub admin_key_hash: Arc<[u8; 32]>,
     pub engine: Engine,
     pub keys: Arc<auth::KeyCache>,
+    /// Which addresses webhooks may reach (checked at create/update and at every connection).
+    pub targets: Arc<TargetPolicy>,
 }
 
 /// Request body limits.

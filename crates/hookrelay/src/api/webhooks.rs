@@ -10,9 +10,11 @@ use super::AppState;
 use super::auth::{Caller, TenantId};
 use super::extract::{JsonObject, List, PathId, QueryParams, check};
 use super::problem::{ApiError, ApiResult};
+use crate::delivery::guard::{self, GuardError};
 use crate::domain::catalog::{self, CATALOG};
 use crate::domain::id;
 use crate::domain::secret;
+use crate::domain::target::Blocked;
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{NewWebhook, Webhook, WebhookPatch, WebhookStatus};
 use crate::store::WebhookFilter;
@@ -74,6 +76,7 @@ pub async fn create(
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<WebhookOut>)> {
     let new = NewWebhook::parse(&body).map_err(ApiError::Validation)?;
+    check_target(&state, &new.url).await?;
     let webhook = Webhook::create(&tenant_id, new, Timestamp::now());
     state.store.insert_webhook(&webhook).await?;
     Ok((StatusCode::CREATED, Json(WebhookOut::new(webhook, true))))
@@ -100,6 +103,24 @@ pub async fn list(
             .collect(),
         next_cursor: list.next_cursor,
     }))
+}
+
+/// Refuses a URL whose host is, or resolves to, an address webhooks may not reach. A name
+/// that does not resolve (yet) is accepted: the check at every connection fails closed.
+async fn check_target(state: &AppState, url: &str) -> ApiResult<()> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Err(ApiError::field("url", "is not a valid absolute URL"));
+    };
+    let refuse = |blocked: Blocked| ApiError::field("url", blocked.to_string());
+    guard::check_literal(&state.targets, &parsed).map_err(refuse)?;
+    if let Some(url::Host::Domain(name)) = parsed.host() {
+        let port = parsed.port_or_known_default().unwrap_or(0);
+        if let Err(GuardError::Blocked(blocked)) = guard::resolve(&state.targets, name, port).await
+        {
+            return Err(refuse(blocked));
+        }
+    }
+    Ok(())
 }
 
 /// The tenant's webhook, or 404 (the same for a malformed, missing or foreign id).
@@ -153,6 +174,9 @@ pub async fn update(
         return Err(ApiError::NotFound("webhook"));
     }
     let patch = WebhookPatch::parse(&body).map_err(ApiError::Validation)?;
+    if let Some(url) = &patch.url {
+        check_target(&state, url).await?;
+    }
     let webhook = state
         .store
         .update_webhook(&tenant_id, &webhook_id, patch, Timestamp::now())

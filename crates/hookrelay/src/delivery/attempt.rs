@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 
+use super::guard::{GuardError, GuardedResolver, check_literal};
 use crate::domain::delivery::{AttemptOutcome, Target};
 use crate::domain::retry::parse_retry_after;
+use crate::domain::target::{Blocked, TargetPolicy};
 use crate::domain::time::Timestamp;
 
 pub const USER_AGENT_VALUE: &str = concat!("hookrelay/", env!("CARGO_PKG_VERSION"));
@@ -35,11 +37,19 @@ pub struct Message<'a> {
 pub struct Sender {
     client: reqwest::Client,
     body_cap: usize,
+    policy: Arc<TargetPolicy>,
 }
 
 impl Sender {
-    pub fn new(connect_timeout: Duration, body_cap: usize) -> anyhow::Result<Self> {
+    pub fn new(
+        connect_timeout: Duration,
+        body_cap: usize,
+        policy: Arc<TargetPolicy>,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: policy.clone(),
+            }))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(connect_timeout)
@@ -47,7 +57,11 @@ impl Sender {
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
             .build()?;
-        Ok(Sender { client, body_cap })
+        Ok(Sender {
+            client,
+            body_cap,
+            policy,
+        })
     }
 
     /// Makes the attempt. Never fails: every way it can go wrong is an outcome.
@@ -56,6 +70,24 @@ impl Sender {
         let headers = signed_headers(target, &message, started_at);
         let request_headers = headers_json(&headers);
         let body = Bytes::from_owner(SharedBody(message.body));
+        let mut outcome = AttemptOutcome {
+            started_at,
+            request_headers,
+            ..AttemptOutcome::default()
+        };
+        // Names are checked by the resolver; a literal address never reaches DNS.
+        match url::Url::parse(&target.url) {
+            Ok(url) => {
+                if let Err(blocked) = check_literal(&self.policy, &url) {
+                    outcome.error = Some(format!("refused: {blocked}"));
+                    return outcome;
+                }
+            }
+            Err(e) => {
+                outcome.error = Some(format!("invalid URL: {e}"));
+                return outcome;
+            }
+        }
         let clock = Instant::now();
         let exchange = async {
             let response = self
@@ -75,13 +107,7 @@ impl Sender {
             Ok::<_, reqwest::Error>((status, retry_after, text, truncated))
         };
         let result = tokio::time::timeout(target.timeout, exchange).await;
-        let response_time_ms = clock.elapsed().as_millis() as i64;
-        let mut outcome = AttemptOutcome {
-            started_at,
-            response_time_ms,
-            request_headers,
-            ..AttemptOutcome::default()
-        };
+        outcome.response_time_ms = clock.elapsed().as_millis() as i64;
         match result {
             Ok(Ok((status, retry_after, text, truncated))) => {
                 outcome.response_status = Some(status);
@@ -164,6 +190,15 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> (Option<Str
 fn describe(error: &reqwest::Error, timeout: Duration) -> String {
     if error.is_timeout() {
         return timed_out(timeout);
+    }
+    if let Some(blocked) = source_of::<Blocked>(error) {
+        return format!("refused: {blocked}");
+    }
+    if let Some(GuardError::Blocked(blocked)) = source_of::<GuardError>(error) {
+        return format!("refused: {blocked}");
+    }
+    if let Some(GuardError::Lookup(failed)) = source_of::<GuardError>(error) {
+        return failed.to_string();
     }
     let io = source_of::<std::io::Error>(error);
     if error.is_connect() {

@@ -8,6 +8,7 @@
 
 mod attempt;
 mod dispatcher;
+pub mod guard;
 mod ingest;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::domain::delivery::{AttemptOutcome, AttemptRecord, Job, Next, Target};
 use crate::domain::event::NewEvent;
 use crate::domain::id;
 use crate::domain::retry::RetryPolicy;
+use crate::domain::target::TargetPolicy;
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::Webhook;
 use crate::store::{LeasePlan, LogEntry, Store};
@@ -47,6 +49,8 @@ pub struct DeliveryConfig {
     /// How long shutdown waits for in-flight attempts.
     pub shutdown_grace: Duration,
     pub ingest_batch: usize,
+    /// Which addresses webhooks may reach.
+    pub targets: Arc<TargetPolicy>,
 }
 
 impl Default for DeliveryConfig {
@@ -65,6 +69,7 @@ impl Default for DeliveryConfig {
             response_body_cap: 8 * 1024,
             shutdown_grace: Duration::from_secs(30),
             ingest_batch: 512,
+            targets: Arc::new(TargetPolicy::default()),
         }
     }
 }
@@ -149,7 +154,11 @@ impl Engine {
         let (ingest_tx, ingest_rx) = mpsc::channel(config.ingest_batch * 4);
         let shared = Arc::new(Shared {
             node: id::new("node"),
-            sender: attempt::Sender::new(config.connect_timeout, config.response_body_cap)?,
+            sender: attempt::Sender::new(
+                config.connect_timeout,
+                config.response_body_cap,
+                config.targets.clone(),
+            )?,
             dispatcher: dispatcher::Dispatcher::new(config.limits),
             records: records_tx,
             poll: Notify::new(),

@@ -9,6 +9,7 @@ pub mod id;
 pub mod input;
 pub mod retry;
 pub mod secret;
+pub mod target;
 pub mod tenant;
 pub mod time;
 pub mod webhook;

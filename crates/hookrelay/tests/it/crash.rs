@@ -37,6 +37,7 @@ impl Node {
             .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
             .env("HOOKRELAY_DATABASE_URL", db_path(dir))
             .env("HOOKRELAY_ADMIN_KEY", ADMIN_KEY)
+            .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", LOOPBACK)
             .env("HOOKRELAY_PER_WEBHOOK_CONCURRENCY", "4")
             .env("HOOKRELAY_RETRY_BASE", "100ms")
             .env("HOOKRELAY_RETRY_JITTER", "0")

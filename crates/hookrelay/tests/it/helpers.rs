@@ -6,6 +6,7 @@ use std::time::Duration;
 use hookrelay::ServeConfig;
 use hookrelay::config::SecretString;
 use hookrelay::domain::retry::RetryPolicy;
+use hookrelay::domain::target::TargetPolicy;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -213,8 +214,13 @@ pub fn test_config(dir: &TempDir) -> ServeConfig {
     };
     config.delivery.poll_interval = Duration::from_millis(250);
     config.delivery.shutdown_grace = Duration::from_secs(5);
+    // The receivers live on loopback, which production refuses by default.
+    config.delivery.targets =
+        std::sync::Arc::new(TargetPolicy::parse(LOOPBACK).expect("valid CIDR"));
     config
 }
+
+pub const LOOPBACK: &str = "127.0.0.0/8";
 
 pub fn db_path(dir: &TempDir) -> PathBuf {
     dir.path().join("hookrelay.db")

@@ -12,6 +12,7 @@ mod lifecycle;
 mod persistence;
 mod quickstart;
 mod receiver;
+mod ssrf;
 mod tenants;
 mod validation;
 mod webhooks;

@@ -48,6 +48,8 @@ async fn readme_quickstart_runs_as_written() {
         .env_remove("HOOKRELAY_ADMIN_KEY")
         .env_remove("HOOKRELAY_DATABASE_URL")
         .env_remove("HOOKRELAY_LISTEN")
+        // The test's receiver is on loopback, which hookrelay refuses unless allowed.
+        .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", crate::helpers::LOOPBACK)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -1,0 +1,296 @@
+//! The SSRF guard: every spelling of a private or metadata address is refused at create and
+//! update; a target that became private since is refused at connection time; redirects are
+//! never followed. Tests elsewhere allow loopback; these prove the guard with it off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookrelay::domain::target::TargetPolicy;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::receiver::{Receiver, Reply};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn guarded() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir);
+    config.delivery.targets = Arc::new(TargetPolicy::default());
+    TestApp::spawn_with(dir, config).await
+}
+
+fn hook(url: &str) -> Value {
+    json!({"name": "ssrf", "url": url, "events": ["*"], "retry_count": 0})
+}
+
+const REFUSED: &[&str] = &[
+    "http://127.1/",
+    "http://0177.1/",
+    "http://017700000001/",
+    "http://0x7f.1/",
+    "http://0x7f000001/",
+    "http://2130706433/",
+    "http://0/",
+    "http://[::]/",
+    "http://[::1]/",
+    "http://[::ffff:7f00:1]/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[::7f00:1]/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::ffff:a9fe:a9fe]/",
+    "http://[64:ff9b::a9fe:a9fe]/",
+    "http://[2002:a9fe:a9fe::1]/",
+    "http://10.0.0.1/",
+    "http://172.16.5.4/",
+    "http://192.168.0.1/",
+    "http://100.64.0.1/",
+    "http://198.18.0.1/",
+    "http://240.0.0.1/",
+    "http://255.255.255.255/",
+    "http://[fc00::1]/",
+    "http://[fe80::1]/",
+    "http://168.63.129.16/",
+    "http://localhost/",
+    "http://localhost./",
+    "http://LOCALHOST/",
+    "http://x.localhost/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://a.com#@127.0.0.1/",
+    "http://example.com:0/",
+    "http://example.com:65536/",
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:6379/_INFO",
+];
+
+#[tokio::test]
+async fn every_spelling_of_a_private_target_is_refused_at_create_and_update() {
+    let app = guarded().await;
+    let t = app.tenant("Acme").await;
+    let public = app.webhook(&t, hook("https://93.184.216.34/hook")).await;
+    let path = format!("/api/v1/webhooks/{}", public["id"].as_str().unwrap());
+    for url in REFUSED {
+        let r = app
+            .call(
+                Method::POST,
+                "/api/v1/webhooks",
+                Some(&t.key),
+                Some(hook(url)),
+            )
+            .await;
+        let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(fields(&p), ["url"], "{url}: {p}");
+        let r = app
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&t.key),
+                Some(json!({"url": url})),
+            )
+            .await;
+        let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(fields(&p), ["url"], "PATCH {url}: {p}");
+    }
+    let list = app.get(&t, "/api/v1/webhooks").await;
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "nothing refused was stored"
+    );
+    assert_eq!(
+        app.get(&t, &path).await["url"],
+        "https://93.184.216.34/hook"
+    );
+
+    // The reason says what the address is.
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&t.key),
+            Some(hook("http://169.254.169.254/")),
+        )
+        .await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("metadata"),
+        "{p}"
+    );
+}
+
+#[tokio::test]
+async fn a_backslash_cannot_smuggle_a_host() {
+    let app = guarded().await;
+    let t = app.tenant("Acme").await;
+    // WHATWG parsing reads "\" as "/": the host is a.com, and 127.0.0.1 is only a path.
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&t.key),
+            Some(hook("http://a.com\\@127.0.0.1/")),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["url"], "http://a.com/@127.0.0.1/");
+}
+
+#[tokio::test]
+async fn allowing_loopback_never_allows_metadata() {
+    let app = TestApp::spawn().await; // loopback allowed
+    let t = app.tenant("Acme").await;
+    app.webhook(&t, hook("http://127.0.0.1:9/")).await;
+    app.webhook(&t, hook("http://localhost:9/")).await;
+    for url in [
+        "http://169.254.169.254/",
+        "http://[::ffff:a9fe:a9fe]/",
+        "http://metadata.google.internal/",
+        "http://10.0.0.1/",
+    ] {
+        let r = app
+            .call(
+                Method::POST,
+                "/api/v1/webhooks",
+                Some(&t.key),
+                Some(hook(url)),
+            )
+            .await;
+        assert_eq!(
+            fields(&problem(r, StatusCode::UNPROCESSABLE_ENTITY).await),
+            ["url"],
+            "{url}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_target_refused_since_creation_fails_at_delivery_without_connecting() {
+    let rx = Receiver::start().await;
+    // Created while loopback was allowed …
+    let app = TestApp::spawn().await;
+    let t = app.tenant("Acme").await;
+    let by_ip = app.webhook(&t, hook(&rx.url("/ip"))).await;
+    let port = rx.base.rsplit(':').next().unwrap().to_owned();
+    let by_name = app
+        .webhook(&t, hook(&format!("http://localhost:{port}/name")))
+        .await;
+    let dir = app.stop().await;
+    // … then the operator closes it.
+    let mut config = test_config(&dir);
+    config.delivery.targets = Arc::new(TargetPolicy::default());
+    let app = TestApp::spawn_with(dir, config).await;
+    app.event(&t, json!({"type": "message.new", "data": {}}))
+        .await;
+    for (hook, needle) in [
+        (
+            &by_ip,
+            "refused: 127.0.0.1 is not an allowed target: loopback",
+        ),
+        (
+            &by_name,
+            "refused: localhost is not an allowed target: loopback",
+        ),
+    ] {
+        let path = format!("/api/v1/webhooks/{}/logs", hook["id"].as_str().unwrap());
+        let logs = app
+            .eventually(&t, &path, WAIT, |l| {
+                !l["data"].as_array().unwrap().is_empty()
+            })
+            .await;
+        let log = &logs["data"][0];
+        assert!(
+            log["error_message"].as_str().unwrap().starts_with(needle),
+            "{log}"
+        );
+        assert!(log["response_status"].is_null());
+        assert_eq!(log["is_success"], false);
+    }
+    assert!(rx.all_hits().is_empty(), "no connection was made");
+}
+
+#[tokio::test]
+async fn redirects_are_never_followed() {
+    let app = TestApp::spawn().await;
+    let rx = Receiver::start().await;
+    let t = app.tenant("Acme").await;
+    for status in [301u16, 302, 303, 307, 308] {
+        let path = format!("/redirect-{status}");
+        // Even to a loopback path this test allows: the point is that no redirect is taken.
+        let location = rx.url("/landed");
+        rx.script(&path, move |_| Reply {
+            headers: vec![("location", location.clone())],
+            ..Reply::status(status)
+        });
+        let w = app.webhook(&t, hook(&rx.url(&path))).await;
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/webhooks/{}/test", w["id"].as_str().unwrap()),
+                Some(&t.key),
+                None,
+            )
+            .await;
+        let out: Value = r.json().await.unwrap();
+        assert_eq!(out["success"], false, "{status}: {out}");
+        assert_eq!(out["response_status"], status);
+    }
+    // A redirect to the metadata address, through a delivery.
+    rx.script("/to-metadata", |_| Reply {
+        headers: vec![(
+            "location",
+            "http://169.254.169.254/latest/meta-data/".into(),
+        )],
+        ..Reply::status(302)
+    });
+    let w = app.webhook(&t, hook(&rx.url("/to-metadata"))).await;
+    app.event(&t, json!({"type": "message.new", "data": {}}))
+        .await;
+    let path = format!("/api/v1/webhooks/{}/logs", w["id"].as_str().unwrap());
+    let logs = app
+        .eventually(&t, &path, WAIT, |l| {
+            !l["data"].as_array().unwrap().is_empty()
+        })
+        .await;
+    assert_eq!(logs["data"][0]["response_status"], 302);
+    assert_eq!(logs["data"][0]["is_success"], false);
+    assert!(rx.hits("/landed").is_empty(), "no redirect was followed");
+}
+
+#[tokio::test]
+async fn an_unresolvable_name_is_accepted_but_fails_closed() {
+    let app = guarded().await;
+    let t = app.tenant("Acme").await;
+    // .invalid never resolves (RFC 6761).
+    let w = app
+        .webhook(&t, hook("http://hooks.does-not-exist.invalid/in"))
+        .await;
+    let accepted = app
+        .event(&t, json!({"type": "message.new", "data": {}}))
+        .await;
+    let path = format!("/api/v1/webhooks/{}/logs", w["id"].as_str().unwrap());
+    let logs = app
+        .eventually(&t, &path, WAIT, |l| {
+            !l["data"].as_array().unwrap().is_empty()
+        })
+        .await;
+    let error = logs["data"][0]["error_message"].as_str().unwrap();
+    assert!(
+        error.starts_with("DNS lookup of hooks.does-not-exist.invalid failed"),
+        "{error}"
+    );
+    let event = app
+        .get(
+            &t,
+            &format!("/api/v1/events/{}", accepted["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(
+        event["deliveries"][0]["state"], "failed",
+        "retry_count 0: one failed attempt"
+    );
+}
