@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{
-    DEFAULT_DATABASE_URL, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENT_BYTES,
-    SecretString, ServeConfig,
+    DEFAULT_DATABASE_URL, DEFAULT_DB_MAX_CONNECTIONS, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_EVENT_BYTES, SecretString, ServeConfig,
 };
 use crate::delivery::{DeliveryConfig, Limits};
 use crate::domain::retry::RetryPolicy;
@@ -51,6 +51,10 @@ pub struct DatabaseArgs {
     /// SQLite file (`sqlite://path` or a plain path).
     #[arg(long, env = "HOOKRELAY_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
+
+    /// PostgreSQL only: connections in this node's pool.
+    #[arg(long, env = "HOOKRELAY_DB_MAX_CONNECTIONS", default_value_t = DEFAULT_DB_MAX_CONNECTIONS)]
+    pub db_max_connections: u32,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +134,7 @@ impl From<ServeArgs> for ServeConfig {
         ServeConfig {
             listen: args.listen,
             database_url: args.database.database_url,
+            db_max_connections: args.database.db_max_connections,
             admin_key: args.admin_key,
             max_body_bytes: args.max_body_bytes,
             max_event_bytes: args.max_event_bytes,
@@ -163,7 +168,8 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve(args.into()).await,
             Command::Migrate(args) => {
-                let store = crate::store::connect(&args.database_url).await?;
+                let store =
+                    crate::store::connect(&args.database_url, args.db_max_connections).await?;
                 store.close().await;
                 tracing::info!("migrations applied");
                 Ok(())

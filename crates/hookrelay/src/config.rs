@@ -8,6 +8,7 @@ use crate::domain::apikey::MIN_ADMIN_KEY_LEN;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://hookrelay.db";
+pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 10;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 256 * 1024;
 
@@ -16,6 +17,8 @@ pub const DEFAULT_MAX_EVENT_BYTES: usize = 256 * 1024;
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub database_url: String,
+    /// PostgreSQL pool size.
+    pub db_max_connections: u32,
     /// `None`: use the generated admin key (generating it on the first start).
     pub admin_key: Option<SecretString>,
     /// Largest accepted request body on the management API.
@@ -33,6 +36,7 @@ impl ServeConfig {
                 .parse()
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
             database_url: database_url.into(),
+            db_max_connections: DEFAULT_DB_MAX_CONNECTIONS,
             admin_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,

@@ -2,11 +2,15 @@
 //! (SQLite today, PostgreSQL next) implements it with its own SQL and migrations, chosen by the
 //! database URL.
 
+mod batch;
+
+mod rows;
 mod sqlite;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 
 use crate::domain::delivery::{AttemptRecord, DeliveryState, Job};
 use crate::domain::event::NewEvent;
@@ -33,6 +37,37 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(error)
+            }
+            sqlx::Error::Database(ref db) if db.is_unique_violation() => {
+                // PostgreSQL names the index; SQLite names the columns. Either identifies it.
+                StoreError::Conflict(db.constraint().unwrap_or(db.message()).to_owned())
+            }
+            sqlx::Error::Database(ref db) if is_transient(db.code().as_deref()) => {
+                StoreError::Unavailable(error)
+            }
+            other => StoreError::Other(other),
+        }
+    }
+}
+
+/// Error codes that mean "busy or going away, try again", by SQLite result code or
+/// PostgreSQL SQLSTATE (never by message text).
+fn is_transient(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        // SQLite: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_SNAPSHOT.
+        Some("5" | "6" | "517")
+            // PostgreSQL: serialization failure, deadlock, too many connections, shutting down,
+            // cannot connect now, and the whole connection-exception class.
+            | Some("40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03")
+    ) || code.is_some_and(|c| c.starts_with("08"))
+}
 
 /// One page of a list, newest first: at most `limit` rows whose id sorts before `before`.
 #[derive(Debug, Clone, Default)]
@@ -239,6 +274,11 @@ pub trait Store: Send + Sync + 'static {
     /// Frees every lease at start-up. Only for backends one node uses alone (SQLite), where
     /// any lease found at start belongs to a previous run of this very node.
     async fn release_all_leases(&self) -> StoreResult<u64>;
+    /// Wakes `wake` whenever another node leaves work for anyone to claim. Backends one node
+    /// uses alone have nothing to watch.
+    async fn watch_for_work(&self, _wake: Arc<Notify>) -> StoreResult<()> {
+        Ok(())
+    }
     /// Records finished attempts in one transaction: log rows, delivery states and, for
     /// deliveries that ended, the webhook counters (once per delivery, guarded by its lease).
     async fn record_attempts(&self, records: &[AttemptRecord], node: &str) -> StoreResult<()>;
@@ -269,12 +309,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<WebhookStats>>;
 }
 
-/// Opens the store a database URL names, applying migrations.
-pub async fn connect(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the store a database URL names (`postgres://…` or a SQLite file), applying
+/// migrations. `max_connections` sizes the PostgreSQL pool.
+pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        anyhow::bail!(
-            "PostgreSQL is not supported by this build yet; use a sqlite: URL or a file path"
-        );
+        let _ = max_connections;
+        anyhow::bail!("PostgreSQL is not supported by this build yet");
     }
     Ok(Arc::new(SqliteStore::open(database_url).await?))
 }

@@ -19,14 +19,14 @@ mod queue;
 mod reads;
 
 use super::{
-    EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, Store, StoreError,
+    EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, Store,
     StoreResult, WebhookFilter, WebhookStats,
 };
 use crate::domain::delivery::{AttemptRecord, Job};
 use crate::domain::event::NewEvent;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
-use crate::domain::webhook::{Webhook, WebhookPatch, WebhookStatus};
+use crate::domain::webhook::{Webhook, WebhookPatch};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -70,95 +70,8 @@ impl SqliteStore {
     }
 }
 
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                StoreError::Unavailable(error)
-            }
-            sqlx::Error::Database(ref db) if db.is_unique_violation() => {
-                // SQLite names the columns rather than the index; either identifies the rule.
-                StoreError::Conflict(db.constraint().unwrap_or(db.message()).to_owned())
-            }
-            sqlx::Error::Database(ref db)
-                if matches!(db.code().as_deref(), Some("5" | "6" | "517")) =>
-            {
-                // SQLITE_BUSY / SQLITE_LOCKED / SQLITE_BUSY_SNAPSHOT: contention, try again.
-                StoreError::Unavailable(error)
-            }
-            other => StoreError::Other(other),
-        }
-    }
-}
-
-fn ts(row: &SqliteRow, column: &str) -> Result<Timestamp, sqlx::Error> {
-    row.try_get::<i64, _>(column).map(Timestamp)
-}
-
-fn opt_ts(row: &SqliteRow, column: &str) -> Result<Option<Timestamp>, sqlx::Error> {
-    Ok(row.try_get::<Option<i64>, _>(column)?.map(Timestamp))
-}
-
-fn tenant_from(row: &SqliteRow) -> StoreResult<Tenant> {
-    Ok(Tenant {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        created_at: ts(row, "created_at")?,
-        updated_at: ts(row, "updated_at")?,
-    })
-}
-
-fn key_from(row: &SqliteRow) -> StoreResult<ApiKeyInfo> {
-    Ok(ApiKeyInfo {
-        id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        name: row.try_get("name")?,
-        prefix: row.try_get("prefix")?,
-        created_at: ts(row, "created_at")?,
-        expires_at: opt_ts(row, "expires_at")?,
-        last_used_at: opt_ts(row, "last_used_at")?,
-        revoked_at: opt_ts(row, "revoked_at")?,
-    })
-}
-
-/// `webhooks.events`, stored as a JSON array.
-fn events_json_list(text: String) -> StoreResult<Vec<String>> {
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("webhooks.events: {e}")))
-}
-
-fn webhook_from(row: &SqliteRow) -> StoreResult<Webhook> {
-    let events = events_json_list(row.try_get("events")?)?;
-    let is_active: bool = row.try_get("is_active")?;
-    Ok(Webhook {
-        id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        url: row.try_get("url")?,
-        events,
-        secret: row.try_get("secret")?,
-        status: WebhookStatus::for_active(is_active),
-        retry_count: row.try_get("retry_count")?,
-        timeout_seconds: row.try_get("timeout_seconds")?,
-        is_active,
-        total_deliveries: row.try_get("total_deliveries")?,
-        successful_deliveries: row.try_get("successful_deliveries")?,
-        failed_deliveries: row.try_get("failed_deliveries")?,
-        last_triggered_at: opt_ts(row, "last_triggered_at")?,
-        created_at: ts(row, "created_at")?,
-        updated_at: ts(row, "updated_at")?,
-    })
-}
-
-fn events_json(webhook: &Webhook) -> String {
-    // A Vec<String> always serialises.
-    serde_json::to_string(&webhook.events).unwrap_or_else(|_| "[]".to_owned())
-}
-
-/// `before` for SQL: every real id sorts below "~" (ids are ASCII alphanumerics and `_`).
-fn before(page: &Page) -> &str {
-    page.before.as_deref().unwrap_or("~")
-}
+crate::store::rows::row_mappers!(SqliteRow);
+use crate::store::rows::{before, events_json};
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -462,7 +375,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_test_log(&self, entry: &LogEntry) -> StoreResult<()> {
-        queue::insert_log(&self.writer, &queue::LogRow::of(entry)).await
+        queue::insert_log(&self.writer, &crate::store::batch::LogRow::of(entry)).await
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<EventDetail>> {

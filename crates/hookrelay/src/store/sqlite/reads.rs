@@ -1,15 +1,11 @@
 //! Reading what happened: events with their deliveries, attempt logs, statistics.
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
-use super::{opt_ts, ts};
-use crate::domain::delivery::DeliveryState;
+use super::{LOG_COLUMNS, delivery_from, log_from, opt_ts, ts};
 use crate::domain::id;
 use crate::domain::time::Timestamp;
-use crate::store::{
-    DeliveryInfo, EventDetail, LogEntry, LogFilter, Page, StoreError, StoreResult, WebhookStats,
-};
+use crate::store::{EventDetail, LogEntry, LogFilter, Page, StoreResult, WebhookStats};
 
 pub(super) async fn event(
     reader: &SqlitePool,
@@ -40,53 +36,6 @@ pub(super) async fn event(
         body: row.try_get("body")?,
         deliveries,
     }))
-}
-
-fn delivery_from(row: &SqliteRow) -> StoreResult<DeliveryInfo> {
-    let state: String = row.try_get("state")?;
-    let state = DeliveryState::parse(&state)
-        .ok_or_else(|| StoreError::Corrupt(format!("deliveries.state = {state:?}")))?;
-    Ok(DeliveryInfo {
-        id: row.try_get("id")?,
-        webhook_id: row.try_get("webhook_id")?,
-        state,
-        attempts: row.try_get("attempts")?,
-        next_attempt_at: (state == DeliveryState::Pending)
-            .then(|| ts(row, "next_attempt_at"))
-            .transpose()?,
-        last_status: row.try_get("last_status")?,
-        last_error: row.try_get("last_error")?,
-        created_at: ts(row, "created_at")?,
-        updated_at: ts(row, "updated_at")?,
-        completed_at: opt_ts(row, "completed_at")?,
-    })
-}
-
-const LOG_COLUMNS: &str = "l.id, l.tenant_id, l.webhook_id, l.delivery_id, l.event_id,
-    l.event_type, COALESCE(l.payload, e.body, '') AS payload, l.request_headers,
-    l.response_status, l.response_body, l.response_body_truncated, l.response_time_ms,
-    l.error_message, l.attempt_count, l.is_success, l.is_test, l.created_at";
-
-fn log_from(row: &SqliteRow) -> StoreResult<LogEntry> {
-    Ok(LogEntry {
-        id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        webhook_id: row.try_get("webhook_id")?,
-        delivery_id: row.try_get("delivery_id")?,
-        event_id: row.try_get("event_id")?,
-        event_type: row.try_get("event_type")?,
-        payload: row.try_get("payload")?,
-        request_headers: row.try_get("request_headers")?,
-        response_status: row.try_get("response_status")?,
-        response_body: row.try_get("response_body")?,
-        response_body_truncated: row.try_get("response_body_truncated")?,
-        response_time_ms: row.try_get("response_time_ms")?,
-        error_message: row.try_get("error_message")?,
-        attempt_count: row.try_get("attempt_count")?,
-        is_success: row.try_get("is_success")?,
-        is_test: row.try_get("is_test")?,
-        created_at: ts(row, "created_at")?,
-    })
 }
 
 pub(super) async fn logs(

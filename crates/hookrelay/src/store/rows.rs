@@ -1,0 +1,140 @@
+//! Reading rows into domain types, written once for every backend: each backend module
+//! invokes [`row_mappers!`] with its row type, since the SQL types line up (BIGINT times,
+//! TEXT, BOOLEAN/INTEGER flags).
+
+/// Defines `ts`, `opt_ts`, `tenant_from`, `key_from`, `events_json_list`, `webhook_from`,
+/// `target_from`, `delivery_from`, `log_from` and `LOG_COLUMNS` for one row type.
+macro_rules! row_mappers {
+    ($row:ty) => {
+        pub(super) fn ts(row: &$row, column: &str) -> Result<$crate::domain::time::Timestamp, ::sqlx::Error> {
+            row.try_get::<i64, _>(column).map($crate::domain::time::Timestamp)
+        }
+
+        pub(super) fn opt_ts(row: &$row, column: &str) -> Result<Option<$crate::domain::time::Timestamp>, ::sqlx::Error> {
+            Ok(row.try_get::<Option<i64>, _>(column)?.map($crate::domain::time::Timestamp))
+        }
+
+        pub(super) fn tenant_from(row: &$row) -> $crate::store::StoreResult<$crate::domain::tenant::Tenant> {
+            Ok($crate::domain::tenant::Tenant {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                created_at: ts(row, "created_at")?,
+                updated_at: ts(row, "updated_at")?,
+            })
+        }
+
+        pub(super) fn key_from(row: &$row) -> $crate::store::StoreResult<$crate::domain::tenant::ApiKeyInfo> {
+            Ok($crate::domain::tenant::ApiKeyInfo {
+                id: row.try_get("id")?,
+                tenant_id: row.try_get("tenant_id")?,
+                name: row.try_get("name")?,
+                prefix: row.try_get("prefix")?,
+                created_at: ts(row, "created_at")?,
+                expires_at: opt_ts(row, "expires_at")?,
+                last_used_at: opt_ts(row, "last_used_at")?,
+                revoked_at: opt_ts(row, "revoked_at")?,
+            })
+        }
+
+        /// `webhooks.events`, stored as a JSON array.
+        pub(super) fn events_json_list(text: String) -> $crate::store::StoreResult<Vec<String>> {
+            serde_json::from_str(&text).map_err(|e| $crate::store::StoreError::Corrupt(format!("webhooks.events: {e}")))
+        }
+
+        pub(super) fn webhook_from(row: &$row) -> $crate::store::StoreResult<$crate::domain::webhook::Webhook> {
+            let events = events_json_list(row.try_get("events")?)?;
+            let is_active: bool = row.try_get("is_active")?;
+            Ok($crate::domain::webhook::Webhook {
+                id: row.try_get("id")?,
+                tenant_id: row.try_get("tenant_id")?,
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                url: row.try_get("url")?,
+                events,
+                secret: row.try_get("secret")?,
+                status: $crate::domain::webhook::WebhookStatus::for_active(is_active),
+                retry_count: row.try_get("retry_count")?,
+                timeout_seconds: row.try_get("timeout_seconds")?,
+                is_active,
+                total_deliveries: row.try_get("total_deliveries")?,
+                successful_deliveries: row.try_get("successful_deliveries")?,
+                failed_deliveries: row.try_get("failed_deliveries")?,
+                last_triggered_at: opt_ts(row, "last_triggered_at")?,
+                created_at: ts(row, "created_at")?,
+                updated_at: ts(row, "updated_at")?,
+            })
+        }
+
+        pub(super) fn target_from(row: &$row, id_column: &str) -> $crate::store::StoreResult<$crate::domain::delivery::Target> {
+            let timeout: i64 = row.try_get("timeout_seconds")?;
+            let retry_count: i64 = row.try_get("retry_count")?;
+            Ok($crate::domain::delivery::Target {
+                webhook_id: row.try_get(id_column)?,
+                url: row.try_get("url")?,
+                secret: row.try_get("secret")?,
+                timeout: ::std::time::Duration::from_secs(timeout.clamp(1, 3600) as u64),
+                retry_count: retry_count.clamp(0, 100) as u32,
+            })
+        }
+
+        pub(super) fn delivery_from(row: &$row) -> $crate::store::StoreResult<$crate::store::DeliveryInfo> {
+            let state: String = row.try_get("state")?;
+            let state = $crate::domain::delivery::DeliveryState::parse(&state)
+                .ok_or_else(|| $crate::store::StoreError::Corrupt(format!("deliveries.state = {state:?}")))?;
+            Ok($crate::store::DeliveryInfo {
+                id: row.try_get("id")?,
+                webhook_id: row.try_get("webhook_id")?,
+                state,
+                attempts: row.try_get("attempts")?,
+                next_attempt_at: (state == $crate::domain::delivery::DeliveryState::Pending)
+                    .then(|| ts(row, "next_attempt_at"))
+                    .transpose()?,
+                last_status: row.try_get("last_status")?,
+                last_error: row.try_get("last_error")?,
+                created_at: ts(row, "created_at")?,
+                updated_at: ts(row, "updated_at")?,
+                completed_at: opt_ts(row, "completed_at")?,
+            })
+        }
+
+        pub(super) const LOG_COLUMNS: &str = "l.id, l.tenant_id, l.webhook_id, l.delivery_id, l.event_id,
+            l.event_type, COALESCE(l.payload, e.body, '') AS payload, l.request_headers,
+            l.response_status, l.response_body, l.response_body_truncated, l.response_time_ms,
+            l.error_message, l.attempt_count, l.is_success, l.is_test, l.created_at";
+
+        pub(super) fn log_from(row: &$row) -> $crate::store::StoreResult<$crate::store::LogEntry> {
+            Ok($crate::store::LogEntry {
+                id: row.try_get("id")?,
+                tenant_id: row.try_get("tenant_id")?,
+                webhook_id: row.try_get("webhook_id")?,
+                delivery_id: row.try_get("delivery_id")?,
+                event_id: row.try_get("event_id")?,
+                event_type: row.try_get("event_type")?,
+                payload: row.try_get("payload")?,
+                request_headers: row.try_get("request_headers")?,
+                response_status: row.try_get("response_status")?,
+                response_body: row.try_get("response_body")?,
+                response_body_truncated: row.try_get("response_body_truncated")?,
+                response_time_ms: row.try_get("response_time_ms")?,
+                error_message: row.try_get("error_message")?,
+                attempt_count: row.try_get("attempt_count")?,
+                is_success: row.try_get("is_success")?,
+                is_test: row.try_get("is_test")?,
+                created_at: ts(row, "created_at")?,
+            })
+        }
+    };
+}
+
+pub(crate) use row_mappers;
+
+/// `webhooks.events` as stored: a JSON array.
+pub(crate) fn events_json(webhook: &crate::domain::webhook::Webhook) -> String {
+    // A Vec<String> always serialises.
+    serde_json::to_string(&webhook.events).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// `before` for SQL: every real id sorts below "~" (ids are ASCII alphanumerics and `_`).
+pub(crate) fn before(page: &super::Page) -> &str {
+    page.before.as_deref().unwrap_or("~")
+}
