@@ -101,3 +101,10 @@ CREATE TABLE webhook_logs (
 );
 CREATE INDEX webhook_logs_tenant ON webhook_logs (tenant_id);
 CREATE INDEX webhook_logs_webhook_created ON webhook_logs (webhook_id, created_at, id);
+
+-- Live nodes. A lease held by a node whose heartbeat is stale is free to take: a node that
+-- died hands its work over in seconds rather than when its leases run out.
+CREATE TABLE nodes (
+    id           TEXT PRIMARY KEY,
+    heartbeat_at BIGINT NOT NULL
+);

@@ -82,8 +82,9 @@ struct Shared {
     dispatcher: dispatcher::Dispatcher,
     sender: attempt::Sender,
     records: mpsc::Sender<ToRecorder>,
-    /// Wakes the poller early: retries were scheduled or room was freed.
-    poll: Notify,
+    /// Wakes the poller early: retries were scheduled, room was freed, or another node left
+    /// work for anyone.
+    poll: Arc<Notify>,
     /// Set when work was left in the database for lack of room, so freed room should wake
     /// the poller; clear otherwise, so the hot path does not poll for nothing.
     overflowed: std::sync::atomic::AtomicBool,
@@ -141,6 +142,7 @@ struct Tasks {
     ingest: tokio::task::JoinHandle<()>,
     recorder: tokio::task::JoinHandle<()>,
     poller: tokio::task::JoinHandle<()>,
+    heartbeat: tokio::task::JoinHandle<()>,
 }
 
 impl Engine {
@@ -161,11 +163,16 @@ impl Engine {
             )?,
             dispatcher: dispatcher::Dispatcher::new(config.limits),
             records: records_tx,
-            poll: Notify::new(),
+            poll: Arc::new(Notify::new()),
             overflowed: std::sync::atomic::AtomicBool::new(false),
             store,
             config,
         });
+        shared
+            .store
+            .heartbeat(&shared.node, Timestamp::now())
+            .await?;
+        shared.store.watch_for_work(shared.poll.clone()).await?;
         let stop_polling = CancellationToken::new();
         let mut workers = JoinSet::new();
         for _ in 0..shared.config.concurrency.max(1) {
@@ -180,6 +187,7 @@ impl Engine {
             )),
             recorder: tokio::spawn(record(shared.clone(), records_rx)),
             poller: tokio::spawn(poll(shared.clone(), stop_polling.clone())),
+            heartbeat: tokio::spawn(heartbeat(shared.clone(), stop_polling.clone())),
         };
         Ok(Engine {
             shared,
@@ -283,6 +291,7 @@ impl Engine {
         };
         self.stop_polling.cancel();
         let _ = (&mut tasks.poller).await;
+        let _ = (&mut tasks.heartbeat).await;
         let queued = self.shared.dispatcher.close();
         self.shared.release(queued).await;
         let grace = self.shared.config.shutdown_grace;
@@ -312,6 +321,9 @@ impl Engine {
             let _ = flushed.await;
         }
         tasks.recorder.abort();
+        if let Err(error) = self.shared.store.retire(&self.shared.node).await {
+            tracing::warn!(%error, "could not retire this node's heartbeat");
+        }
     }
 
     /// Deliveries queued on this node, waiting for a worker.
@@ -435,6 +447,20 @@ async fn write_records(shared: &Shared, batch: &[AttemptRecord]) {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
+        }
+    }
+}
+
+/// Tells the other nodes this one is alive, every few seconds.
+async fn heartbeat(shared: Arc<Shared>, stop: CancellationToken) {
+    let every = Duration::from_millis((crate::store::NODE_DEAD_AFTER_MS / 5) as u64);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        if let Err(error) = shared.store.heartbeat(&shared.node, Timestamp::now()).await {
+            tracing::warn!(%error, "heartbeat failed; other nodes may take over this node's work");
         }
     }
 }

@@ -3,6 +3,7 @@
 //! database URL.
 
 mod batch;
+mod postgres;
 
 mod rows;
 mod sqlite;
@@ -18,6 +19,7 @@ use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookPatch};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Why a store call failed, in terms callers can act on.
@@ -37,6 +39,9 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How long a node may miss heartbeats before others take over its leases.
+pub const NODE_DEAD_AFTER_MS: i64 = 15_000;
 
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
@@ -63,9 +68,10 @@ fn is_transient(code: Option<&str>) -> bool {
         code,
         // SQLite: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_SNAPSHOT.
         Some("5" | "6" | "517")
-            // PostgreSQL: serialization failure, deadlock, too many connections, shutting down,
-            // cannot connect now, and the whole connection-exception class.
-            | Some("40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03")
+            // PostgreSQL: serialization failure, deadlock, too many connections, lock or
+            // statement timeout, shutting down, cannot connect now, and the whole
+            // connection-exception class.
+            | Some("40001" | "40P01" | "53300" | "55P03" | "57014" | "57P01" | "57P02" | "57P03")
     ) || code.is_some_and(|c| c.starts_with("08"))
 }
 
@@ -274,6 +280,15 @@ pub trait Store: Send + Sync + 'static {
     /// Frees every lease at start-up. Only for backends one node uses alone (SQLite), where
     /// any lease found at start belongs to a previous run of this very node.
     async fn release_all_leases(&self) -> StoreResult<u64>;
+    /// Says this node is alive (backends shared by several nodes). A node silent for
+    /// [`NODE_DEAD_AFTER_MS`] counts as dead: its leases may be taken at once.
+    async fn heartbeat(&self, _node: &str, _at: Timestamp) -> StoreResult<()> {
+        Ok(())
+    }
+    /// This node is stopping: forget its heartbeat.
+    async fn retire(&self, _node: &str) -> StoreResult<()> {
+        Ok(())
+    }
     /// Wakes `wake` whenever another node leaves work for anyone to claim. Backends one node
     /// uses alone have nothing to watch.
     async fn watch_for_work(&self, _wake: Arc<Notify>) -> StoreResult<()> {
@@ -313,8 +328,9 @@ pub trait Store: Send + Sync + 'static {
 /// migrations. `max_connections` sizes the PostgreSQL pool.
 pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        let _ = max_connections;
-        anyhow::bail!("PostgreSQL is not supported by this build yet");
+        return Ok(Arc::new(
+            PostgresStore::open(database_url, max_connections).await?,
+        ));
     }
     Ok(Arc::new(SqliteStore::open(database_url).await?))
 }

@@ -1,11 +1,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::*;
+use super::helpers::*;
 
 #[tokio::test]
 async fn missing_malformed_and_unknown_keys_are_401() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let tenant = app.tenant("Acme").await;
     let r = app.call(Method::GET, "/api/v1/webhooks", None, None).await;
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
@@ -43,7 +43,7 @@ async fn missing_malformed_and_unknown_keys_are_401() {
 
 #[tokio::test]
 async fn tenant_key_on_admin_routes_is_403() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let tenant = app.tenant("Acme").await;
     let key = Some(tenant.key.as_str());
     let keys = format!("/api/v1/tenants/{}/keys", tenant.id);
@@ -70,7 +70,7 @@ async fn tenant_key_on_admin_routes_is_403() {
 
 #[tokio::test]
 async fn admin_on_tenant_routes_needs_an_existing_tenant_header() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let r = app.admin(Method::GET, "/api/v1/webhooks", None).await;
     let body = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(fields(&body), ["X-Tenant-Id"]);
@@ -87,7 +87,7 @@ async fn admin_on_tenant_routes_needs_an_existing_tenant_header() {
 
 #[tokio::test]
 async fn expired_key_is_401() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let tenant = app.tenant("Acme").await;
     let soon = chrono::Utc::now() + chrono::Duration::milliseconds(300);
     let r = app

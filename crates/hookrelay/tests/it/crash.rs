@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
-use crate::helpers::*;
-use crate::receiver::{Receiver, Reply};
+use super::helpers::*;
+use super::receiver::{Receiver, Reply};
 
 struct Node {
     child: Child,
@@ -26,7 +25,7 @@ impl Drop for Node {
 }
 
 impl Node {
-    async fn start(dir: &TempDir) -> Node {
+    async fn start(db: &TestDb) -> Node {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -35,7 +34,7 @@ impl Node {
         let child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
             .arg("serve")
             .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
-            .env("HOOKRELAY_DATABASE_URL", db_path(dir))
+            .env("HOOKRELAY_DATABASE_URL", &db.url)
             .env("HOOKRELAY_ADMIN_KEY", ADMIN_KEY)
             .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", LOOPBACK)
             .env("HOOKRELAY_PER_WEBHOOK_CONCURRENCY", "4")
@@ -170,8 +169,9 @@ async fn kill_9_mid_backlog_loses_nothing() {
         delay: Duration::from_millis(20),
         ..Reply::status(200)
     });
-    let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(&dir).await;
+    require_backend!();
+    let db = TestDb::create().await;
+    let node = Node::start(&db).await;
     let (key, webhook_id) = backlog(&node, rx.url("/slow")).await;
     rx.wait_for("/slow", 150, Duration::from_secs(60)).await;
     node.signal("-KILL");
@@ -182,19 +182,13 @@ async fn kill_9_mid_backlog_loses_nothing() {
         "the kill came mid-way ({before_restart} delivered)"
     );
     // What the dead process had recorded as delivered.
-    let url = format!("sqlite://{}", db_path(&dir).display());
-    let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+    let recorded: HashSet<String> = db
+        .strings("SELECT event_id FROM deliveries WHERE state = 'succeeded'")
         .await
-        .unwrap();
-    let recorded: Vec<(String,)> =
-        sqlx::query_as("SELECT event_id FROM deliveries WHERE state = 'succeeded'")
-            .fetch_all(&mut db)
-            .await
-            .unwrap();
-    let recorded: HashSet<String> = recorded.into_iter().map(|(id,)| id).collect();
-    drop(db);
+        .into_iter()
+        .collect();
 
-    let node = Node::start(&dir).await;
+    let node = Node::start(&db).await;
     settle(&node, &key, &webhook_id, &rx).await;
     // Duplicates only for attempts the dead process made but had not recorded.
     let mut seen = HashSet::new();
@@ -221,8 +215,9 @@ async fn sigterm_finishes_in_flight_work_and_the_next_start_resumes() {
         delay: Duration::from_millis(20),
         ..Reply::status(200)
     });
-    let dir = tempfile::tempdir().unwrap();
-    let mut node = Node::start(&dir).await;
+    require_backend!();
+    let db = TestDb::create().await;
+    let mut node = Node::start(&db).await;
     let (key, webhook_id) = backlog(&node, rx.url("/slow")).await;
     rx.wait_for("/slow", 150, Duration::from_secs(60)).await;
     node.signal("-TERM");
@@ -235,7 +230,7 @@ async fn sigterm_finishes_in_flight_work_and_the_next_start_resumes() {
     );
     drop(node);
 
-    let node = Node::start(&dir).await;
+    let node = Node::start(&db).await;
     settle(&node, &key, &webhook_id, &rx).await;
     assert_eq!(
         rx.all_hits().len(),

@@ -5,8 +5,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
-use crate::receiver::{Receiver, Reply};
+use super::helpers::*;
+use super::receiver::{Receiver, Reply};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -16,7 +16,7 @@ fn hook(url: String, events: Value) -> Value {
 
 #[tokio::test]
 async fn a_delivery_arrives_as_designed_and_verifies() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     let t = app.tenant("Acme").await;
     let w = app
@@ -77,7 +77,7 @@ async fn a_delivery_arrives_as_designed_and_verifies() {
 
 #[tokio::test]
 async fn fan_out_reaches_exactly_the_matching_active_webhooks() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     let t = app.tenant("Acme").await;
     let other = app.tenant("Other").await;
@@ -151,7 +151,7 @@ async fn fan_out_reaches_exactly_the_matching_active_webhooks() {
 
 #[tokio::test]
 async fn failing_twice_then_succeeding_takes_three_attempts_with_growing_delays() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     rx.script("/flaky", |n| Reply::status(if n < 2 { 500 } else { 200 }));
     let t = app.tenant("Acme").await;
@@ -211,7 +211,7 @@ async fn failing_twice_then_succeeding_takes_three_attempts_with_growing_delays(
 
 #[tokio::test]
 async fn a_receiver_that_always_fails_gets_retry_count_plus_one_attempts() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     rx.script("/down", |_| Reply::status(503));
     let t = app.tenant("Acme").await;
@@ -247,7 +247,7 @@ async fn a_receiver_that_always_fails_gets_retry_count_plus_one_attempts() {
 
 #[tokio::test]
 async fn a_slow_receiver_is_logged_as_a_timeout() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     rx.script("/slow", |_| Reply {
         delay: Duration::from_secs(3),
@@ -275,7 +275,7 @@ async fn a_slow_receiver_is_logged_as_a_timeout() {
 
 #[tokio::test]
 async fn connection_refused_is_said_in_plain_words() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     // A port nothing listens on: bind one, then free it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -299,7 +299,7 @@ async fn connection_refused_is_said_in_plain_words() {
 
 #[tokio::test]
 async fn retry_after_on_429_is_honoured() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     rx.script("/busy", |n| {
         if n == 0 {
@@ -325,10 +325,11 @@ async fn retry_after_on_429_is_honoured() {
 
 #[tokio::test]
 async fn response_bodies_are_capped_and_flagged() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(&dir);
+    require_backend!();
+    let db = TestDb::create().await;
+    let mut config = test_config(&db);
     config.delivery.response_body_cap = 16;
-    let app = TestApp::spawn_with(dir, config).await;
+    let app = TestApp::spawn_with(db, config).await;
     let rx = Receiver::start().await;
     rx.script("/chatty", |_| Reply {
         body: "x".repeat(100_000),
@@ -351,7 +352,7 @@ async fn response_bodies_are_capped_and_flagged() {
 
 #[tokio::test]
 async fn an_idempotency_key_answers_the_first_event_and_creates_nothing() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     let t = app.tenant("Acme").await;
     app.webhook(&t, hook(rx.url("/once"), json!(["*"]))).await;
@@ -391,7 +392,7 @@ async fn an_idempotency_key_answers_the_first_event_and_creates_nothing() {
 
 #[tokio::test]
 async fn event_input_is_validated() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     for (body, field) in [
         (json!({"data": {}}), "type"),
@@ -455,7 +456,7 @@ async fn event_input_is_validated() {
 
 #[tokio::test]
 async fn batch_ingest_accepts_all_or_names_each_bad_item() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     let t = app.tenant("Acme").await;
     app.webhook(&t, hook(rx.url("/batch"), json!(["*"]))).await;

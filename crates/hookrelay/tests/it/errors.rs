@@ -3,11 +3,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::*;
+use super::helpers::*;
 
 #[tokio::test]
 async fn unknown_route_is_404_problem() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     problem(
         app.admin(Method::GET, "/api/v1/nope", None).await,
         StatusCode::NOT_FOUND,
@@ -22,7 +22,7 @@ async fn unknown_route_is_404_problem() {
 
 #[tokio::test]
 async fn wrong_method_is_405_problem() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     problem(
         app.call(Method::PUT, "/api/v1/webhooks", Some(&t.key), None)
@@ -40,7 +40,7 @@ async fn wrong_method_is_405_problem() {
 
 #[tokio::test]
 async fn malformed_json_is_400_saying_where() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     for (body, needle) in [
         ("{\"name\": \"x\",\n \"url\": }", "line 2"),
@@ -68,7 +68,7 @@ async fn malformed_json_is_400_saying_where() {
 
 #[tokio::test]
 async fn wrong_or_missing_content_type_is_415() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let body = sample_webhook().to_string();
     for content_type in [
@@ -94,11 +94,11 @@ async fn wrong_or_missing_content_type_is_415() {
 
 #[tokio::test]
 async fn oversized_body_is_413_with_configurable_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = hookrelay::ServeConfig::new(db_path(&dir).display().to_string());
-    config.admin_key = Some(hookrelay::config::SecretString::new(ADMIN_KEY));
+    require_backend!();
+    let db = TestDb::create().await;
+    let mut config = test_config(&db);
     config.max_body_bytes = 4096;
-    let app = TestApp::spawn_with(dir, config).await;
+    let app = TestApp::spawn_with(db, config).await;
     let t = app.tenant("Acme").await;
     let mut body = sample_webhook();
     body["description"] = json!("d".repeat(5000));
@@ -111,7 +111,7 @@ async fn oversized_body_is_413_with_configurable_limit() {
 
 #[tokio::test]
 async fn default_limit_is_one_mebibyte() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let mut body = sample_webhook();
     body["description"] = json!("d".repeat(1024 * 1024));
@@ -133,7 +133,7 @@ async fn default_limit_is_one_mebibyte() {
 
 #[tokio::test]
 async fn hostile_bodies_never_500() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let deep_object = format!("{{\"name\": {deep}}}");
@@ -162,7 +162,7 @@ async fn hostile_bodies_never_500() {
 
 #[tokio::test]
 async fn health_and_readiness() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let r = app.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["status"], "ok");
@@ -176,17 +176,10 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn a_locked_database_answers_503_not_a_hang() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
-    // Another process holding the write lock, as a stuck backup or migration would.
-    let url = format!("sqlite://{}", db_path(&app.dir).display());
-    let mut other = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    // Another client holding a write lock, as a stuck backup or migration would.
+    let lock = app.db.hold_write_lock().await;
     let r = app
         .call(
             Method::POST,
@@ -197,7 +190,7 @@ async fn a_locked_database_answers_503_not_a_hang() {
         .await;
     assert_eq!(r.headers()["retry-after"], "1");
     problem(r, StatusCode::SERVICE_UNAVAILABLE).await;
-    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    lock.release().await;
     // And it recovers by itself.
     let r = app
         .call(

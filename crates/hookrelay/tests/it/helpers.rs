@@ -1,6 +1,5 @@
 //! `TestApp`: one running server with its own database, and small conveniences for calling it.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use hookrelay::ServeConfig;
@@ -16,28 +15,241 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789abcdef0123456789";
 
+/// Which database this test binary runs against: the `it` target uses SQLite, the
+/// `it_postgres` target (the same sources) uses the PostgreSQL server named by
+/// `HOOKRELAY_TEST_POSTGRES_URL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const POSTGRES_URL_VAR: &str = "HOOKRELAY_TEST_POSTGRES_URL";
+
+pub fn backend() -> Backend {
+    if env!("CARGO_CRATE_NAME") == "it_postgres" {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
+/// Skips the calling test, loudly, when its backend is not available here.
+macro_rules! require_backend {
+    () => {
+        if !super::helpers::backend_available() {
+            return;
+        }
+    };
+}
+
+/// Whether this binary's backend can run; says so on stderr when it cannot.
+pub fn backend_available() -> bool {
+    if backend() == Backend::Postgres && std::env::var(POSTGRES_URL_VAR).is_err() {
+        eprintln!(
+            "SKIPPED: the PostgreSQL suite needs {POSTGRES_URL_VAR} (e.g. postgres://postgres@127.0.0.1:5432/test); .ci/run sets it"
+        );
+        return false;
+    }
+    true
+}
+
+/// A fresh database for one test: a SQLite file in a temp dir, or a PostgreSQL database
+/// created for it and dropped with it.
+pub struct TestDb {
+    pub url: String,
+    pub dir: TempDir,
+    postgres: Option<(String, String)>, // (admin URL, database name)
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend() {
+            Backend::Sqlite => TestDb {
+                url: dir.path().join("hookrelay.db").display().to_string(),
+                dir,
+                postgres: None,
+            },
+            Backend::Postgres => {
+                let admin = std::env::var(POSTGRES_URL_VAR).expect("checked by require_backend!");
+                let name = format!(
+                    "hookrelay_test_{}",
+                    ulid::Ulid::new().to_string().to_lowercase()
+                );
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .expect("connect to the test PostgreSQL server");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create the test database");
+                let mut url = url::Url::parse(&admin).expect("a URL");
+                url.set_path(&name);
+                TestDb {
+                    url: url.to_string(),
+                    dir,
+                    postgres: Some((admin, name)),
+                }
+            }
+        }
+    }
+
+    /// A connection-string form any sqlx `Any`-free helper can use: the SQLite URL or the
+    /// PostgreSQL one.
+    pub fn sqlx_url(&self) -> String {
+        match backend() {
+            Backend::Sqlite => format!("sqlite://{}", self.url),
+            Backend::Postgres => self.url.clone(),
+        }
+    }
+}
+
+impl TestDb {
+    /// The first column of the first row, as bytes.
+    pub async fn bytes(&self, sql: &'static str) -> Vec<u8> {
+        match backend() {
+            Backend::Sqlite => {
+                let mut conn =
+                    <sqlx::SqliteConnection as sqlx::Connection>::connect(&self.sqlx_url())
+                        .await
+                        .unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+            Backend::Postgres => {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.url)
+                    .await
+                    .unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+        }
+    }
+
+    /// The first column of every row, as text.
+    pub async fn strings(&self, sql: &'static str) -> Vec<String> {
+        match backend() {
+            Backend::Sqlite => {
+                let mut conn =
+                    <sqlx::SqliteConnection as sqlx::Connection>::connect(&self.sqlx_url())
+                        .await
+                        .unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+            }
+            Backend::Postgres => {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.url)
+                    .await
+                    .unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+            }
+        }
+    }
+
+    /// Holds a lock that blocks every write, as a stuck backup or migration would, until
+    /// released.
+    pub async fn hold_write_lock(&self) -> WriteLock {
+        match backend() {
+            Backend::Sqlite => {
+                let mut conn =
+                    <sqlx::SqliteConnection as sqlx::Connection>::connect(&self.sqlx_url())
+                        .await
+                        .unwrap();
+                sqlx::query("BEGIN EXCLUSIVE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                WriteLock::Sqlite(conn)
+            }
+            Backend::Postgres => {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.url)
+                    .await
+                    .unwrap();
+                sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+                sqlx::query("LOCK TABLE webhooks IN ACCESS EXCLUSIVE MODE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                WriteLock::Postgres(conn)
+            }
+        }
+    }
+}
+
+pub enum WriteLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl WriteLock {
+    pub async fn release(self) {
+        match self {
+            WriteLock::Sqlite(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+            }
+            WriteLock::Postgres(mut conn) => {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop cannot await: a short-lived runtime on its own thread does the cleanup.
+        let done = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await?;
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .join();
+        if !matches!(done, Ok(Ok(()))) {
+            eprintln!("warning: could not drop a test database: {done:?}");
+        }
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    pub dir: TempDir,
+    pub db: TestDb,
     shutdown: CancellationToken,
     server: Option<JoinHandle<anyhow::Result<()>>>,
     /// Stops the server when a test ends without calling `stop`.
     _guard: DropGuard,
 }
 
+/// Starts a test server on a fresh database, or returns from the test (skipped) when the
+/// backend is unavailable.
+macro_rules! spawn_app {
+    () => {{
+        require_backend!();
+        super::helpers::TestApp::spawn().await
+    }};
+}
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
-        Self::spawn_in(tempfile::tempdir().expect("temp dir")).await
+        Self::spawn_in(TestDb::create().await).await
     }
 
-    /// Starts a server on the database inside `dir` (created there if new).
-    pub async fn spawn_in(dir: TempDir) -> TestApp {
-        let config = test_config(&dir);
-        Self::spawn_with(dir, config).await
+    /// Starts a server on `db` (an existing one, after `stop`, to test restarts).
+    pub async fn spawn_in(db: TestDb) -> TestApp {
+        let config = test_config(&db);
+        Self::spawn_with(db, config).await
     }
 
-    pub async fn spawn_with(dir: TempDir, config: ServeConfig) -> TestApp {
+    pub async fn spawn_with(db: TestDb, config: ServeConfig) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let shutdown = CancellationToken::new();
@@ -45,7 +257,7 @@ impl TestApp {
         let app = TestApp {
             base,
             client: reqwest::Client::new(),
-            dir,
+            db,
             _guard: shutdown.clone().drop_guard(),
             shutdown,
             server: Some(server),
@@ -55,7 +267,7 @@ impl TestApp {
     }
 
     async fn wait_ready(&self) {
-        for _ in 0..200 {
+        for _ in 0..400 {
             if let Ok(r) = self.client.get(self.url("/readyz")).send().await
                 && r.status() == StatusCode::OK
             {
@@ -66,8 +278,8 @@ impl TestApp {
         panic!("server at {} never became ready", self.base);
     }
 
-    /// Stops the server gracefully and hands back its directory, database included.
-    pub async fn stop(mut self) -> TempDir {
+    /// Stops the server gracefully and hands back its database.
+    pub async fn stop(mut self) -> TestDb {
         self.shutdown.cancel();
         if let Some(server) = self.server.take() {
             server
@@ -75,7 +287,7 @@ impl TestApp {
                 .expect("server task")
                 .expect("server ran cleanly");
         }
-        self.dir
+        self.db
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -203,8 +415,8 @@ pub struct Tenant {
 
 /// The configuration tests run with: our admin key, and retries fast enough to watch
 /// (200 ms, 400 ms, 800 ms …, no jitter).
-pub fn test_config(dir: &TempDir) -> ServeConfig {
-    let mut config = ServeConfig::new(db_path(dir).display().to_string());
+pub fn test_config(db: &TestDb) -> ServeConfig {
+    let mut config = ServeConfig::new(db.url.clone());
     config.admin_key = Some(SecretString::new(ADMIN_KEY));
     config.delivery.retry = RetryPolicy {
         base: Duration::from_millis(200),
@@ -221,10 +433,6 @@ pub fn test_config(dir: &TempDir) -> ServeConfig {
 }
 
 pub const LOOPBACK: &str = "127.0.0.0/8";
-
-pub fn db_path(dir: &TempDir) -> PathBuf {
-    dir.path().join("hookrelay.db")
-}
 
 pub fn sample_webhook() -> Value {
     json!({

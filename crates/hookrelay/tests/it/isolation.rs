@@ -3,11 +3,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 #[tokio::test]
 async fn another_tenants_webhook_is_not_found() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let a = app.tenant("A").await;
     let b = app.tenant("B").await;
     let hook_a = app.webhook(&a, sample_webhook()).await;
@@ -67,7 +67,7 @@ async fn another_tenants_webhook_is_not_found() {
 
 #[tokio::test]
 async fn admin_with_tenant_header_sees_exactly_that_tenant() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let a = app.tenant("A").await;
     let b = app.tenant("B").await;
     let hook_a = app.webhook(&a, sample_webhook()).await;
@@ -120,7 +120,7 @@ async fn admin_with_tenant_header_sees_exactly_that_tenant() {
 
 #[tokio::test]
 async fn a_tenant_header_does_not_widen_a_tenant_key() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let a = app.tenant("A").await;
     let b = app.tenant("B").await;
     app.webhook(&a, sample_webhook()).await;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
-use crate::receiver::{Receiver, Reply};
+use super::helpers::*;
+use super::receiver::{Receiver, Reply};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -17,7 +17,7 @@ fn hook(url: String) -> Value {
 
 #[tokio::test]
 async fn deleting_a_webhook_cancels_its_pending_deliveries() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     rx.script("/gone", |_| Reply::status(500));
     let t = app.tenant("Acme").await;
@@ -49,7 +49,7 @@ async fn deleting_a_webhook_cancels_its_pending_deliveries() {
 
 #[tokio::test]
 async fn deactivating_holds_pending_deliveries_until_reactivated() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     // Fails until told otherwise, so the delivery is pending when the webhook is switched off.
     let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -120,7 +120,7 @@ async fn deactivating_holds_pending_deliveries_until_reactivated() {
 
 #[tokio::test]
 async fn test_send_is_synchronous_logged_and_not_counted() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     rx.script("/t", |n| {
         if n == 0 {
@@ -218,7 +218,7 @@ async fn test_send_is_synchronous_logged_and_not_counted() {
 
 #[tokio::test]
 async fn logs_and_stats_agree_with_the_receiver() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     // Every third request fails once; the retry succeeds.
     rx.script("/mixed", |n| {
@@ -369,7 +369,7 @@ async fn logs_and_stats_agree_with_the_receiver() {
 
 #[tokio::test]
 async fn consecutive_failures_count_since_the_last_success() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     rx.script("/sick", |n| Reply::status(if n == 0 { 200 } else { 500 }));
     let t = app.tenant("Acme").await;
@@ -394,7 +394,7 @@ async fn consecutive_failures_count_since_the_last_success() {
 
 #[tokio::test]
 async fn another_tenant_cannot_touch_deliveries_logs_stats_or_tests() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     let a = app.tenant("A").await;
     let b = app.tenant("B").await;

@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on a random port, a fresh SQLite file per test, spoken to
 //! over HTTP exactly as a client would.
 
+#[macro_use]
 mod helpers;
 
 mod auth;

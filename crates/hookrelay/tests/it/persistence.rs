@@ -1,11 +1,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::*;
+use super::helpers::*;
 
 #[tokio::test]
 async fn everything_survives_a_restart() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let created = app.webhook(&t, sample_webhook()).await;
     let id = created["id"].as_str().unwrap().to_owned();
@@ -15,9 +15,9 @@ async fn everything_survives_a_restart() {
         .json()
         .await
         .unwrap();
-    let dir = app.stop().await;
+    let db = app.stop().await;
 
-    let app = TestApp::spawn_in(dir).await;
+    let app = TestApp::spawn_in(db).await;
     let r = app
         .call(
             Method::GET,
@@ -63,34 +63,20 @@ async fn everything_survives_a_restart() {
 
 #[tokio::test]
 async fn generated_admin_key_is_stored_as_a_hash_and_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = hookrelay::ServeConfig::new(db_path(&dir).display().to_string());
-    let app = TestApp::spawn_with(dir, config.clone()).await;
+    require_backend!();
+    let db = TestDb::create().await;
+    let mut config = test_config(&db);
+    config.admin_key = None;
+    let app = TestApp::spawn_with(db, config.clone()).await;
     // Our test key is not the admin key here.
     let r = app.admin(Method::GET, "/api/v1/tenants", None).await;
     problem(r, StatusCode::UNAUTHORIZED).await;
-    let dir = app.stop().await;
-    let url = format!("sqlite://{}", db_path(&dir).display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    let (value,): (Vec<u8>,) =
-        sqlx::query_as("SELECT value FROM settings WHERE key = 'admin_key_sha256'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+    let db = app.stop().await;
+    let sql = "SELECT value FROM settings WHERE key = 'admin_key_sha256'";
+    let value = db.bytes(sql).await;
     assert_eq!(value.len(), 32, "only a SHA-256 is stored");
     // A restart keeps the same hash rather than generating a new key.
-    let app = TestApp::spawn_with(dir, config).await;
-    let dir = app.stop().await;
-    let url = format!("sqlite://{}", db_path(&dir).display());
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-        .await
-        .unwrap();
-    let (again,): (Vec<u8>,) =
-        sqlx::query_as("SELECT value FROM settings WHERE key = 'admin_key_sha256'")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-    assert_eq!(value, again);
+    let app = TestApp::spawn_with(db, config).await;
+    let db = app.stop().await;
+    assert_eq!(db.bytes(sql).await, value);
 }

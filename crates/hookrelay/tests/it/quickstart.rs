@@ -38,18 +38,24 @@ fn quickstart_block() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_quickstart_runs_as_written() {
-    let receiver = crate::receiver::Receiver::start().await;
+    let receiver = super::receiver::Receiver::start().await;
     let receiver_url = receiver.url("/webhooks/hookrelay");
-    let dir = tempfile::tempdir().unwrap();
+    require_backend!();
+    let db = super::helpers::TestDb::create().await;
+    let dir = &db.dir;
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .current_dir(dir.path())
         .env_remove("HOOKRELAY_ADMIN_KEY")
-        .env_remove("HOOKRELAY_DATABASE_URL")
+        // SQLite: no setting at all, the zero-configuration default a new user gets.
+        .envs(
+            (super::helpers::backend() == super::helpers::Backend::Postgres)
+                .then(|| ("HOOKRELAY_DATABASE_URL", db.url.clone())),
+        )
         .env_remove("HOOKRELAY_LISTEN")
         // The test's receiver is on loopback, which hookrelay refuses unless allowed.
-        .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", crate::helpers::LOOPBACK)
+        .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", super::helpers::LOOPBACK)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -126,6 +132,8 @@ async fn readme_quickstart_runs_as_written() {
     assert!(status.success());
     let exit = server.0.wait().unwrap();
     assert!(exit.success(), "exit after SIGTERM: {exit:?}");
-    // The database file is where a new user expects it.
-    assert!(dir.path().join("hookrelay.db").exists());
+    if super::helpers::backend() == super::helpers::Backend::Sqlite {
+        // The database file is where a new user expects it.
+        assert!(dir.path().join("hookrelay.db").exists());
+    }
 }

@@ -9,16 +9,17 @@ use hookrelay::domain::target::TargetPolicy;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
-use crate::receiver::{Receiver, Reply};
+use super::helpers::*;
+use super::receiver::{Receiver, Reply};
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// A server with the default policy: nothing private allowed.
 async fn guarded() -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(&dir);
+    let db = TestDb::create().await;
+    let mut config = test_config(&db);
     config.delivery.targets = Arc::new(TargetPolicy::default());
-    TestApp::spawn_with(dir, config).await
+    TestApp::spawn_with(db, config).await
 }
 
 fn hook(url: &str) -> Value {
@@ -66,6 +67,7 @@ const REFUSED: &[&str] = &[
 
 #[tokio::test]
 async fn every_spelling_of_a_private_target_is_refused_at_create_and_update() {
+    require_backend!();
     let app = guarded().await;
     let t = app.tenant("Acme").await;
     let public = app.webhook(&t, hook("https://93.184.216.34/hook")).await;
@@ -124,6 +126,7 @@ async fn every_spelling_of_a_private_target_is_refused_at_create_and_update() {
 
 #[tokio::test]
 async fn a_backslash_cannot_smuggle_a_host() {
+    require_backend!();
     let app = guarded().await;
     let t = app.tenant("Acme").await;
     // WHATWG parsing reads "\" as "/": the host is a.com, and 127.0.0.1 is only a path.
@@ -142,7 +145,7 @@ async fn a_backslash_cannot_smuggle_a_host() {
 
 #[tokio::test]
 async fn allowing_loopback_never_allows_metadata() {
-    let app = TestApp::spawn().await; // loopback allowed
+    let app = spawn_app!(); // loopback allowed
     let t = app.tenant("Acme").await;
     app.webhook(&t, hook("http://127.0.0.1:9/")).await;
     app.webhook(&t, hook("http://localhost:9/")).await;
@@ -172,18 +175,18 @@ async fn allowing_loopback_never_allows_metadata() {
 async fn a_target_refused_since_creation_fails_at_delivery_without_connecting() {
     let rx = Receiver::start().await;
     // Created while loopback was allowed …
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let by_ip = app.webhook(&t, hook(&rx.url("/ip"))).await;
     let port = rx.base.rsplit(':').next().unwrap().to_owned();
     let by_name = app
         .webhook(&t, hook(&format!("http://localhost:{port}/name")))
         .await;
-    let dir = app.stop().await;
+    let db = app.stop().await;
     // … then the operator closes it.
-    let mut config = test_config(&dir);
+    let mut config = test_config(&db);
     config.delivery.targets = Arc::new(TargetPolicy::default());
-    let app = TestApp::spawn_with(dir, config).await;
+    let app = TestApp::spawn_with(db, config).await;
     app.event(&t, json!({"type": "message.new", "data": {}}))
         .await;
     for (hook, needle) in [
@@ -215,7 +218,7 @@ async fn a_target_refused_since_creation_fails_at_delivery_without_connecting() 
 
 #[tokio::test]
 async fn redirects_are_never_followed() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let rx = Receiver::start().await;
     let t = app.tenant("Acme").await;
     for status in [301u16, 302, 303, 307, 308] {
@@ -263,6 +266,7 @@ async fn redirects_are_never_followed() {
 
 #[tokio::test]
 async fn an_unresolvable_name_is_accepted_but_fails_closed() {
+    require_backend!();
     let app = guarded().await;
     let t = app.tenant("Acme").await;
     // .invalid never resolves (RFC 6761).

@@ -1,11 +1,11 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 #[tokio::test]
 async fn tenant_create_get_list() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let r = app
         .admin(
             Method::POST,
@@ -51,7 +51,7 @@ async fn tenant_create_get_list() {
 
 #[tokio::test]
 async fn tenant_list_paginates_newest_first() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let mut ids = Vec::new();
     for i in 0..5 {
         let r = app
@@ -91,7 +91,7 @@ async fn tenant_list_paginates_newest_first() {
 
 #[tokio::test]
 async fn keys_are_shown_once_listed_by_prefix_and_revoked_at_once() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let tenant = app.tenant("Acme").await;
     // The key works.
     let r = app
@@ -173,7 +173,7 @@ async fn keys_are_shown_once_listed_by_prefix_and_revoked_at_once() {
 
 #[tokio::test]
 async fn key_for_missing_tenant_is_404() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let r = app
         .admin(
             Method::POST,

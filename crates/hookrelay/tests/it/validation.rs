@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 fn with(field: &str, value: Value) -> Value {
     let mut body = sample_webhook();
@@ -123,7 +123,7 @@ fn create_cases() -> Vec<(&'static str, Value, &'static str)> {
 
 #[tokio::test]
 async fn each_create_rule_answers_422_naming_the_field() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     for (case, body, field) in create_cases() {
         let r = app
@@ -144,7 +144,7 @@ async fn each_create_rule_answers_422_naming_the_field() {
 
 #[tokio::test]
 async fn patch_is_validated_the_same_way_and_refuses_unknown_fields() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let created = app.webhook(&t, sample_webhook()).await;
     let path = format!("/api/v1/webhooks/{}", created["id"].as_str().unwrap());
@@ -188,7 +188,7 @@ async fn patch_is_validated_the_same_way_and_refuses_unknown_fields() {
 
 #[tokio::test]
 async fn every_bad_field_is_listed_at_once() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let body =
         json!({"name": "", "url": "nope", "events": [], "retry_count": 99, "timeout_seconds": 0});
@@ -207,7 +207,7 @@ async fn every_bad_field_is_listed_at_once() {
 
 #[tokio::test]
 async fn tenant_and_key_inputs_are_validated() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     for (body, field) in [
         (json!({}), "name"),
         (json!({"name": ""}), "name"),
@@ -238,7 +238,7 @@ async fn tenant_and_key_inputs_are_validated() {
 
 #[tokio::test]
 async fn list_parameters_are_validated() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     for (query, field) in [
         ("limit=0", "limit"),

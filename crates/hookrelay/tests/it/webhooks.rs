@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 
 const FIELDS: [&str; 17] = [
     "id",
@@ -33,7 +33,7 @@ fn assert_shape(w: &Value) {
 
 #[tokio::test]
 async fn create_answers_the_whole_webhook_with_defaults_and_secret() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let w = app.webhook(&t, sample_webhook()).await;
     assert_shape(&w);
@@ -65,7 +65,7 @@ async fn create_answers_the_whole_webhook_with_defaults_and_secret() {
 
 #[tokio::test]
 async fn create_with_every_field() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let secret = format!("whsec_{}", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=");
     let w = app
@@ -91,7 +91,7 @@ async fn create_with_every_field() {
 
 #[tokio::test]
 async fn get_masks_the_secret_and_secret_route_reveals_it() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let created = app.webhook(&t, sample_webhook()).await;
     let id = created["id"].as_str().unwrap();
@@ -128,7 +128,7 @@ async fn get_masks_the_secret_and_secret_route_reveals_it() {
 
 #[tokio::test]
 async fn list_paginates_filters_and_masks() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -215,7 +215,7 @@ async fn list_paginates_filters_and_masks() {
 
 #[tokio::test]
 async fn patch_changes_only_the_named_fields() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let created = app.webhook(&t, sample_webhook()).await;
     let id = created["id"].as_str().unwrap();
@@ -297,7 +297,7 @@ async fn patch_changes_only_the_named_fields() {
 
 #[tokio::test]
 async fn delete_is_204_then_404() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let created = app.webhook(&t, sample_webhook()).await;
     let path = format!("/api/v1/webhooks/{}", created["id"].as_str().unwrap());
@@ -322,7 +322,7 @@ async fn delete_is_204_then_404() {
 
 #[tokio::test]
 async fn event_catalogue_lists_22_types_and_the_wildcard() {
-    let app = TestApp::spawn().await;
+    let app = spawn_app!();
     let t = app.tenant("Acme").await;
     let r = app
         .call(Method::GET, "/api/v1/webhooks/events", Some(&t.key), None)
