@@ -46,9 +46,12 @@ pub const NODE_DEAD_AFTER_MS: i64 = 15_000;
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                StoreError::Unavailable(error)
-            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
             sqlx::Error::Database(ref db) if db.is_unique_violation() => {
                 // PostgreSQL names the index; SQLite names the columns. Either identifies it.
                 StoreError::Conflict(db.constraint().unwrap_or(db.message()).to_owned())
@@ -68,10 +71,14 @@ fn is_transient(code: Option<&str>) -> bool {
         code,
         // SQLite: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_SNAPSHOT.
         Some("5" | "6" | "517")
-            // PostgreSQL: serialization failure, deadlock, too many connections, lock or
-            // statement timeout, shutting down, cannot connect now, and the whole
-            // connection-exception class.
-            | Some("40001" | "40P01" | "53300" | "55P03" | "57014" | "57P01" | "57P02" | "57P03")
+            // PostgreSQL: serialization failure, deadlock, too many connections, database not
+            // accepting connections, lock or statement timeout, shutting down, cannot connect
+            // now, database missing, authentication refused, and the whole
+            // connection-exception class: the database is unusable, not the request wrong.
+            | Some(
+                "40001" | "40P01" | "53300" | "55000" | "55P03" | "57014" | "57P01" | "57P02"
+                    | "57P03" | "3D000" | "28000" | "28P01"
+            )
     ) || code.is_some_and(|c| c.starts_with("08"))
 }
 

@@ -11,9 +11,10 @@ use serde_json::{Value, json};
 use super::helpers::*;
 use super::receiver::{Receiver, Reply};
 
-struct Node {
-    child: Child,
-    base: String,
+/// A hookrelay process: the real binary, configured by environment as an operator would.
+pub(crate) struct Node {
+    pub child: Child,
+    pub base: String,
     client: reqwest::Client,
 }
 
@@ -25,7 +26,7 @@ impl Drop for Node {
 }
 
 impl Node {
-    async fn start(db: &TestDb) -> Node {
+    pub async fn start(db: &TestDb) -> Node {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -67,7 +68,7 @@ impl Node {
         panic!("node never became ready");
     }
 
-    async fn call(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> Value {
+    pub async fn call(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> Value {
         let mut req = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -80,7 +81,7 @@ impl Node {
         r.json().await.unwrap()
     }
 
-    fn signal(&self, signal: &str) {
+    pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()

@@ -144,6 +144,29 @@ impl TestDb {
         }
     }
 
+    /// PostgreSQL only: refuses new connections to this database and cuts the open ones,
+    /// as an outage would (`allowed = false`), or lets them in again.
+    #[allow(dead_code)] // used by the PostgreSQL-only cluster tests
+    pub async fn set_reachable(&self, allowed: bool) {
+        let (admin, name) = self.postgres.as_ref().expect("a PostgreSQL test database");
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {name} ALLOW_CONNECTIONS {allowed}"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        if !allowed {
+            sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+                .bind(name)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+
     /// Holds a lock that blocks every write, as a stuck backup or migration would, until
     /// released.
     pub async fn hold_write_lock(&self) -> WriteLock {

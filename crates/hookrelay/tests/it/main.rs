@@ -1,18 +1,19 @@
-//! Black-box tests: the real server on a random port, a fresh SQLite file per test, spoken to
-//! over HTTP exactly as a client would.
+//! Black-box tests: the real server on a random port, a fresh database per test (SQLite here,
+//! PostgreSQL when compiled as `it_postgres`), spoken to over HTTP exactly as a client would,
+//! delivering to a real receiver on loopback.
 
 #[macro_use]
-mod helpers;
+pub(crate) mod helpers;
 
 mod auth;
-mod crash;
+pub(crate) mod crash;
 mod delivery;
 mod errors;
 mod isolation;
 mod lifecycle;
 mod persistence;
 mod quickstart;
-mod receiver;
+pub(crate) mod receiver;
 mod ssrf;
 mod tenants;
 mod validation;
