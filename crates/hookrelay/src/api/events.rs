@@ -50,9 +50,9 @@ impl From<IngestError> for ApiError {
     }
 }
 
-/// Validates one event body for this caller, resolving its tenant.
-async fn prepare(
-    state: &AppState,
+/// Validates one event body for this caller and builds the event. Field names in errors
+/// carry `prefix` (`events[3].` in a batch).
+fn prepare(
     caller: &Caller,
     body: &Map<String, Value>,
     now: Timestamp,
@@ -65,30 +65,47 @@ async fn prepare(
             .map(|e| FieldError::new(format!("{prefix}{}", e.field), e.message))
             .collect::<Vec<_>>()
     })?;
-    let tenant_id = match (caller, &input.tenant_id) {
-        (Caller::Tenant(tenant_id), _) => tenant_id.clone(),
-        (Caller::Admin, Some(tenant_id)) => tenant_id.clone(),
-        (Caller::Admin, None) => unreachable_tenant(prefix)?,
+    let tenant_id = match caller {
+        Caller::Tenant(tenant_id) => tenant_id.clone(),
+        // The admin's body must name the tenant: `parse` refused it otherwise.
+        Caller::Admin => input.tenant_id.clone().unwrap_or_default(),
     };
-    if admin && !tenant_exists(state, &tenant_id).await {
-        return Err(vec![FieldError::new(
-            format!("{prefix}tenant_id"),
-            "no such tenant",
-        )]);
-    }
     Ok(NewEvent::new(tenant_id, &input, now))
 }
 
-/// `EventInput::parse` requires `tenant_id` for the admin; kept total rather than panicking.
-fn unreachable_tenant(prefix: &str) -> Result<String, Vec<FieldError>> {
-    Err(vec![FieldError::new(
-        format!("{prefix}tenant_id"),
-        "is required",
-    )])
-}
-
-async fn tenant_exists(state: &AppState, tenant_id: &str) -> bool {
-    matches!(state.store.tenant(tenant_id).await, Ok(Some(_)))
+/// With the admin key, the tenants named in the bodies must exist (each looked up once).
+/// `events` pairs each event with the prefix of its fields.
+async fn check_tenants(
+    state: &AppState,
+    caller: &Caller,
+    events: &[(String, NewEvent)],
+) -> ApiResult<()> {
+    if !matches!(caller, Caller::Admin) {
+        return Ok(());
+    }
+    let mut known: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
+    let mut errors = Vec::new();
+    for (prefix, event) in events {
+        let exists = match known.get(event.tenant_id.as_str()) {
+            Some(&exists) => exists,
+            None => {
+                let exists = state.store.tenant(&event.tenant_id).await?.is_some();
+                known.insert(&event.tenant_id, exists);
+                exists
+            }
+        };
+        if !exists {
+            errors.push(FieldError::new(
+                format!("{prefix}tenant_id"),
+                "no such tenant",
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 pub async fn create(
@@ -96,9 +113,10 @@ pub async fn create(
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<AcceptedOut>)> {
-    let event = prepare(&state, &caller, &body, Timestamp::now(), "")
-        .await
-        .map_err(ApiError::Validation)?;
+    let event = prepare(&caller, &body, Timestamp::now(), "").map_err(ApiError::Validation)?;
+    let events = [(String::new(), event)];
+    check_tenants(&state, &caller, &events).await?;
+    let [(_, event)] = events;
     let accepted = state.engine.ingest(event).await?;
     let status = if accepted.duplicate {
         StatusCode::OK
@@ -148,14 +166,16 @@ pub async fn create_batch(
             errors.push(FieldError::new(format!("events[{i}]"), "must be an object"));
             continue;
         };
-        match prepare(&state, &caller, object, now, &prefix).await {
-            Ok(event) => events.push(event),
+        match prepare(&caller, object, now, &prefix) {
+            Ok(event) => events.push((prefix, event)),
             Err(mut e) => errors.append(&mut e),
         }
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    check_tenants(&state, &caller, &events).await?;
+    let events = events.into_iter().map(|(_, event)| event).collect();
     let answers = state.engine.ingest_many(events).await;
     let data = answers
         .into_iter()

@@ -183,7 +183,10 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> (Option<Str
         }
         body.extend_from_slice(&chunk);
     }
-    (Some(String::from_utf8_lossy(&body).into_owned()), truncated)
+    // Stored as text: invalid UTF-8 becomes U+FFFD, and so does NUL, which PostgreSQL text
+    // cannot hold (a hostile receiver must not be able to make its log row unwritable).
+    let text = String::from_utf8_lossy(&body).replace('\0', "\u{FFFD}");
+    (Some(text), truncated)
 }
 
 /// A transport failure in plain words, recognised by error kinds rather than message text.

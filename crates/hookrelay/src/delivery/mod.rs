@@ -10,6 +10,8 @@ mod attempt;
 mod dispatcher;
 pub mod guard;
 mod ingest;
+mod poller;
+mod recorder;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,7 +83,7 @@ struct Shared {
     config: DeliveryConfig,
     dispatcher: dispatcher::Dispatcher,
     sender: attempt::Sender,
-    records: mpsc::Sender<ToRecorder>,
+    records: mpsc::Sender<recorder::ToRecorder>,
     /// Wakes the poller early: retries were scheduled, room was freed, or another node left
     /// work for anyone.
     poll: Arc<Notify>,
@@ -185,9 +187,9 @@ impl Engine {
                 ingest_rx,
                 shared.config.ingest_batch,
             )),
-            recorder: tokio::spawn(record(shared.clone(), records_rx)),
-            poller: tokio::spawn(poll(shared.clone(), stop_polling.clone())),
-            heartbeat: tokio::spawn(heartbeat(shared.clone(), stop_polling.clone())),
+            recorder: tokio::spawn(recorder::record(shared.clone(), records_rx)),
+            poller: tokio::spawn(poller::poll(shared.clone(), stop_polling.clone())),
+            heartbeat: tokio::spawn(poller::heartbeat(shared.clone(), stop_polling.clone())),
         };
         Ok(Engine {
             shared,
@@ -314,7 +316,7 @@ impl Engine {
         if self
             .shared
             .records
-            .send(ToRecorder::Flush(done))
+            .send(recorder::ToRecorder::Flush(done))
             .await
             .is_ok()
         {
@@ -342,7 +344,7 @@ async fn work(shared: Arc<Shared>) {
         if let Some(record) = record
             && shared
                 .records
-                .send(ToRecorder::Record(record))
+                .send(recorder::ToRecorder::Record(record))
                 .await
                 .is_err()
         {
@@ -394,111 +396,4 @@ async fn attempt_job(shared: &Shared, mut job: Job) -> Option<AttemptRecord> {
         next,
         recorded_at,
     })
-}
-
-// Nearly every message is a record; boxing it would add an allocation per attempt to spare
-// the rare flush a few bytes.
-#[allow(clippy::large_enum_variant)]
-enum ToRecorder {
-    Record(AttemptRecord),
-    /// Answered once everything sent before it is written.
-    Flush(oneshot::Sender<()>),
-}
-
-/// Writes finished attempts in batches: one transaction for as many as have arrived.
-async fn record(shared: Arc<Shared>, mut rx: mpsc::Receiver<ToRecorder>) {
-    const MAX_BATCH: usize = 1024;
-    let mut inbox = Vec::with_capacity(MAX_BATCH);
-    let mut batch: Vec<AttemptRecord> = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut inbox, MAX_BATCH).await > 0 {
-        let mut flushes = Vec::new();
-        for message in inbox.drain(..) {
-            match message {
-                ToRecorder::Record(record) => batch.push(record),
-                ToRecorder::Flush(done) => flushes.push(done),
-            }
-        }
-        if !batch.is_empty() {
-            write_records(&shared, &batch).await;
-            let retries = batch.iter().any(|r| matches!(r.next, Next::RetryAt(_)));
-            let overflowed = shared
-                .overflowed
-                .swap(false, std::sync::atomic::Ordering::Relaxed);
-            if retries || overflowed {
-                shared.poll.notify_one();
-            }
-            batch.clear();
-        }
-        for done in flushes {
-            let _ = done.send(());
-        }
-    }
-}
-
-/// Writes one batch, retrying while the database is unavailable: an attempt that happened
-/// is never forgotten while the process lives.
-async fn write_records(shared: &Shared, batch: &[AttemptRecord]) {
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        match shared.store.record_attempts(batch, &shared.node).await {
-            Ok(()) => return,
-            Err(error) => {
-                tracing::warn!(%error, attempts = batch.len(), ?backoff, "cannot record attempts; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
-}
-
-/// Tells the other nodes this one is alive, every few seconds.
-async fn heartbeat(shared: Arc<Shared>, stop: CancellationToken) {
-    let every = Duration::from_millis((crate::store::NODE_DEAD_AFTER_MS / 5) as u64);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-        if let Err(error) = shared.store.heartbeat(&shared.node, Timestamp::now()).await {
-            tracing::warn!(%error, "heartbeat failed; other nodes may take over this node's work");
-        }
-    }
-}
-
-/// Claims due work: retries whose time has come, and work no live lease holds (left by a
-/// crashed node, or by this node when its queue was full). Sleeps until the next delivery
-/// falls due, at most `poll_interval`, or until woken.
-async fn poll(shared: Arc<Shared>, stop: CancellationToken) {
-    const CLAIM_BATCH: usize = 512;
-    loop {
-        let now = Timestamp::now();
-        let mut wait = shared.config.poll_interval;
-        match shared.store.next_due().await {
-            Ok(Some(due)) if due <= now => {
-                let room = shared.dispatcher.room().min(CLAIM_BATCH);
-                if room > 0 {
-                    let plan = shared.lease_plan();
-                    match shared.store.claim_due(&plan, now, room as u32).await {
-                        Ok(jobs) if jobs.len() == room => {
-                            shared.queue(jobs).await;
-                            continue; // there may be more
-                        }
-                        Ok(jobs) => shared.queue(jobs).await,
-                        Err(error) => tracing::warn!(%error, "claiming due deliveries failed"),
-                    }
-                }
-            }
-            Ok(Some(due)) => {
-                let until = Duration::from_millis((due.millis() - now.millis()).max(1) as u64);
-                wait = wait.min(until);
-            }
-            Ok(None) => {}
-            Err(error) => tracing::warn!(%error, "reading the delivery queue failed"),
-        }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = shared.poll.notified() => {}
-            () = tokio::time::sleep(wait) => {}
-        }
-    }
 }

@@ -510,3 +510,25 @@ async fn batch_ingest_accepts_all_or_names_each_bad_item() {
         "a refused batch stores nothing"
     );
 }
+
+#[tokio::test]
+async fn a_response_body_that_is_not_text_is_logged_safely() {
+    let app = spawn_app!();
+    let rx = Receiver::start().await;
+    rx.script("/binary", |_| Reply {
+        body: "ok\u{0}\u{1}bin".into(),
+        ..Reply::status(200)
+    });
+    let t = app.tenant("Acme").await;
+    let w = app.webhook(&t, hook(rx.url("/binary"), json!(["*"]))).await;
+    app.event(&t, json!({"type": "message.new", "data": {}}))
+        .await;
+    let path = format!("/api/v1/webhooks/{}/logs", w["id"].as_str().unwrap());
+    let logs = app
+        .eventually(&t, &path, WAIT, |l| {
+            !l["data"].as_array().unwrap().is_empty()
+        })
+        .await;
+    assert_eq!(logs["data"][0]["response_body"], "ok\u{fffd}\u{1}bin");
+    assert_eq!(logs["data"][0]["is_success"], true);
+}

@@ -310,25 +310,27 @@ impl Store for PostgresStore {
     }
 
     async fn delete_webhook(&self, tenant_id: &str, id: &str, at: Timestamp) -> StoreResult<bool> {
+        // Deliveries first, then the webhook: the order the recorder locks them in, so the
+        // two never deadlock.
         let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE deliveries SET state = 'cancelled', updated_at = $1, completed_at = $1,
+                leased_until = NULL, leased_by = NULL
+             WHERE webhook_id = $2 AND tenant_id = $3 AND state = 'pending'",
+        )
+        .bind(at.millis())
+        .bind(id)
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
         let deleted = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND tenant_id = $2")
             .bind(id)
             .bind(tenant_id)
             .execute(&mut *tx)
             .await?;
         if deleted.rows_affected() == 0 {
-            return Ok(false);
+            return Ok(false); // dropping the transaction undoes the cancel
         }
-        sqlx::query(
-            "UPDATE deliveries SET state = 'cancelled', updated_at = $1, completed_at = $2,
-                leased_until = NULL, leased_by = NULL
-             WHERE webhook_id = $3 AND state = 'pending'",
-        )
-        .bind(at.millis())
-        .bind(at.millis())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         Ok(true)
     }
