@@ -44,6 +44,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Seal every webhook secret with the current encryption key (see docs/security.md).
+    RotateEncryptionKey(DatabaseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +57,24 @@ pub struct DatabaseArgs {
     /// PostgreSQL only: connections in this node's pool.
     #[arg(long, env = "HOOKRELAY_DB_MAX_CONNECTIONS", default_value_t = DEFAULT_DB_MAX_CONNECTIONS)]
     pub db_max_connections: u32,
+
+    /// Key sealing webhook secrets at rest: base64 of 32 bytes. Required with PostgreSQL;
+    /// with SQLite, a key file beside the database is used (and made) when absent.
+    #[arg(long, env = "HOOKRELAY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<SecretString>,
+
+    /// Older keys, comma-separated, still accepted to open secrets during a rotation.
+    #[arg(long, env = "HOOKRELAY_OLD_ENCRYPTION_KEYS", hide_env_values = true)]
+    pub old_encryption_keys: Option<SecretString>,
+}
+
+impl DatabaseArgs {
+    fn keys(&self) -> crate::keyring::KeySettings {
+        crate::keyring::KeySettings {
+            key: self.encryption_key.clone(),
+            old_keys: self.old_encryption_keys.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +153,7 @@ impl From<ServeArgs> for ServeConfig {
         let defaults = DeliveryConfig::default();
         ServeConfig {
             listen: args.listen,
+            encryption: args.database.keys(),
             database_url: args.database.database_url,
             db_max_connections: args.database.db_max_connections,
             admin_key: args.admin_key,
@@ -168,10 +189,23 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve(args.into()).await,
             Command::Migrate(args) => {
+                let keyring =
+                    std::sync::Arc::new(crate::keyring::load(&args.database_url, &args.keys())?);
                 let store =
-                    crate::store::connect(&args.database_url, args.db_max_connections).await?;
+                    crate::store::connect(&args.database_url, args.db_max_connections, keyring)
+                        .await?;
                 store.close().await;
                 tracing::info!("migrations applied");
+                Ok(())
+            }
+            Command::RotateEncryptionKey(args) => {
+                let sealed = crate::keyring::rotate(
+                    &args.database_url,
+                    args.db_max_connections,
+                    &args.keys(),
+                )
+                .await?;
+                println!("sealed {sealed} webhook secrets with the current key");
                 Ok(())
             }
         }

@@ -19,6 +19,8 @@ pub struct ServeConfig {
     pub database_url: String,
     /// PostgreSQL pool size.
     pub db_max_connections: u32,
+    /// The operator keys sealing webhook secrets at rest.
+    pub encryption: crate::keyring::KeySettings,
     /// `None`: use the generated admin key (generating it on the first start).
     pub admin_key: Option<SecretString>,
     /// Largest accepted request body on the management API.
@@ -37,6 +39,7 @@ impl ServeConfig {
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
             database_url: database_url.into(),
             db_max_connections: DEFAULT_DB_MAX_CONNECTIONS,
+            encryption: crate::keyring::KeySettings::default(),
             admin_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,

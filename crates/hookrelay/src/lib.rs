@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod domain;
+pub mod keyring;
 pub mod server;
 pub mod store;
 mod telemetry;

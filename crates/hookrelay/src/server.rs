@@ -23,7 +23,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     config.validate()?;
-    let store = store::connect(&config.database_url, config.db_max_connections).await?;
+    let keyring = Arc::new(crate::keyring::load(
+        &config.database_url,
+        &config.encryption,
+    )?);
+    let store = store::connect(&config.database_url, config.db_max_connections, keyring).await?;
     let admin_key_hash = settle_admin_key(store.as_ref(), &config).await?;
     let engine = Engine::start(store.clone(), config.delivery.clone()).await?;
     let state = AppState {

@@ -3,6 +3,7 @@
 
 pub mod apikey;
 pub mod catalog;
+pub mod crypto;
 pub mod delivery;
 pub mod event;
 pub mod id;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
+use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, DeliveryState, Job};
 use crate::domain::event::NewEvent;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
@@ -257,6 +258,9 @@ pub trait Store: Send + Sync + 'static {
         patch: WebhookPatch,
         at: Timestamp,
     ) -> StoreResult<Option<Webhook>>;
+    /// Seals every webhook secret not sealed with the primary operator key (plaintext from
+    /// before encryption, or an older key); answers how many it sealed.
+    async fn reencrypt_secrets(&self) -> StoreResult<u64>;
     /// Deletes the webhook and cancels its pending deliveries; false when there is none.
     async fn delete_webhook(&self, tenant_id: &str, id: &str, at: Timestamp) -> StoreResult<bool>;
 
@@ -331,13 +335,31 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Option<WebhookStats>>;
 }
 
+/// Whether a database URL names PostgreSQL (otherwise it is a SQLite file).
+pub fn is_postgres(database_url: &str) -> bool {
+    database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")
+}
+
+/// The SQLite file a database URL names (`sqlite://path`, `sqlite:path` or a plain path).
+pub fn sqlite_path(database_url: &str) -> std::path::PathBuf {
+    let path = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .unwrap_or(database_url);
+    std::path::PathBuf::from(path.split('?').next().unwrap_or(path))
+}
+
 /// Opens the store a database URL names (`postgres://…` or a SQLite file), applying
-/// migrations. `max_connections` sizes the PostgreSQL pool.
-pub async fn connect(database_url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+/// migrations. `max_connections` sizes the PostgreSQL pool; `keys` seal webhook secrets.
+pub async fn connect(
+    database_url: &str,
+    max_connections: u32,
+    keys: Arc<Keyring>,
+) -> anyhow::Result<Arc<dyn Store>> {
+    if is_postgres(database_url) {
         return Ok(Arc::new(
-            PostgresStore::open(database_url, max_connections).await?,
+            PostgresStore::open(database_url, max_connections, keys).await?,
         ));
     }
-    Ok(Arc::new(SqliteStore::open(database_url).await?))
+    Ok(Arc::new(SqliteStore::open(database_url, keys).await?))
 }

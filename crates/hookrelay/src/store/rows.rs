@@ -41,17 +41,19 @@ macro_rules! row_mappers {
             serde_json::from_str(&text).map_err(|e| $crate::store::StoreError::Corrupt(format!("webhooks.events: {e}")))
         }
 
-        pub(super) fn webhook_from(row: &$row) -> $crate::store::StoreResult<$crate::domain::webhook::Webhook> {
+        pub(super) fn webhook_from(row: &$row, keys: &$crate::domain::crypto::Keyring) -> $crate::store::StoreResult<$crate::domain::webhook::Webhook> {
             let events = events_json_list(row.try_get("events")?)?;
             let is_active: bool = row.try_get("is_active")?;
+            let id: String = row.try_get("id")?;
+            let secret = $crate::store::rows::open_secret(keys, row.try_get("secret")?, &id)?;
             Ok($crate::domain::webhook::Webhook {
-                id: row.try_get("id")?,
+                id,
                 tenant_id: row.try_get("tenant_id")?,
                 name: row.try_get("name")?,
                 description: row.try_get("description")?,
                 url: row.try_get("url")?,
                 events,
-                secret: row.try_get("secret")?,
+                secret,
                 status: $crate::domain::webhook::WebhookStatus::for_active(is_active),
                 retry_count: row.try_get("retry_count")?,
                 timeout_seconds: row.try_get("timeout_seconds")?,
@@ -65,13 +67,15 @@ macro_rules! row_mappers {
             })
         }
 
-        pub(super) fn target_from(row: &$row, id_column: &str) -> $crate::store::StoreResult<$crate::domain::delivery::Target> {
+        pub(super) fn target_from(row: &$row, id_column: &str, keys: &$crate::domain::crypto::Keyring) -> $crate::store::StoreResult<$crate::domain::delivery::Target> {
             let timeout: i64 = row.try_get("timeout_seconds")?;
             let retry_count: i64 = row.try_get("retry_count")?;
+            let webhook_id: String = row.try_get(id_column)?;
+            let secret = $crate::store::rows::open_secret(keys, row.try_get("secret")?, &webhook_id)?;
             Ok($crate::domain::delivery::Target {
-                webhook_id: row.try_get(id_column)?,
+                webhook_id,
                 url: row.try_get("url")?,
-                secret: row.try_get("secret")?,
+                secret,
                 timeout: ::std::time::Duration::from_secs(timeout.clamp(1, 3600) as u64),
                 retry_count: retry_count.clamp(0, 100) as u32,
             })
@@ -137,4 +141,14 @@ pub(crate) fn events_json(webhook: &crate::domain::webhook::Webhook) -> String {
 /// `before` for SQL: every real id sorts below "~" (ids are ASCII alphanumerics and `_`).
 pub(crate) fn before(page: &super::Page) -> &str {
     page.before.as_deref().unwrap_or("~")
+}
+
+/// A webhook's secret as stored, opened with the operator keys.
+pub(crate) fn open_secret(
+    keys: &crate::domain::crypto::Keyring,
+    stored: String,
+    webhook_id: &str,
+) -> super::StoreResult<String> {
+    keys.open(&stored, webhook_id)
+        .map_err(|e| super::StoreError::Corrupt(format!("secret of {webhook_id}: {e}")))
 }

@@ -38,6 +38,7 @@ impl Node {
             .env("HOOKRELAY_DATABASE_URL", &db.url)
             .env("HOOKRELAY_ADMIN_KEY", ADMIN_KEY)
             .env("HOOKRELAY_ALLOW_PRIVATE_TARGETS", LOOPBACK)
+            .env("HOOKRELAY_ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
             .env("HOOKRELAY_PER_WEBHOOK_CONCURRENCY", "4")
             .env("HOOKRELAY_RETRY_BASE", "100ms")
             .env("HOOKRELAY_RETRY_JITTER", "0")

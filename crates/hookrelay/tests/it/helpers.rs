@@ -449,6 +449,10 @@ pub fn test_config(db: &TestDb) -> ServeConfig {
     };
     config.delivery.poll_interval = Duration::from_millis(250);
     config.delivery.shutdown_grace = Duration::from_secs(5);
+    if backend() == Backend::Postgres {
+        // Required with PostgreSQL; SQLite tests use the key file made beside the database.
+        config.encryption.key = Some(SecretString::new(TEST_ENCRYPTION_KEY));
+    }
     // The receivers live on loopback, which production refuses by default.
     config.delivery.targets =
         std::sync::Arc::new(TargetPolicy::parse(LOOPBACK).expect("valid CIDR"));
@@ -456,6 +460,9 @@ pub fn test_config(db: &TestDb) -> ServeConfig {
 }
 
 pub const LOOPBACK: &str = "127.0.0.0/8";
+
+/// 32 bytes of 0x07, base64: the operator key of PostgreSQL test servers.
+pub const TEST_ENCRYPTION_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 
 pub fn sample_webhook() -> Value {
     json!({

@@ -14,6 +14,7 @@ mod lifecycle;
 mod persistence;
 mod quickstart;
 pub(crate) mod receiver;
+mod secrets;
 mod ssrf;
 mod tenants;
 mod validation;

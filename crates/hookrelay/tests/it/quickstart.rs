@@ -50,8 +50,17 @@ async fn readme_quickstart_runs_as_written() {
         .env_remove("HOOKRELAY_ADMIN_KEY")
         // SQLite: no setting at all, the zero-configuration default a new user gets.
         .envs(
-            (super::helpers::backend() == super::helpers::Backend::Postgres)
-                .then(|| ("HOOKRELAY_DATABASE_URL", db.url.clone())),
+            if super::helpers::backend() == super::helpers::Backend::Postgres {
+                vec![
+                    ("HOOKRELAY_DATABASE_URL", db.url.clone()),
+                    (
+                        "HOOKRELAY_ENCRYPTION_KEY",
+                        super::helpers::TEST_ENCRYPTION_KEY.to_owned(),
+                    ),
+                ]
+            } else {
+                Vec::new()
+            },
         )
         .env_remove("HOOKRELAY_LISTEN")
         // The test's receiver is on loopback, which hookrelay refuses unless allowed.

@@ -20,6 +20,7 @@ use super::{
     EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, Store,
     StoreResult, WebhookFilter, WebhookStats,
 };
+use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job};
 use crate::domain::event::NewEvent;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
@@ -36,6 +37,8 @@ const WORK_CHANNEL: &str = "hookrelay_work";
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Seals and opens webhook secrets.
+    keys: Arc<Keyring>,
     /// For LISTEN, which holds its connection for good: kept out of the main pool so that
     /// closing the pool does not wait for it.
     listen_options: PgConnectOptions,
@@ -44,7 +47,7 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// Connects with at most `max_connections` and applies pending migrations.
-    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+    pub async fn open(url: &str, max_connections: u32, keys: Arc<Keyring>) -> anyhow::Result<Self> {
         // A statement stuck behind a lock fails after a bound instead of hanging a request:
         // the API answers 503 and the engine retries.
         let options = PgConnectOptions::from_str(url)?
@@ -57,6 +60,7 @@ impl PostgresStore {
         MIGRATOR.run(&pool).await?;
         Ok(PostgresStore {
             pool,
+            keys,
             listen_options: options,
             listener: std::sync::Mutex::new(None),
         })
@@ -224,7 +228,7 @@ impl Store for PostgresStore {
         .bind(&w.description)
         .bind(&w.url)
         .bind(events_json(w))
-        .bind(&w.secret)
+        .bind(self.keys.seal(&w.secret, &w.id))
         .bind(w.status.as_str())
         .bind(w.retry_count)
         .bind(w.timeout_seconds)
@@ -243,7 +247,7 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
-            .map(webhook_from)
+            .map(|row| webhook_from(row, &self.keys))
             .transpose()
     }
 
@@ -265,7 +269,7 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(webhook_from)
+        .map(|row| webhook_from(row, &self.keys))
         .collect()
     }
 
@@ -285,7 +289,7 @@ impl Store for PostgresStore {
             .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let mut w = webhook_from(&row)?;
+        let mut w = webhook_from(&row, &self.keys)?;
         w.apply(patch, at);
         sqlx::query(
             "UPDATE webhooks SET name = $1, description = $2, url = $3, events = $4, secret = $5,
@@ -296,7 +300,7 @@ impl Store for PostgresStore {
         .bind(&w.description)
         .bind(&w.url)
         .bind(events_json(&w))
-        .bind(&w.secret)
+        .bind(self.keys.seal(&w.secret, &w.id))
         .bind(w.status.as_str())
         .bind(w.retry_count)
         .bind(w.timeout_seconds)
@@ -307,6 +311,30 @@ impl Store for PostgresStore {
         .await?;
         tx.commit().await?;
         Ok(Some(w))
+    }
+
+    async fn reencrypt_secrets(&self) -> StoreResult<u64> {
+        let rows = sqlx::query("SELECT id, secret FROM webhooks")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut sealed = 0;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let stored: String = row.try_get("secret")?;
+            if self.keys.is_current(&stored) {
+                continue;
+            }
+            let secret = crate::store::rows::open_secret(&self.keys, stored.clone(), &id)?;
+            // Only if unchanged meanwhile: a concurrent update already sealed it afresh.
+            sqlx::query("UPDATE webhooks SET secret = $1 WHERE id = $2 AND secret = $3")
+                .bind(self.keys.seal(&secret, &id))
+                .bind(&id)
+                .bind(&stored)
+                .execute(&self.pool)
+                .await?;
+            sealed += 1;
+        }
+        Ok(sealed)
     }
 
     async fn delete_webhook(&self, tenant_id: &str, id: &str, at: Timestamp) -> StoreResult<bool> {
@@ -336,7 +364,7 @@ impl Store for PostgresStore {
     }
 
     async fn ingest(&self, events: &[NewEvent], plan: &LeasePlan) -> StoreResult<Vec<Ingested>> {
-        queue::ingest(&self.pool, events, plan).await
+        queue::ingest(&self.pool, events, plan, &self.keys).await
     }
 
     async fn claim_due(
@@ -345,7 +373,7 @@ impl Store for PostgresStore {
         now: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<Job>> {
-        queue::claim_due(&self.pool, plan, now, limit).await
+        queue::claim_due(&self.pool, plan, now, limit, &self.keys).await
     }
 
     async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
@@ -423,11 +451,16 @@ impl Store for PostgresStore {
     }
 
     async fn record_attempts(&self, records: &[AttemptRecord], node: &str) -> StoreResult<()> {
-        queue::record_attempts(&self.pool, records, node).await
+        queue::record_attempts(&self.pool, records, node, &self.keys).await
     }
 
     async fn insert_test_log(&self, entry: &LogEntry) -> StoreResult<()> {
-        queue::insert_log(&self.pool, &crate::store::batch::LogRow::of(entry)).await
+        queue::insert_log(
+            &self.pool,
+            &crate::store::batch::LogRow::of(entry),
+            &self.keys,
+        )
+        .await
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<EventDetail>> {

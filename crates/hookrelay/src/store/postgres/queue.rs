@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::{events_json_list, opt_ts, target_from, ts};
+use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job, Target};
 use crate::domain::event::NewEvent;
 use crate::domain::time::Timestamp;
@@ -18,18 +19,19 @@ use crate::store::batch::{
 use crate::store::{Ingested, LeasePlan, NODE_DEAD_AFTER_MS, StoreError, StoreResult};
 
 /// One open write transaction.
-struct Tx<'c>(Transaction<'c, Postgres>);
+struct Tx<'c, 'k>(Transaction<'c, Postgres>, &'k Keyring);
 
 pub(super) async fn ingest(
     pool: &PgPool,
     events: &[NewEvent],
     plan: &LeasePlan,
+    keys: &Keyring,
 ) -> StoreResult<Vec<Ingested>> {
     // Another node may commit the same idempotency key between our check and our insert; the
     // unique index refuses ours, and on the next try the check finds theirs.
     let mut tries = 0;
     loop {
-        match ingest_once(pool, events, plan).await {
+        match ingest_once(pool, events, plan, keys).await {
             Err(StoreError::Conflict(_)) if tries < 3 => tries += 1,
             other => return other,
         }
@@ -40,8 +42,9 @@ async fn ingest_once(
     pool: &PgPool,
     events: &[NewEvent],
     plan: &LeasePlan,
+    keys: &Keyring,
 ) -> StoreResult<Vec<Ingested>> {
-    let mut tx = Tx(pool.begin().await?);
+    let mut tx = Tx(pool.begin().await?, keys);
     let results = batch::ingest(&mut tx, events, plan).await?;
     let left_for_others = results.iter().any(|r| match r {
         Ingested::Created {
@@ -64,22 +67,23 @@ pub(super) async fn record_attempts(
     pool: &PgPool,
     records: &[AttemptRecord],
     node: &str,
+    keys: &Keyring,
 ) -> StoreResult<()> {
-    let mut tx = Tx(pool.begin().await?);
+    let mut tx = Tx(pool.begin().await?, keys);
     batch::record(&mut tx, records, node).await?;
     tx.0.commit().await?;
     Ok(())
 }
 
-pub(super) async fn insert_log(pool: &PgPool, row: &LogRow<'_>) -> StoreResult<()> {
-    let mut tx = Tx(pool.begin().await?);
+pub(super) async fn insert_log(pool: &PgPool, row: &LogRow<'_>, keys: &Keyring) -> StoreResult<()> {
+    let mut tx = Tx(pool.begin().await?, keys);
     tx.insert_logs(std::slice::from_ref(row)).await?;
     tx.0.commit().await?;
     Ok(())
 }
 
 #[async_trait]
-impl IngestTx for Tx<'_> {
+impl IngestTx for Tx<'_, '_> {
     async fn key_holder(&mut self, tenant_id: &str, key: &str) -> StoreResult<Option<KeyHolder>> {
         let row = sqlx::query(
             "SELECT id, event_type, created_at,
@@ -118,7 +122,7 @@ impl IngestTx for Tx<'_> {
         rows.iter()
             .map(|row| {
                 Ok(Subscriber {
-                    target: Arc::new(target_from(row, "id")?),
+                    target: Arc::new(target_from(row, "id", self.1)?),
                     events: events_json_list(row.try_get("events")?)?,
                 })
             })
@@ -178,7 +182,7 @@ impl IngestTx for Tx<'_> {
 }
 
 #[async_trait]
-impl RecordTx for Tx<'_> {
+impl RecordTx for Tx<'_, '_> {
     async fn update_states(
         &mut self,
         records: &[AttemptRecord],
@@ -283,6 +287,7 @@ pub(super) async fn claim_due(
     plan: &LeasePlan,
     now: Timestamp,
     limit: u32,
+    keys: &Keyring,
 ) -> StoreResult<Vec<Job>> {
     if !plan.lease || limit == 0 {
         return Ok(Vec::new());
@@ -314,7 +319,7 @@ pub(super) async fn claim_due(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let jobs = jobs_from(&rows, plan)?;
+    let jobs = jobs_from(&rows, plan, keys)?;
     let ids: Vec<&str> = jobs.iter().map(|j| j.delivery_id.as_str()).collect();
     sqlx::query("UPDATE deliveries SET leased_until = $1, leased_by = $2 WHERE id = ANY($3)")
         .bind(plan.until.millis())
@@ -327,7 +332,11 @@ pub(super) async fn claim_due(
 }
 
 /// Jobs from claimed rows, sharing each event's body and each webhook's settings.
-fn jobs_from(rows: &[sqlx::postgres::PgRow], plan: &LeasePlan) -> StoreResult<Vec<Job>> {
+fn jobs_from(
+    rows: &[sqlx::postgres::PgRow],
+    plan: &LeasePlan,
+    keys: &Keyring,
+) -> StoreResult<Vec<Job>> {
     let mut events: HashMap<String, EventShare> = HashMap::new();
     let mut targets: HashMap<String, Arc<Target>> = HashMap::new();
     let mut jobs = Vec::with_capacity(rows.len());
@@ -345,7 +354,7 @@ fn jobs_from(rows: &[sqlx::postgres::PgRow], plan: &LeasePlan) -> StoreResult<Ve
         if !targets.contains_key(&webhook_id) {
             targets.insert(
                 webhook_id.clone(),
-                Arc::new(target_from(row, "webhook_id")?),
+                Arc::new(target_from(row, "webhook_id", keys)?),
             );
         }
         if let (Some(share), Some(target)) = (events.get(&event_id), targets.get(&webhook_id)) {

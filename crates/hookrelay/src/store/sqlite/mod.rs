@@ -6,6 +6,7 @@
 //! durable before it returns, which is what "accepted" promises.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ use super::{
     EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, Store,
     StoreResult, WebhookFilter, WebhookStats,
 };
+use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job};
 use crate::domain::event::NewEvent;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
@@ -38,12 +40,14 @@ const ADMIN_KEY_SETTING: &str = "admin_key_sha256";
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Seals and opens webhook secrets.
+    keys: Arc<Keyring>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path`, `sqlite:path` or a
     /// plain path) and applies pending migrations.
-    pub async fn open(url: &str) -> anyhow::Result<Self> {
+    pub async fn open(url: &str, keys: Arc<Keyring>) -> anyhow::Result<Self> {
         let url = if url.starts_with("sqlite:") {
             url.to_owned()
         } else {
@@ -66,7 +70,11 @@ impl SqliteStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            keys,
+        })
     }
 }
 
@@ -226,7 +234,7 @@ impl Store for SqliteStore {
         .bind(&w.description)
         .bind(&w.url)
         .bind(events_json(w))
-        .bind(&w.secret)
+        .bind(self.keys.seal(&w.secret, &w.id))
         .bind(w.status.as_str())
         .bind(w.retry_count)
         .bind(w.timeout_seconds)
@@ -245,7 +253,7 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await?
             .as_ref()
-            .map(webhook_from)
+            .map(|row| webhook_from(row, &self.keys))
             .transpose()
     }
 
@@ -268,7 +276,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.reader)
         .await?
         .iter()
-        .map(webhook_from)
+        .map(|row| webhook_from(row, &self.keys))
         .collect()
     }
 
@@ -288,7 +296,7 @@ impl Store for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let mut w = webhook_from(&row)?;
+        let mut w = webhook_from(&row, &self.keys)?;
         w.apply(patch, at);
         sqlx::query(
             "UPDATE webhooks SET name = ?, description = ?, url = ?, events = ?, secret = ?,
@@ -299,7 +307,7 @@ impl Store for SqliteStore {
         .bind(&w.description)
         .bind(&w.url)
         .bind(events_json(&w))
-        .bind(&w.secret)
+        .bind(self.keys.seal(&w.secret, &w.id))
         .bind(w.status.as_str())
         .bind(w.retry_count)
         .bind(w.timeout_seconds)
@@ -310,6 +318,30 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(Some(w))
+    }
+
+    async fn reencrypt_secrets(&self) -> StoreResult<u64> {
+        let rows = sqlx::query("SELECT id, secret FROM webhooks")
+            .fetch_all(&self.writer)
+            .await?;
+        let mut sealed = 0;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let stored: String = row.try_get("secret")?;
+            if self.keys.is_current(&stored) {
+                continue;
+            }
+            let secret = crate::store::rows::open_secret(&self.keys, stored.clone(), &id)?;
+            // Only if unchanged meanwhile: a concurrent update already sealed it afresh.
+            sqlx::query("UPDATE webhooks SET secret = ? WHERE id = ? AND secret = ?")
+                .bind(self.keys.seal(&secret, &id))
+                .bind(&id)
+                .bind(&stored)
+                .execute(&self.writer)
+                .await?;
+            sealed += 1;
+        }
+        Ok(sealed)
     }
 
     async fn delete_webhook(&self, tenant_id: &str, id: &str, at: Timestamp) -> StoreResult<bool> {
@@ -339,7 +371,7 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, events: &[NewEvent], plan: &LeasePlan) -> StoreResult<Vec<Ingested>> {
-        queue::ingest(&self.writer, events, plan).await
+        queue::ingest(&self.writer, events, plan, &self.keys).await
     }
 
     async fn claim_due(
@@ -348,7 +380,7 @@ impl Store for SqliteStore {
         now: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<Job>> {
-        queue::claim_due(&self.writer, plan, now, limit).await
+        queue::claim_due(&self.writer, plan, now, limit, &self.keys).await
     }
 
     async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
@@ -373,11 +405,16 @@ impl Store for SqliteStore {
     }
 
     async fn record_attempts(&self, records: &[AttemptRecord], node: &str) -> StoreResult<()> {
-        queue::record_attempts(&self.writer, records, node).await
+        queue::record_attempts(&self.writer, records, node, &self.keys).await
     }
 
     async fn insert_test_log(&self, entry: &LogEntry) -> StoreResult<()> {
-        queue::insert_log(&self.writer, &crate::store::batch::LogRow::of(entry)).await
+        queue::insert_log(
+            &self.writer,
+            &crate::store::batch::LogRow::of(entry),
+            &self.keys,
+        )
+        .await
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<EventDetail>> {

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use super::{events_json_list, opt_ts, target_from, ts};
+use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job, Target};
 use crate::domain::event::NewEvent;
 use crate::domain::time::Timestamp;
@@ -18,14 +19,15 @@ use crate::store::batch::{
 use crate::store::{Ingested, LeasePlan, StoreError, StoreResult};
 
 /// One open write transaction.
-struct Tx<'c>(Transaction<'c, Sqlite>);
+struct Tx<'c, 'k>(Transaction<'c, Sqlite>, &'k Keyring);
 
 pub(super) async fn ingest(
     writer: &SqlitePool,
     events: &[NewEvent],
     plan: &LeasePlan,
+    keys: &Keyring,
 ) -> StoreResult<Vec<Ingested>> {
-    let mut tx = Tx(writer.begin().await?);
+    let mut tx = Tx(writer.begin().await?, keys);
     let results = batch::ingest(&mut tx, events, plan).await?;
     tx.0.commit().await?;
     Ok(results)
@@ -35,22 +37,27 @@ pub(super) async fn record_attempts(
     writer: &SqlitePool,
     records: &[AttemptRecord],
     node: &str,
+    keys: &Keyring,
 ) -> StoreResult<()> {
-    let mut tx = Tx(writer.begin().await?);
+    let mut tx = Tx(writer.begin().await?, keys);
     batch::record(&mut tx, records, node).await?;
     tx.0.commit().await?;
     Ok(())
 }
 
-pub(super) async fn insert_log(writer: &SqlitePool, row: &LogRow<'_>) -> StoreResult<()> {
-    let mut tx = Tx(writer.begin().await?);
+pub(super) async fn insert_log(
+    writer: &SqlitePool,
+    row: &LogRow<'_>,
+    keys: &Keyring,
+) -> StoreResult<()> {
+    let mut tx = Tx(writer.begin().await?, keys);
     tx.insert_logs(std::slice::from_ref(row)).await?;
     tx.0.commit().await?;
     Ok(())
 }
 
 #[async_trait]
-impl IngestTx for Tx<'_> {
+impl IngestTx for Tx<'_, '_> {
     async fn key_holder(&mut self, tenant_id: &str, key: &str) -> StoreResult<Option<KeyHolder>> {
         let row = sqlx::query(
             "SELECT id, event_type, created_at,
@@ -89,7 +96,7 @@ impl IngestTx for Tx<'_> {
         rows.iter()
             .map(|row| {
                 Ok(Subscriber {
-                    target: Arc::new(target_from(row, "id")?),
+                    target: Arc::new(target_from(row, "id", self.1)?),
                     events: events_json_list(row.try_get("events")?)?,
                 })
             })
@@ -149,7 +156,7 @@ impl IngestTx for Tx<'_> {
 }
 
 #[async_trait]
-impl RecordTx for Tx<'_> {
+impl RecordTx for Tx<'_, '_> {
     async fn update_states(
         &mut self,
         records: &[AttemptRecord],
@@ -254,6 +261,7 @@ pub(super) async fn claim_due(
     plan: &LeasePlan,
     now: Timestamp,
     limit: u32,
+    keys: &Keyring,
 ) -> StoreResult<Vec<Job>> {
     if !plan.lease || limit == 0 {
         return Ok(Vec::new());
@@ -281,7 +289,7 @@ pub(super) async fn claim_due(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let jobs = jobs_from(&rows, plan)?;
+    let jobs = jobs_from(&rows, plan, keys)?;
     let ids: Vec<&str> = jobs.iter().map(|j| j.delivery_id.as_str()).collect();
     let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
     sqlx::query(
@@ -298,7 +306,11 @@ pub(super) async fn claim_due(
 }
 
 /// Jobs from claimed rows, sharing each event's body and each webhook's settings.
-fn jobs_from(rows: &[sqlx::sqlite::SqliteRow], plan: &LeasePlan) -> StoreResult<Vec<Job>> {
+fn jobs_from(
+    rows: &[sqlx::sqlite::SqliteRow],
+    plan: &LeasePlan,
+    keys: &Keyring,
+) -> StoreResult<Vec<Job>> {
     let mut events: HashMap<String, EventShare> = HashMap::new();
     let mut targets: HashMap<String, Arc<Target>> = HashMap::new();
     let mut jobs = Vec::with_capacity(rows.len());
@@ -316,7 +328,7 @@ fn jobs_from(rows: &[sqlx::sqlite::SqliteRow], plan: &LeasePlan) -> StoreResult<
         if !targets.contains_key(&webhook_id) {
             targets.insert(
                 webhook_id.clone(),
-                Arc::new(target_from(row, "webhook_id")?),
+                Arc::new(target_from(row, "webhook_id", keys)?),
             );
         }
         if let (Some(share), Some(target)) = (events.get(&event_id), targets.get(&webhook_id)) {

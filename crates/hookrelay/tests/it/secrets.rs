@@ -1,0 +1,134 @@
+//! Secrets at rest: no webhook secret and no API key is readable in the database; the key
+//! file is private; rotating the operator key keeps every secret working.
+
+use std::process::Command;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::helpers::*;
+
+/// Every byte the database keeps: for SQLite the files themselves (WAL included), for
+/// PostgreSQL the text of every row of the tables that hold secrets and keys.
+async fn everything_stored(db: &TestDb) -> Vec<u8> {
+    match backend() {
+        Backend::Sqlite => {
+            let mut all = Vec::new();
+            for suffix in ["", "-wal", "-shm"] {
+                if let Ok(bytes) = std::fs::read(format!("{}{suffix}", db.url)) {
+                    all.extend(bytes);
+                }
+            }
+            all
+        }
+        Backend::Postgres => {
+            let mut text = String::new();
+            for table in ["webhooks", "api_keys", "settings", "tenants"] {
+                let sql: &'static str = match table {
+                    "webhooks" => "SELECT CAST(t.* AS TEXT) FROM webhooks t",
+                    "api_keys" => "SELECT CAST(t.* AS TEXT) FROM api_keys t",
+                    "settings" => "SELECT CAST(t.* AS TEXT) FROM settings t",
+                    _ => "SELECT CAST(t.* AS TEXT) FROM tenants t",
+                };
+                text.extend(db.strings(sql).await);
+            }
+            text.into_bytes()
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn no_secret_and_no_key_is_readable_in_the_database() {
+    let app = spawn_app!();
+    let t = app.tenant("Acme").await;
+    let chosen = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let mut body = sample_webhook();
+    body["secret"] = json!(chosen);
+    let with_chosen = app.webhook(&t, body).await;
+    let generated = app.webhook(&t, sample_webhook()).await;
+    let generated = generated["secret"].as_str().unwrap().to_owned();
+    // A PATCHed secret too.
+    let patched = "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=";
+    let path = format!("/api/v1/webhooks/{}", with_chosen["id"].as_str().unwrap());
+    app.call(
+        Method::PATCH,
+        &path,
+        Some(&t.key),
+        Some(json!({"secret": patched})),
+    )
+    .await;
+    // Still served in full to their tenant.
+    let revealed: Value = app.get(&t, &format!("{path}/secret")).await;
+    assert_eq!(revealed["secret"], patched);
+
+    let db = app.stop().await;
+    let stored = everything_stored(&db).await;
+    assert!(!stored.is_empty());
+    let key_secret = t.key.rsplit('_').next().unwrap();
+    for needle in [
+        chosen,
+        patched,
+        generated.as_str(),
+        &generated["whsec_".len()..],
+        t.key.as_str(),
+        key_secret,
+        ADMIN_KEY,
+    ] {
+        assert!(
+            !contains(&stored, needle),
+            "{needle} is readable in the database"
+        );
+    }
+    assert!(contains(&stored, "enc:v1:"), "secrets are stored sealed");
+}
+
+#[tokio::test]
+async fn the_sqlite_key_file_is_private_and_rotation_keeps_secrets_working() {
+    require_backend!();
+    if backend() != Backend::Sqlite {
+        return; // PostgreSQL takes its key from the environment: covered by the suite's config
+    }
+    let db = TestDb::create().await;
+    let app = TestApp::spawn_in(db).await;
+    let t = app.tenant("Acme").await;
+    let hook = app.webhook(&t, sample_webhook()).await;
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    let db = app.stop().await;
+
+    let key_file = format!("{}.key", db.url);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is for its owner only");
+    }
+    let before = std::fs::read_to_string(&key_file).unwrap();
+    let sealed_before = db.strings("SELECT secret FROM webhooks").await;
+
+    let out = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["rotate-encryption-key", "--database-url", &db.url])
+        .env_remove("HOOKRELAY_ENCRYPTION_KEY")
+        .env_remove("HOOKRELAY_OLD_ENCRYPTION_KEYS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sealed 1 webhook secrets"));
+    let after = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(before, after, "a new key replaced the old one");
+    let sealed_after = db.strings("SELECT secret FROM webhooks").await;
+    assert_ne!(sealed_before, sealed_after);
+
+    let app = TestApp::spawn_in(db).await;
+    let path = format!("/api/v1/webhooks/{}/secret", hook["id"].as_str().unwrap());
+    assert_eq!(app.get(&t, &path).await["secret"], secret.as_str());
+}
