@@ -85,6 +85,10 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
                 .delete(webhooks::delete),
         )
         .route("/webhooks/{id}/secret", get(webhooks::get_secret))
+        .route(
+            "/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
         .route("/webhooks/{id}/test", post(activity::test))
         .route("/webhooks/{id}/logs", get(activity::logs))
         .route("/webhooks/{id}/logs/{log_id}", get(activity::log))

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::auth::{Caller, TenantId};
-use super::extract::{JsonObject, List, PathId, QueryParams, check};
+use super::extract::{JsonObject, List, OptionalJsonObject, PathId, QueryParams, check};
 use super::problem::{ApiError, ApiResult};
 use crate::delivery::guard::{self, GuardError};
 use crate::domain::catalog::{self, CATALOG};
@@ -16,7 +16,9 @@ use crate::domain::id;
 use crate::domain::secret;
 use crate::domain::target::Blocked;
 use crate::domain::time::Timestamp;
-use crate::domain::webhook::{NewWebhook, Webhook, WebhookPatch, WebhookStatus};
+use crate::domain::webhook::{
+    NewWebhook, Rotation, Webhook, WebhookChange, WebhookPatch, WebhookStatus,
+};
 use crate::store::WebhookFilter;
 
 /// A webhook as the API shows it. The secret is whole only in the create answer and on
@@ -151,6 +153,49 @@ pub async fn get(
 #[derive(Serialize)]
 pub struct SecretOut {
     secret: String,
+    /// During a rotation: the previous secret, still signing until `previous_secret_expires_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_secret_expires_at: Option<Timestamp>,
+}
+
+impl SecretOut {
+    fn of(webhook: Webhook) -> Self {
+        let previous = webhook
+            .previous_secret
+            .filter(|(_, until)| *until > Timestamp::now());
+        SecretOut {
+            secret: webhook.secret,
+            previous_secret_expires_at: previous.as_ref().map(|(_, until)| *until),
+            previous_secret: previous.map(|(secret, _)| secret),
+        }
+    }
+}
+
+/// A new secret now; the old one keeps signing beside it for the grace period (default 24 h,
+/// at most 7 days), so receivers can switch without missing a delivery.
+pub async fn rotate_secret(
+    TenantId(tenant_id): TenantId,
+    State(state): State<AppState>,
+    PathId(webhook_id): PathId,
+    OptionalJsonObject(body): OptionalJsonObject,
+) -> ApiResult<Json<SecretOut>> {
+    let rotation = Rotation::parse(&body.unwrap_or_default()).map_err(ApiError::Validation)?;
+    if !id::is_valid(id::WEBHOOK, &webhook_id) {
+        return Err(ApiError::NotFound("webhook"));
+    }
+    let change = WebhookChange::RotateSecret {
+        secret: rotation.secret,
+        grace: rotation.grace,
+    };
+    let webhook = state
+        .store
+        .update_webhook(&tenant_id, &webhook_id, change, Timestamp::now())
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    state.engine.webhook_changed(&webhook.id).await;
+    Ok(Json(SecretOut::of(webhook)))
 }
 
 pub async fn get_secret(
@@ -159,9 +204,7 @@ pub async fn get_secret(
     PathId(webhook_id): PathId,
 ) -> ApiResult<Json<SecretOut>> {
     let webhook = find(&state, &tenant_id, &webhook_id).await?;
-    Ok(Json(SecretOut {
-        secret: webhook.secret,
-    }))
+    Ok(Json(SecretOut::of(webhook)))
 }
 
 pub async fn update(
@@ -179,7 +222,12 @@ pub async fn update(
     }
     let webhook = state
         .store
-        .update_webhook(&tenant_id, &webhook_id, patch, Timestamp::now())
+        .update_webhook(
+            &tenant_id,
+            &webhook_id,
+            WebhookChange::Patch(patch),
+            Timestamp::now(),
+        )
         .await?
         .ok_or(ApiError::NotFound("webhook"))?;
     state.engine.webhook_changed(&webhook.id).await;

@@ -129,17 +129,23 @@ fn timed_out(timeout: Duration) -> String {
 /// The Standard Webhooks headers plus ours (DESIGN §4).
 fn signed_headers(target: &Target, message: &Message<'_>, at: Timestamp) -> HeaderMap {
     let timestamp = at.millis() / 1000;
-    let signature = match hookrelay_verify::Secret::parse(&target.secret) {
-        Ok(secret) => hookrelay_verify::sign(
-            &secret,
-            message.event_id,
-            timestamp,
-            message.body.as_bytes(),
-        ),
-        // Secrets are validated on the way in; an unreadable one signs nothing rather than
-        // sending a request that no receiver could verify.
-        Err(_) => String::new(),
-    };
+    // One `v1,` signature per secret, space-separated: during a rotation receivers holding
+    // either the new or the old secret can verify. Secrets are validated on the way in; an
+    // unreadable one signs nothing rather than a request no receiver could verify.
+    let signature = target
+        .secrets
+        .iter()
+        .filter_map(|s| hookrelay_verify::Secret::parse(s).ok())
+        .map(|secret| {
+            hookrelay_verify::sign(
+                &secret,
+                message.event_id,
+                timestamp,
+                message.body.as_bytes(),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut headers = HeaderMap::with_capacity(8);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));

@@ -240,7 +240,7 @@ mod tests {
         Arc::new(Target {
             webhook_id: id.into(),
             url: "http://127.0.0.1/".into(),
-            secret: String::new(),
+            secrets: Vec::new(),
             timeout: Duration::from_secs(1),
             retry_count: 0,
         })

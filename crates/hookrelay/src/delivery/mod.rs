@@ -251,7 +251,7 @@ impl Engine {
         let target = Target {
             webhook_id: webhook.id.clone(),
             url: webhook.url.clone(),
-            secret: webhook.secret.clone(),
+            secrets: webhook.signing_secrets(now),
             timeout: Duration::from_secs(webhook.timeout_seconds.clamp(1, 3600) as u64),
             retry_count: 0,
         };

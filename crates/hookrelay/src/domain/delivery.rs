@@ -46,7 +46,8 @@ impl DeliveryState {
 pub struct Target {
     pub webhook_id: String,
     pub url: String,
-    pub secret: String,
+    /// The secrets to sign with: the current one first, then, during a rotation, the previous.
+    pub secrets: Vec<String>,
     pub timeout: Duration,
     pub retry_count: u32,
 }

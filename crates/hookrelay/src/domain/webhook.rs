@@ -55,6 +55,8 @@ pub struct Webhook {
     pub url: String,
     pub events: Vec<String>,
     pub secret: String,
+    /// During a rotation: the secret being replaced, and when it stops signing.
+    pub previous_secret: Option<(String, Timestamp)>,
     pub status: WebhookStatus,
     pub retry_count: i64,
     pub timeout_seconds: i64,
@@ -78,6 +80,7 @@ impl Webhook {
             url: new.url,
             events: new.events,
             secret: new.secret.unwrap_or_else(secret::generate),
+            previous_secret: None,
             status: WebhookStatus::for_active(new.is_active),
             retry_count: new.retry_count,
             timeout_seconds: new.timeout_seconds,
@@ -129,6 +132,37 @@ impl Webhook {
             self.status = WebhookStatus::for_active(v);
         }
         self.updated_at = now;
+    }
+
+    /// Applies a change to the writable state: a PATCH, or a secret rotation.
+    pub fn change(&mut self, change: WebhookChange, now: Timestamp) {
+        match change {
+            WebhookChange::Patch(patch) => {
+                if patch.secret.is_some() {
+                    // A secret set outright replaces the old one at once, rotation included.
+                    self.previous_secret = None;
+                }
+                self.apply(patch, now);
+            }
+            WebhookChange::RotateSecret { secret, grace } => {
+                let old = std::mem::replace(&mut self.secret, secret);
+                self.previous_secret = (grace.as_millis() > 0)
+                    .then(|| (old, now.plus_millis(grace.as_millis() as i64)));
+                self.updated_at = now;
+            }
+        }
+    }
+
+    /// The secrets deliveries are signed with at `now`: the current one, and the previous one
+    /// while its grace period lasts.
+    pub fn signing_secrets(&self, now: Timestamp) -> Vec<String> {
+        let mut secrets = vec![self.secret.clone()];
+        if let Some((old, until)) = &self.previous_secret
+            && *until > now
+        {
+            secrets.push(old.clone());
+        }
+        secrets
     }
 
     /// Whether an event of `event_type` is delivered here (ignoring `is_active`).
@@ -190,6 +224,53 @@ impl NewWebhook {
             timeout_seconds: timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
             is_active: is_active.unwrap_or(true),
         })
+    }
+}
+
+/// A change to a stored webhook, applied atomically by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookChange {
+    Patch(WebhookPatch),
+    /// A new secret; the old one keeps signing beside it for `grace`.
+    RotateSecret {
+        secret: String,
+        grace: std::time::Duration,
+    },
+}
+
+pub const DEFAULT_ROTATION_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+pub const MAX_ROTATION_GRACE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// A validated `POST /webhooks/:id/rotate-secret` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub secret: String,
+    pub grace: std::time::Duration,
+}
+
+impl Rotation {
+    pub fn parse(body: &Map<String, Value>) -> Result<Self, Vec<FieldError>> {
+        let mut input = Input::new(body, &["secret", "grace_period"]);
+        let secret = input.optional("secret", parse_secret);
+        let grace = input.optional("grace_period", parse_grace);
+        input.finish(|| Rotation {
+            secret: secret.unwrap_or_else(secret::generate),
+            grace: grace.unwrap_or(DEFAULT_ROTATION_GRACE),
+        })
+    }
+}
+
+/// Seconds (a number) or a duration with a unit (`"24h"`, `"30m"`), from 0 to 7 days.
+fn parse_grace(v: &Value) -> Result<std::time::Duration, String> {
+    let grace = match v {
+        Value::Number(n) => n.as_u64().map(std::time::Duration::from_secs),
+        Value::String(s) => humantime::parse_duration(s.trim()).ok(),
+        _ => None,
+    };
+    match grace {
+        Some(g) if g <= MAX_ROTATION_GRACE => Ok(g),
+        Some(_) => Err("must be at most 7 days".into()),
+        None => Err("must be seconds (a number) or a duration such as \"24h\"".into()),
     }
 }
 
@@ -441,6 +522,49 @@ mod tests {
         let err = WebhookPatch::parse(&obj(json!({"nmae": "x"}))).unwrap_err();
         assert_eq!(err[0].field, "nmae");
         assert!(WebhookPatch::parse(&obj(json!({"events": []}))).is_err());
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_secret_signing_for_the_grace_period() {
+        let new = NewWebhook::parse(&obj(minimal())).expect("valid");
+        let mut hook = Webhook::create("ten_x", new, Timestamp(0));
+        let old = hook.secret.clone();
+        let grace = std::time::Duration::from_secs(60);
+        let next = secret::generate();
+        hook.change(
+            WebhookChange::RotateSecret {
+                secret: next.clone(),
+                grace,
+            },
+            Timestamp(1000),
+        );
+        assert_eq!(hook.signing_secrets(Timestamp(2000)), [next.clone(), old]);
+        assert_eq!(hook.signing_secrets(Timestamp(61_000)), [next]);
+        // A secret set by PATCH ends any rotation at once.
+        let patch =
+            WebhookPatch::parse(&obj(json!({"secret": secret::generate()}))).expect("valid");
+        hook.change(WebhookChange::Patch(patch), Timestamp(3000));
+        assert_eq!(hook.signing_secrets(Timestamp(3000)).len(), 1);
+    }
+
+    #[test]
+    fn rotation_input() {
+        let r = Rotation::parse(&obj(json!({}))).expect("valid");
+        assert_eq!(r.grace, DEFAULT_ROTATION_GRACE);
+        assert!(secret::validate(&r.secret).is_ok());
+        let r = Rotation::parse(&obj(json!({"grace_period": "2h"}))).expect("valid");
+        assert_eq!(r.grace.as_secs(), 7200);
+        let r = Rotation::parse(&obj(json!({"grace_period": 0}))).expect("valid");
+        assert_eq!(r.grace.as_secs(), 0);
+        for bad in [
+            json!({"grace_period": "8d"}),
+            json!({"grace_period": -1}),
+            json!({"grace_period": "soon"}),
+            json!({"secret": "nope"}),
+            json!({"other": 1}),
+        ] {
+            assert!(Rotation::parse(&obj(bad.clone())).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::domain::delivery::{AttemptRecord, DeliveryState, Job};
 use crate::domain::event::NewEvent;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
-use crate::domain::webhook::{Webhook, WebhookPatch};
+use crate::domain::webhook::{Webhook, WebhookChange};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -250,12 +250,12 @@ pub trait Store: Send + Sync + 'static {
         filter: &WebhookFilter,
         page: &Page,
     ) -> StoreResult<Vec<Webhook>>;
-    /// Applies `patch` atomically; `None` when the tenant has no such webhook.
+    /// Applies `change` atomically; `None` when the tenant has no such webhook.
     async fn update_webhook(
         &self,
         tenant_id: &str,
         id: &str,
-        patch: WebhookPatch,
+        change: WebhookChange,
         at: Timestamp,
     ) -> StoreResult<Option<Webhook>>;
     /// Seals every webhook secret not sealed with the primary operator key (plaintext from

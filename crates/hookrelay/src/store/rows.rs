@@ -46,6 +46,15 @@ macro_rules! row_mappers {
             let is_active: bool = row.try_get("is_active")?;
             let id: String = row.try_get("id")?;
             let secret = $crate::store::rows::open_secret(keys, row.try_get("secret")?, &id)?;
+            let previous_secret = match (
+                row.try_get::<Option<String>, _>("previous_secret")?,
+                opt_ts(row, "previous_secret_expires_at")?,
+            ) {
+                (Some(stored), Some(until)) => {
+                    Some(($crate::store::rows::open_secret(keys, stored, &id)?, until))
+                }
+                _ => None,
+            };
             Ok($crate::domain::webhook::Webhook {
                 id,
                 tenant_id: row.try_get("tenant_id")?,
@@ -54,6 +63,7 @@ macro_rules! row_mappers {
                 url: row.try_get("url")?,
                 events,
                 secret,
+                previous_secret,
                 status: $crate::domain::webhook::WebhookStatus::for_active(is_active),
                 retry_count: row.try_get("retry_count")?,
                 timeout_seconds: row.try_get("timeout_seconds")?,
@@ -71,11 +81,18 @@ macro_rules! row_mappers {
             let timeout: i64 = row.try_get("timeout_seconds")?;
             let retry_count: i64 = row.try_get("retry_count")?;
             let webhook_id: String = row.try_get(id_column)?;
-            let secret = $crate::store::rows::open_secret(keys, row.try_get("secret")?, &webhook_id)?;
+            let mut secrets = vec![$crate::store::rows::open_secret(keys, row.try_get("secret")?, &webhook_id)?];
+            if let (Some(stored), Some(until)) = (
+                row.try_get::<Option<String>, _>("previous_secret")?,
+                opt_ts(row, "previous_secret_expires_at")?,
+            ) && until > $crate::domain::time::Timestamp::now()
+            {
+                secrets.push($crate::store::rows::open_secret(keys, stored, &webhook_id)?);
+            }
             Ok($crate::domain::delivery::Target {
                 webhook_id,
                 url: row.try_get("url")?,
-                secret,
+                secrets,
                 timeout: ::std::time::Duration::from_secs(timeout.clamp(1, 3600) as u64),
                 retry_count: retry_count.clamp(0, 100) as u32,
             })

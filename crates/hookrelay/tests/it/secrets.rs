@@ -66,6 +66,18 @@ async fn no_secret_and_no_key_is_readable_in_the_database() {
     // Still served in full to their tenant.
     let revealed: Value = app.get(&t, &format!("{path}/secret")).await;
     assert_eq!(revealed["secret"], patched);
+    // And a rotation: the previous secret is kept (sealed) beside the new one.
+    let r = app
+        .call(
+            Method::POST,
+            &format!("{path}/rotate-secret"),
+            Some(&t.key),
+            None,
+        )
+        .await;
+    let rotated: Value = r.json().await.unwrap();
+    assert_eq!(rotated["previous_secret"], patched);
+    let rotated = rotated["secret"].as_str().unwrap().to_owned();
 
     let db = app.stop().await;
     let stored = everything_stored(&db).await;
@@ -74,6 +86,7 @@ async fn no_secret_and_no_key_is_readable_in_the_database() {
     for needle in [
         chosen,
         patched,
+        rotated.as_str(),
         generated.as_str(),
         &generated["whsec_".len()..],
         t.key.as_str(),
@@ -131,4 +144,133 @@ async fn the_sqlite_key_file_is_private_and_rotation_keeps_secrets_working() {
     let app = TestApp::spawn_in(db).await;
     let path = format!("/api/v1/webhooks/{}/secret", hook["id"].as_str().unwrap());
     assert_eq!(app.get(&t, &path).await["secret"], secret.as_str());
+}
+
+#[tokio::test]
+async fn rotating_a_secret_signs_with_both_until_the_grace_period_ends() {
+    use super::receiver::Receiver;
+    use std::time::Duration;
+
+    let app = spawn_app!();
+    let rx = Receiver::start().await;
+    let t = app.tenant("Acme").await;
+    let hook = app
+        .webhook(
+            &t,
+            json!({"name": "r", "url": rx.url("/in"), "events": ["*"]}),
+        )
+        .await;
+    let old = hook["secret"].as_str().unwrap().to_owned();
+    let base = format!("/api/v1/webhooks/{}", hook["id"].as_str().unwrap());
+
+    let r = app
+        .call(
+            Method::POST,
+            &format!("{base}/rotate-secret"),
+            Some(&t.key),
+            Some(json!({"grace_period": 2})),
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let rotated: Value = r.json().await.unwrap();
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("whsec_") && new != old);
+    assert_eq!(rotated["previous_secret"], old.as_str());
+    assert!(rotated["previous_secret_expires_at"].is_string());
+    assert_eq!(app.get(&t, &format!("{base}/secret")).await, rotated);
+
+    let verify = |hit: &super::receiver::Hit, secret: &str| {
+        let headers: Vec<(&str, &str)> = hit
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let secret = hookrelay_verify::Secret::parse(secret).unwrap();
+        hookrelay_verify::verify(
+            &secret,
+            &headers[..],
+            &hit.body,
+            hookrelay_verify::DEFAULT_TOLERANCE,
+        )
+        .is_ok()
+    };
+    app.event(&t, json!({"type": "message.new", "data": {"n": 1}}))
+        .await;
+    let hit = rx
+        .wait_for("/in", 1, Duration::from_secs(20))
+        .await
+        .remove(0);
+    assert_eq!(
+        hit.header("webhook-signature").split(' ').count(),
+        2,
+        "both signatures during the grace period"
+    );
+    assert!(
+        verify(&hit, &new) && verify(&hit, &old),
+        "receivers with either secret verify"
+    );
+
+    // After the grace period: the new secret only.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    app.event(&t, json!({"type": "message.new", "data": {"n": 2}}))
+        .await;
+    let hit = rx
+        .wait_for("/in", 2, Duration::from_secs(20))
+        .await
+        .remove(1);
+    assert_eq!(hit.header("webhook-signature").split(' ').count(), 1);
+    assert!(verify(&hit, &new) && !verify(&hit, &old));
+    let shown = app.get(&t, &format!("{base}/secret")).await;
+    assert!(shown.get("previous_secret").is_none(), "{shown}");
+
+    // A chosen secret with no grace: the old one stops at once. No body at all: defaults.
+    let chosen = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let r = app
+        .call(
+            Method::POST,
+            &format!("{base}/rotate-secret"),
+            Some(&t.key),
+            Some(json!({"secret": chosen, "grace_period": "0s"})),
+        )
+        .await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body, json!({"secret": chosen}));
+    let r = app
+        .client
+        .post(app.url(&format!("{base}/rotate-secret")))
+        .bearer_auth(&t.key)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["previous_secret"], chosen);
+
+    for (bad, field) in [
+        (json!({"grace_period": "8d"}), "grace_period"),
+        (json!({"secret": "plain"}), "secret"),
+        (json!({"grace": 1}), "grace"),
+    ] {
+        let r = app
+            .call(
+                Method::POST,
+                &format!("{base}/rotate-secret"),
+                Some(&t.key),
+                Some(bad),
+            )
+            .await;
+        assert_eq!(
+            fields(&problem(r, reqwest::StatusCode::UNPROCESSABLE_ENTITY).await),
+            [field]
+        );
+    }
+    let other = app.tenant("Other").await;
+    let r = app
+        .call(
+            Method::POST,
+            &format!("{base}/rotate-secret"),
+            Some(&other.key),
+            None,
+        )
+        .await;
+    problem(r, reqwest::StatusCode::NOT_FOUND).await;
 }

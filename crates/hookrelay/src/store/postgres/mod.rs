@@ -25,7 +25,7 @@ use crate::domain::delivery::{AttemptRecord, Job};
 use crate::domain::event::NewEvent;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
-use crate::domain::webhook::{Webhook, WebhookPatch};
+use crate::domain::webhook::{Webhook, WebhookChange};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -277,7 +277,7 @@ impl Store for PostgresStore {
         &self,
         tenant_id: &str,
         id: &str,
-        patch: WebhookPatch,
+        change: WebhookChange,
         at: Timestamp,
     ) -> StoreResult<Option<Webhook>> {
         // The single writer connection serialises this read-modify-write; the UPDATE names
@@ -290,17 +290,24 @@ impl Store for PostgresStore {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let mut w = webhook_from(&row, &self.keys)?;
-        w.apply(patch, at);
+        w.change(change, at);
         sqlx::query(
             "UPDATE webhooks SET name = $1, description = $2, url = $3, events = $4, secret = $5,
-                status = $6, retry_count = $7, timeout_seconds = $8, is_active = $9, updated_at = $10
-             WHERE id = $11",
+                previous_secret = $6, previous_secret_expires_at = $7, status = $8,
+                retry_count = $9, timeout_seconds = $10, is_active = $11, updated_at = $12
+             WHERE id = $13",
         )
         .bind(&w.name)
         .bind(&w.description)
         .bind(&w.url)
         .bind(events_json(&w))
         .bind(self.keys.seal(&w.secret, &w.id))
+        .bind(
+            w.previous_secret
+                .as_ref()
+                .map(|(s, _)| self.keys.seal(s, &w.id)),
+        )
+        .bind(w.previous_secret.as_ref().map(|(_, until)| until.millis()))
         .bind(w.status.as_str())
         .bind(w.retry_count)
         .bind(w.timeout_seconds)
@@ -314,22 +321,31 @@ impl Store for PostgresStore {
     }
 
     async fn reencrypt_secrets(&self) -> StoreResult<u64> {
-        let rows = sqlx::query("SELECT id, secret FROM webhooks")
+        let rows = sqlx::query("SELECT id, secret, previous_secret FROM webhooks")
             .fetch_all(&self.pool)
             .await?;
         let mut sealed = 0;
         for row in rows {
             let id: String = row.try_get("id")?;
             let stored: String = row.try_get("secret")?;
-            if self.keys.is_current(&stored) {
+            let previous: Option<String> = row.try_get("previous_secret")?;
+            let current = |s: &String| self.keys.is_current(s);
+            if current(&stored) && previous.as_ref().is_none_or(current) {
                 continue;
             }
-            let secret = crate::store::rows::open_secret(&self.keys, stored.clone(), &id)?;
+            let open = |s: &String| crate::store::rows::open_secret(&self.keys, s.clone(), &id);
+            let secret = self.keys.seal(&open(&stored)?, &id);
+            let previous_sealed = match &previous {
+                Some(p) => Some(self.keys.seal(&open(p)?, &id)),
+                None => None,
+            };
             // Only if unchanged meanwhile: a concurrent update already sealed it afresh.
-            sqlx::query("UPDATE webhooks SET secret = $1 WHERE id = $2 AND secret = $3")
-                .bind(self.keys.seal(&secret, &id))
+            sqlx::query("UPDATE webhooks SET secret = $1, previous_secret = $2 WHERE id = $3 AND secret = $4 AND previous_secret IS NOT DISTINCT FROM $5")
+                .bind(secret)
+                .bind(previous_sealed)
                 .bind(&id)
                 .bind(&stored)
+                .bind(&previous)
                 .execute(&self.pool)
                 .await?;
             sealed += 1;

@@ -28,7 +28,7 @@ use crate::domain::delivery::{AttemptRecord, Job};
 use crate::domain::event::NewEvent;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
-use crate::domain::webhook::{Webhook, WebhookPatch};
+use crate::domain::webhook::{Webhook, WebhookChange};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -284,7 +284,7 @@ impl Store for SqliteStore {
         &self,
         tenant_id: &str,
         id: &str,
-        patch: WebhookPatch,
+        change: WebhookChange,
         at: Timestamp,
     ) -> StoreResult<Option<Webhook>> {
         // The single writer connection serialises this read-modify-write; the UPDATE names
@@ -297,10 +297,11 @@ impl Store for SqliteStore {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let mut w = webhook_from(&row, &self.keys)?;
-        w.apply(patch, at);
+        w.change(change, at);
         sqlx::query(
             "UPDATE webhooks SET name = ?, description = ?, url = ?, events = ?, secret = ?,
-                status = ?, retry_count = ?, timeout_seconds = ?, is_active = ?, updated_at = ?
+                previous_secret = ?, previous_secret_expires_at = ?, status = ?, retry_count = ?,
+                timeout_seconds = ?, is_active = ?, updated_at = ?
              WHERE id = ?",
         )
         .bind(&w.name)
@@ -308,6 +309,12 @@ impl Store for SqliteStore {
         .bind(&w.url)
         .bind(events_json(&w))
         .bind(self.keys.seal(&w.secret, &w.id))
+        .bind(
+            w.previous_secret
+                .as_ref()
+                .map(|(s, _)| self.keys.seal(s, &w.id)),
+        )
+        .bind(w.previous_secret.as_ref().map(|(_, until)| until.millis()))
         .bind(w.status.as_str())
         .bind(w.retry_count)
         .bind(w.timeout_seconds)
@@ -321,22 +328,31 @@ impl Store for SqliteStore {
     }
 
     async fn reencrypt_secrets(&self) -> StoreResult<u64> {
-        let rows = sqlx::query("SELECT id, secret FROM webhooks")
+        let rows = sqlx::query("SELECT id, secret, previous_secret FROM webhooks")
             .fetch_all(&self.writer)
             .await?;
         let mut sealed = 0;
         for row in rows {
             let id: String = row.try_get("id")?;
             let stored: String = row.try_get("secret")?;
-            if self.keys.is_current(&stored) {
+            let previous: Option<String> = row.try_get("previous_secret")?;
+            let current = |s: &String| self.keys.is_current(s);
+            if current(&stored) && previous.as_ref().is_none_or(current) {
                 continue;
             }
-            let secret = crate::store::rows::open_secret(&self.keys, stored.clone(), &id)?;
+            let open = |s: &String| crate::store::rows::open_secret(&self.keys, s.clone(), &id);
+            let secret = self.keys.seal(&open(&stored)?, &id);
+            let previous_sealed = match &previous {
+                Some(p) => Some(self.keys.seal(&open(p)?, &id)),
+                None => None,
+            };
             // Only if unchanged meanwhile: a concurrent update already sealed it afresh.
-            sqlx::query("UPDATE webhooks SET secret = ? WHERE id = ? AND secret = ?")
-                .bind(self.keys.seal(&secret, &id))
+            sqlx::query("UPDATE webhooks SET secret = ?, previous_secret = ? WHERE id = ? AND secret = ? AND previous_secret IS ?")
+                .bind(secret)
+                .bind(previous_sealed)
                 .bind(&id)
                 .bind(&stored)
+                .bind(&previous)
                 .execute(&self.writer)
                 .await?;
             sealed += 1;
