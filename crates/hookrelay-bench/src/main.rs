@@ -8,7 +8,12 @@
 //! `Instant`. All three share this process and its tokio runtime, so they compete for the same
 //! cores: the figures are for the whole system on this machine, not for the server alone.
 //!
-//! Each phase gets a fresh temporary database and a fresh server, set up through the API (a
+//! With `--postgres URL` the database is PostgreSQL instead (a fresh database per phase on
+//! that server, dropped after it), and with `--nodes N` there are N servers in this process,
+//! each with its own listener, all on that one database; the load generator posts to them in
+//! turn, and every node delivers to the one receiver.
+//!
+//! Each phase gets a fresh database and fresh server(s), set up through the API of node 0 (a
 //! tenant, a key, N webhooks subscribed to `*`). Every event is a `message.new` whose
 //! delivered envelope is about 300 bytes.
 //!
@@ -23,21 +28,24 @@
 //!   the receiver minus the `Instant` just before its POST was sent, matched by event id (the
 //!   202 answer's `id` is the delivery's `webhook-id`). Figures: p50, p99, max.
 //!
-//! Peak RSS is `VmHWM` of this process, so it covers server, load generator and receiver
-//! together. Every phase is bounded in count and time and stops by itself.
+//! Peak RSS is `VmHWM` of this process, so it covers server(s), load generator and receiver
+//! together (not a PostgreSQL server). Every phase is bounded in count and time and stops by
+//! itself.
 
+mod database;
 mod phases;
 mod receiver;
 mod report;
 mod server;
 mod system;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::builder::TypedValueParser;
 use clap::{Parser, ValueEnum};
 
+use database::{Backend, ServerFacts};
 use phases::Settings;
 use report::Table;
 
@@ -85,10 +93,30 @@ struct Args {
     #[arg(long, default_value = "120", value_parser = parse_seconds)]
     wait_timeout: Duration,
 
-    /// Directory for the temporary databases (default: the system's temporary directory).
-    /// Its file system decides what an fsync costs.
+    /// Directory for the temporary SQLite databases (default: the system's temporary
+    /// directory). Its file system decides what an fsync costs.
     #[arg(long)]
     db_dir: Option<PathBuf>,
+
+    /// Run on PostgreSQL instead of SQLite: each phase creates a fresh database
+    /// `hookrelay_bench_<random>` on this server, through a connection to this URL (its user
+    /// needs CREATEDB), and drops it at the end of the phase.
+    #[arg(
+        long,
+        env = "HOOKRELAY_BENCH_POSTGRES_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    postgres: Option<String>,
+
+    /// hookrelay servers (nodes) in this process, all on the phase's one database; the load
+    /// generator posts to them in turn. More than 1 needs --postgres.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16).map(usize::from))]
+    nodes: usize,
+
+    /// PostgreSQL pool size of each node (hookrelay's --db-max-connections).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(4..=1000))]
+    db_max_connections: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,13 +157,63 @@ async fn main() -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; run with --release for meaningful figures");
     }
+    let backend = match &args.postgres {
+        Some(url) => {
+            if args.db_dir.is_some() {
+                anyhow::bail!(
+                    "--db-dir is for SQLite; with --postgres the databases live on the PostgreSQL server"
+                );
+            }
+            Backend::postgres(url)?
+        }
+        None if args.nodes > 1 => anyhow::bail!(
+            "--nodes {} needs --postgres URL: several nodes share one PostgreSQL database; \
+             a SQLite database serves one node only",
+            args.nodes
+        ),
+        None => Backend::Sqlite {
+            dir: args.db_dir.clone(),
+        },
+    };
+    // Reach the server before any phase, and learn what the report says about it.
+    let facts = match &backend {
+        Backend::Postgres { admin_url } => {
+            let facts = database::server_facts(admin_url).await?;
+            let needed = args.nodes as u64 * (u64::from(args.db_max_connections) + 1) + 1;
+            if let Some(max) = facts.max_connections
+                && needed > u64::from(max)
+            {
+                eprintln!(
+                    "warning: {} node(s) × ({} + 1 for LISTEN) + 1 admin = {needed} connections, \
+                     more than the server's max_connections ({max})",
+                    args.nodes, args.db_max_connections
+                );
+            }
+            Some(facts)
+        }
+        Backend::Sqlite { .. } => None,
+    };
     let settings = Settings {
         concurrency: args.concurrency,
         wait_timeout: args.wait_timeout,
-        db_dir: args.db_dir.clone(),
+        backend,
+        nodes: args.nodes,
+        db_max_connections: args.db_max_connections,
     };
-    let db_dir = args.db_dir.clone().unwrap_or_else(std::env::temp_dir);
+    // Ctrl-C drops the phase in progress, and with it its database.
+    let table = tokio::select! {
+        table = run(&args, &settings, facts.as_ref()) => table?,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+    };
+    println!("\n{}", table.render());
+    Ok(())
+}
 
+async fn run(
+    args: &Args,
+    settings: &Settings,
+    facts: Option<&ServerFacts>,
+) -> anyhow::Result<Table> {
     let mut table = Table::default();
     // Per-phase peaks need VmHWM reset between phases; the overall peak is the largest seen.
     let per_phase_rss = system::reset_peak_rss();
@@ -152,7 +230,7 @@ async fn main() -> anyhow::Result<()> {
                     args.concurrency,
                     args.duration.as_secs_f64()
                 );
-                let r = phases::ingest(&settings, args.duration).await?;
+                let r = phases::ingest(settings, args.duration).await?;
                 table.ingest(&r, args.concurrency);
                 envelope_bytes = envelope_bytes.or(nonzero(r.delivered.body_bytes));
                 "ingest".to_owned()
@@ -164,7 +242,7 @@ async fn main() -> anyhow::Result<()> {
                     ("fan-out 10", 10, args.events_10)
                 };
                 eprintln!("{name}: {events} events × {webhooks} webhook(s) …");
-                let r = phases::fanout(&settings, webhooks, events).await?;
+                let r = phases::fanout(settings, webhooks, events).await?;
                 table.fanout(&r, name);
                 envelope_bytes = envelope_bytes.or(nonzero(r.arrived.body_bytes));
                 name.to_owned()
@@ -175,7 +253,7 @@ async fn main() -> anyhow::Result<()> {
                         "latency: {rate} events/s for {:.1} s …",
                         args.latency_seconds.as_secs_f64()
                     );
-                    let r = phases::latency(&settings, rate, args.latency_seconds).await?;
+                    let r = phases::latency(settings, rate, args.latency_seconds).await?;
                     table.latency(&r);
                 }
                 "latency".to_owned()
@@ -192,32 +270,88 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let all = "whole run";
+    let (backend, filesystem) = describe_backend(&settings.backend, facts);
+    table.row(all, "database backend", backend);
+    table.row(
+        all,
+        "hookrelay nodes (servers in this process, one database)",
+        match &settings.backend {
+            Backend::Postgres { .. } if settings.nodes > 1 => format!(
+                "{} (db_max_connections {} each; posts round-robin, setup through node 0)",
+                settings.nodes, settings.db_max_connections,
+            ),
+            Backend::Postgres { .. } => format!(
+                "{} (db_max_connections {})",
+                settings.nodes, settings.db_max_connections
+            ),
+            Backend::Sqlite { .. } => settings.nodes.to_string(),
+        },
+    );
     table.row(
         all,
         "cores (available parallelism)",
         system::cores().map_or("n/a".into(), |n| n.to_string()),
     );
-    table.row(
-        all,
-        "database file system",
-        format!(
-            "{} ({})",
-            system::filesystem_of(&db_dir).unwrap_or_else(|| "unknown".into()),
-            db_dir.display()
-        ),
-    );
+    table.row(all, "database file system", filesystem);
     table.row(
         all,
         "delivered envelope size",
         envelope_bytes.map_or("n/a".into(), |b| format!("{b} bytes")),
     );
+    let rss_figure = match &settings.backend {
+        Backend::Sqlite { .. } => {
+            "peak RSS (VmHWM) of the whole benchmark process (server + load generator + receiver)"
+        }
+        Backend::Postgres { .. } => {
+            "peak RSS (VmHWM) of the whole benchmark process (nodes + load + receiver; not PostgreSQL)"
+        }
+    };
     table.row(
         all,
-        "peak RSS (VmHWM) of the whole benchmark process (server + load generator + receiver)",
+        rss_figure,
         overall_rss.map_or("n/a".into(), report::mebibytes),
     );
-    println!("\n{}", table.render());
-    Ok(())
+    Ok(table)
+}
+
+/// The "database backend" and "database file system" rows.
+fn describe_backend(backend: &Backend, facts: Option<&ServerFacts>) -> (String, String) {
+    match backend {
+        Backend::Sqlite { dir } => {
+            let dir = dir.clone().unwrap_or_else(std::env::temp_dir);
+            (
+                "SQLite file (WAL, synchronous=FULL)".to_owned(),
+                format!(
+                    "{} ({})",
+                    system::filesystem_of(&dir).unwrap_or_else(|| "unknown".into()),
+                    dir.display()
+                ),
+            )
+        }
+        Backend::Postgres { admin_url } => {
+            let address = database::server_address(admin_url);
+            let Some(facts) = facts else {
+                return (format!("PostgreSQL at {address}"), "unknown".into());
+            };
+            let backend = format!(
+                "PostgreSQL {} at {address} (fsync={}, synchronous_commit={})",
+                facts.version.split_whitespace().next().unwrap_or("?"),
+                facts.fsync,
+                facts.synchronous_commit
+            );
+            let filesystem = match facts.data_directory.as_deref() {
+                Some(dir) => format!(
+                    "{} (the PostgreSQL data directory {dir})",
+                    system::filesystem_of(Path::new(dir))
+                        .unwrap_or_else(|| "unknown: not on this machine".into())
+                ),
+                None => {
+                    "unknown (the PostgreSQL data directory is not readable by this user)".into()
+                }
+            };
+            (backend, filesystem)
+        }
+    }
 }
 
 fn nonzero(n: usize) -> Option<usize> {

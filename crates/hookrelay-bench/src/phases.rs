@@ -1,5 +1,6 @@
-//! The phases. Each one starts its own receiver and server (fresh database), sets them up
-//! through the API, drives load, waits for deliveries, and stops both.
+//! The phases. Each one creates a fresh database, starts its own receiver and its server(s)
+//! (`--nodes` of them on the one database), sets them up through the API, drives load, waits
+//! for deliveries, stops everything and removes the database.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 
+use crate::database::{Backend, Database};
 use crate::receiver::{Counts, Receiver};
 use crate::server::{self, Server};
 
@@ -21,7 +23,12 @@ pub struct Settings {
     pub concurrency: usize,
     /// How long a phase waits for outstanding deliveries after its last post.
     pub wait_timeout: Duration,
-    pub db_dir: Option<std::path::PathBuf>,
+    /// Where each phase's database is created.
+    pub backend: Backend,
+    /// hookrelay servers sharing the phase's database (more than one on PostgreSQL only).
+    pub nodes: usize,
+    /// PostgreSQL pool size of each node.
+    pub db_max_connections: u32,
 }
 
 /// Size of the whole delivered envelope the event body is padded towards.
@@ -72,14 +79,19 @@ impl Errors {
     }
 }
 
-/// A receiver and a server, set up with `webhooks` webhooks, and what posting needs.
+/// A receiver and one or more servers on one database, set up with `webhooks` webhooks, and
+/// what posting needs.
 struct Rig {
     receiver: Receiver,
-    server: Server,
+    /// Node 0 is the one the setup went through.
+    servers: Vec<Server>,
     client: reqwest::Client,
-    events_url: String,
+    /// `POST /api/v1/events` of each node, in node order.
+    events_urls: Vec<String>,
     key: String,
     body: Bytes,
+    /// Last, so that on a failed phase the servers are told to stop before it is dropped.
+    database: Database,
 }
 
 impl Rig {
@@ -92,24 +104,37 @@ impl Rig {
             .timeout(Duration::from_secs(30))
             .build()?;
         let receiver = Receiver::start(webhooks).await?;
-        let server = Server::start(settings.db_dir.as_deref(), &client).await?;
+        // On any error below, what was started is dropped: servers are told to stop, and a
+        // PostgreSQL database is dropped by its guard.
+        let database = Database::create(&settings.backend).await?;
+        let mut servers = Vec::with_capacity(settings.nodes);
+        // One at a time: node 0 applies the migrations, the others find them done.
+        for _ in 0..settings.nodes.max(1) {
+            servers.push(Server::start(&database.url, settings.db_max_connections, &client).await?);
+        }
         let urls: Vec<String> = (0..webhooks).map(|i| receiver.url(i)).collect();
-        let key = server::setup(&client, &server, &urls).await?;
+        let key = server::setup(&client, &servers[0], &urls).await?;
         Ok(Arc::new(Rig {
-            events_url: server.url("/api/v1/events"),
+            events_urls: servers.iter().map(|s| s.url("/api/v1/events")).collect(),
             receiver,
-            server,
+            servers,
             client,
             key,
             body: event_body(),
+            database,
         }))
     }
 
-    /// One `POST /api/v1/events`: the answer's body on 202, a description otherwise.
-    async fn post(&self) -> Result<Bytes, String> {
+    fn nodes(&self) -> usize {
+        self.events_urls.len()
+    }
+
+    /// One `POST /api/v1/events` to node `node % nodes`: the answer's body on 202, a
+    /// description otherwise.
+    async fn post(&self, node: usize) -> Result<Bytes, String> {
         let response = self
             .client
-            .post(&self.events_url)
+            .post(&self.events_urls[node % self.nodes()])
             .bearer_auth(&self.key)
             .header("content-type", "application/json")
             .body(self.body.clone())
@@ -128,12 +153,18 @@ impl Rig {
         }
     }
 
-    /// Stops the server (while the receiver still answers, so in-flight attempts finish),
-    /// then the receiver.
+    /// Stops the servers (while the receiver still answers, so in-flight attempts finish),
+    /// then the receiver, then removes the database; all of it even if a step fails.
     async fn stop(self: Arc<Self>) -> anyhow::Result<()> {
         let rig = Arc::into_inner(self).context("a load task outlived its phase")?;
-        rig.server.stop().await?;
-        rig.receiver.stop().await
+        let mut stopped = Ok(());
+        for (node, server) in rig.servers.into_iter().enumerate() {
+            let result = server.stop().await.with_context(|| format!("node {node}"));
+            stopped = stopped.and(result);
+        }
+        let received = rig.receiver.stop().await;
+        let removed = rig.database.remove().await;
+        stopped.and(received).and(removed)
     }
 }
 
@@ -162,11 +193,15 @@ pub async fn ingest(settings: &Settings, duration: Duration) -> anyhow::Result<I
     let start = Instant::now();
     let deadline = start + duration;
     let mut clients = JoinSet::new();
-    for _ in 0..settings.concurrency {
+    for client in 0..settings.concurrency {
         let (rig, errors, accepted) = (rig.clone(), errors.clone(), accepted.clone());
         clients.spawn(async move {
+            // Each client takes the nodes in turn, starting at its own.
+            let mut node = client;
             while Instant::now() < deadline {
-                match rig.post().await {
+                let posted = rig.post(node).await;
+                node = node.wrapping_add(1);
+                match posted {
                     Ok(_) => {
                         accepted.fetch_add(1, Ordering::Relaxed);
                     }
@@ -233,12 +268,16 @@ pub async fn fanout(
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut clients = JoinSet::new();
-    for _ in 0..settings.concurrency {
+    for client in 0..settings.concurrency {
         let (rig, errors, accepted, next) =
             (rig.clone(), errors.clone(), accepted.clone(), next.clone());
         clients.spawn(async move {
+            // Each client takes the nodes in turn, starting at its own.
+            let mut node = client;
             while next.fetch_add(1, Ordering::Relaxed) < events {
-                match rig.post().await {
+                let posted = rig.post(node).await;
+                node = node.wrapping_add(1);
+                match posted {
                     Ok(_) => {
                         accepted.fetch_add(1, Ordering::Relaxed);
                     }
@@ -319,7 +358,9 @@ pub async fn latency(
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let max_lag_micros = Arc::new(AtomicU64::new(0));
     let mut posts = JoinSet::new();
-    for _ in 0..total {
+    for send in 0..total {
+        // The sends take the nodes in turn.
+        let node = (send % rig.nodes() as u64) as usize;
         // The tick's instant is when this send was due.
         let due = ticker.tick().await;
         let (rig, errors, in_flight, max_in_flight, max_lag_micros) = (
@@ -335,7 +376,7 @@ pub async fn latency(
             let now_in_flight = in_flight.fetch_add(1, Ordering::Relaxed) + 1;
             max_in_flight.fetch_max(now_in_flight, Ordering::Relaxed);
             let sent = Instant::now();
-            let posted = rig.post().await;
+            let posted = rig.post(node).await;
             in_flight.fetch_sub(1, Ordering::Relaxed);
             match posted.and_then(|body| event_id(&body)) {
                 Ok(id) => Some((id, sent)),

@@ -1,7 +1,6 @@
-//! One hookrelay server inside this process, on a fresh SQLite database in a temporary
-//! directory, and the real HTTP API calls that prepare it for a phase.
+//! One hookrelay server (node) inside this process, on a database the phase created, and the
+//! real HTTP API calls that prepare it for a phase.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -9,42 +8,45 @@ use hookrelay::ServeConfig;
 use hookrelay::config::SecretString;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// The admin key the bench configures (as `HOOKRELAY_ADMIN_KEY` would).
 pub const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef0123456789";
+
+/// The key sealing webhook secrets (as `HOOKRELAY_ENCRYPTION_KEY` would): base64 of 32 bytes.
+/// PostgreSQL requires one, the same on every node.
+const ENCRYPTION_KEY: &str = "aG9va3JlbGF5LWJlbmNoLXNlYWxpbmcta2V5LTAwMDE=";
 
 /// How long the server may take to answer `/readyz`, and to stop.
 const START_LIMIT: Duration = Duration::from_secs(10);
 const STOP_LIMIT: Duration = Duration::from_secs(60);
 
-/// A running server. Its database lives as long as it does.
+/// A running server. The database is the phase's: it outlives every server on it.
 pub struct Server {
     pub base: String,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
-    dir: TempDir,
+    /// A server dropped without [`Server::stop`] (the phase failed) is told to stop anyway.
+    _stop_on_drop: DropGuard,
 }
 
 impl Server {
-    /// Starts a server on 127.0.0.1 (free port) with a new database under `db_dir` (the system
-    /// temporary directory if `None`). Configuration is the server's default (durable SQLite:
-    /// WAL, `synchronous=FULL`; default delivery settings) plus a fixed admin key and a short
-    /// shutdown grace, so a phase ends promptly.
-    pub async fn start(db_dir: Option<&Path>, client: &reqwest::Client) -> anyhow::Result<Server> {
-        let dir = match db_dir {
-            Some(parent) => tempfile::Builder::new()
-                .prefix("hookrelay-bench-")
-                .tempdir_in(parent)?,
-            None => tempfile::Builder::new()
-                .prefix("hookrelay-bench-")
-                .tempdir()?,
-        };
-        let mut config = ServeConfig::new(database_path(&dir).display().to_string());
+    /// Starts a server on 127.0.0.1 (free port) on the database at `database_url` (a SQLite
+    /// file path or a PostgreSQL URL; several servers may share a PostgreSQL database).
+    /// Configuration is the server's default (SQLite: WAL, `synchronous=FULL`; default
+    /// delivery settings) plus a fixed admin key and secret-sealing key, the PostgreSQL pool
+    /// size `db_max_connections`, and a short shutdown grace, so a phase ends promptly.
+    pub async fn start(
+        database_url: &str,
+        db_max_connections: u32,
+        client: &reqwest::Client,
+    ) -> anyhow::Result<Server> {
+        let mut config = ServeConfig::new(database_url);
+        config.db_max_connections = db_max_connections;
         config.admin_key = Some(SecretString::new(ADMIN_KEY));
+        config.encryption.key = Some(SecretString::new(ENCRYPTION_KEY));
         config.delivery.shutdown_grace = Duration::from_secs(5);
         // The receiver is on loopback, which hookrelay refuses unless the operator allows it.
         config.delivery.targets = std::sync::Arc::new(
@@ -55,14 +57,19 @@ impl Server {
         let base = format!("http://{}", listener.local_addr()?);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(hookrelay::run(config, listener, shutdown.clone()));
-        let server = Server {
+        let mut server = Server {
             base,
+            _stop_on_drop: shutdown.clone().drop_guard(),
             shutdown,
             task,
-            dir,
         };
+        // On failure the server is dropped, which tells it to stop.
         if let Err(error) = server.wait_ready(client).await {
-            server.shutdown.cancel();
+            if server.task.is_finished()
+                && let Ok(Err(cause)) = (&mut server.task).await
+            {
+                return Err(cause.context("the server stopped while starting"));
+            }
             return Err(error);
         }
         Ok(server)
@@ -93,21 +100,16 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
-    /// Stops the server gracefully (in-flight attempts finish, queued work is handed back to
-    /// the database), then deletes its database.
+    /// Stops the server gracefully: in-flight attempts finish, queued work is handed back to
+    /// the database.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         let stopped = tokio::time::timeout(STOP_LIMIT, self.task)
             .await
             .with_context(|| format!("the server did not stop within {STOP_LIMIT:?}"))?;
         stopped.context("server task")??;
-        self.dir.close()?;
         Ok(())
     }
-}
-
-fn database_path(dir: &TempDir) -> PathBuf {
-    dir.path().join("hookrelay.db")
 }
 
 /// Sets up what a phase needs through the HTTP API: a tenant and its key (as the operator),
