@@ -3,6 +3,7 @@
 //! database URL.
 
 mod batch;
+mod bulk;
 mod postgres;
 
 mod rows;
