@@ -80,3 +80,37 @@ async fn generated_admin_key_is_stored_as_a_hash_and_kept() {
     let db = app.stop().await;
     assert_eq!(db.bytes(sql).await, value);
 }
+
+#[tokio::test]
+async fn a_second_process_on_the_same_sqlite_file_is_refused() {
+    let app = spawn_app!();
+    if backend() != Backend::Sqlite {
+        return; // several nodes on one PostgreSQL database is the supported way to scale
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["migrate", "--database-url", &app.db.url])
+        .env_remove("HOOKRELAY_ENCRYPTION_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a second process must not share the file"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("another hookrelay process is using"),
+        "{stderr}"
+    );
+    // Once the first stops, the file is free.
+    let db = app.stop().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
+        .args(["migrate", "--database-url", &db.url])
+        .env_remove("HOOKRELAY_ENCRYPTION_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

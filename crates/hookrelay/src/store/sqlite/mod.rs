@@ -42,12 +42,17 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Seals and opens webhook secrets.
     keys: Arc<Keyring>,
+    /// An exclusive lock on `<database>.lock`, held while this store lives: a second
+    /// hookrelay process on the same file would free this one's leases at its start and
+    /// send deliveries twice, so it is refused instead.
+    _lock: std::fs::File,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path`, `sqlite:path` or a
     /// plain path) and applies pending migrations.
     pub async fn open(url: &str, keys: Arc<Keyring>) -> anyhow::Result<Self> {
+        let lock = lock_database(url)?;
         let url = if url.starts_with("sqlite:") {
             url.to_owned()
         } else {
@@ -74,7 +79,32 @@ impl SqliteStore {
             writer,
             reader,
             keys,
+            _lock: lock,
         })
+    }
+}
+
+/// Takes the database's lock file, or explains who holds it. The operating system frees the
+/// lock when the process ends, however it ends.
+fn lock_database(url: &str) -> anyhow::Result<std::fs::File> {
+    let mut path = crate::store::sqlite_path(url).into_os_string();
+    path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another hookrelay process is using {} (one process per SQLite file; for several \
+             nodes use PostgreSQL)",
+            crate::store::sqlite_path(url).display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            anyhow::bail!("cannot lock {}: {e}", path.display())
+        }
     }
 }
 
