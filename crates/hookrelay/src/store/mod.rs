@@ -5,6 +5,7 @@
 mod batch;
 mod bulk;
 mod postgres;
+mod reads;
 
 mod rows;
 mod sqlite;

@@ -3,18 +3,29 @@
 //! TEXT, BOOLEAN/INTEGER flags).
 
 /// Defines `ts`, `opt_ts`, `tenant_from`, `key_from`, `events_json_list`, `webhook_from`,
-/// `target_from`, `delivery_from`, `log_from` and `LOG_COLUMNS` for one row type.
+/// `target_from`, `delivery_from` and `log_from` for one row type.
 macro_rules! row_mappers {
     ($row:ty) => {
-        pub(super) fn ts(row: &$row, column: &str) -> Result<$crate::domain::time::Timestamp, ::sqlx::Error> {
-            row.try_get::<i64, _>(column).map($crate::domain::time::Timestamp)
+        pub(super) fn ts(
+            row: &$row,
+            column: &str,
+        ) -> Result<$crate::domain::time::Timestamp, ::sqlx::Error> {
+            row.try_get::<i64, _>(column)
+                .map($crate::domain::time::Timestamp)
         }
 
-        pub(super) fn opt_ts(row: &$row, column: &str) -> Result<Option<$crate::domain::time::Timestamp>, ::sqlx::Error> {
-            Ok(row.try_get::<Option<i64>, _>(column)?.map($crate::domain::time::Timestamp))
+        pub(super) fn opt_ts(
+            row: &$row,
+            column: &str,
+        ) -> Result<Option<$crate::domain::time::Timestamp>, ::sqlx::Error> {
+            Ok(row
+                .try_get::<Option<i64>, _>(column)?
+                .map($crate::domain::time::Timestamp))
         }
 
-        pub(super) fn tenant_from(row: &$row) -> $crate::store::StoreResult<$crate::domain::tenant::Tenant> {
+        pub(super) fn tenant_from(
+            row: &$row,
+        ) -> $crate::store::StoreResult<$crate::domain::tenant::Tenant> {
             Ok($crate::domain::tenant::Tenant {
                 id: row.try_get("id")?,
                 name: row.try_get("name")?,
@@ -23,7 +34,9 @@ macro_rules! row_mappers {
             })
         }
 
-        pub(super) fn key_from(row: &$row) -> $crate::store::StoreResult<$crate::domain::tenant::ApiKeyInfo> {
+        pub(super) fn key_from(
+            row: &$row,
+        ) -> $crate::store::StoreResult<$crate::domain::tenant::ApiKeyInfo> {
             Ok($crate::domain::tenant::ApiKeyInfo {
                 id: row.try_get("id")?,
                 tenant_id: row.try_get("tenant_id")?,
@@ -38,10 +51,14 @@ macro_rules! row_mappers {
 
         /// `webhooks.events`, stored as a JSON array.
         pub(super) fn events_json_list(text: String) -> $crate::store::StoreResult<Vec<String>> {
-            serde_json::from_str(&text).map_err(|e| $crate::store::StoreError::Corrupt(format!("webhooks.events: {e}")))
+            serde_json::from_str(&text)
+                .map_err(|e| $crate::store::StoreError::Corrupt(format!("webhooks.events: {e}")))
         }
 
-        pub(super) fn webhook_from(row: &$row, keys: &$crate::domain::crypto::Keyring) -> $crate::store::StoreResult<$crate::domain::webhook::Webhook> {
+        pub(super) fn webhook_from(
+            row: &$row,
+            keys: &$crate::domain::crypto::Keyring,
+        ) -> $crate::store::StoreResult<$crate::domain::webhook::Webhook> {
             let events = events_json_list(row.try_get("events")?)?;
             let is_active: bool = row.try_get("is_active")?;
             let id: String = row.try_get("id")?;
@@ -77,11 +94,19 @@ macro_rules! row_mappers {
             })
         }
 
-        pub(super) fn target_from(row: &$row, id_column: &str, keys: &$crate::domain::crypto::Keyring) -> $crate::store::StoreResult<$crate::domain::delivery::Target> {
+        pub(super) fn target_from(
+            row: &$row,
+            id_column: &str,
+            keys: &$crate::domain::crypto::Keyring,
+        ) -> $crate::store::StoreResult<$crate::domain::delivery::Target> {
             let timeout: i64 = row.try_get("timeout_seconds")?;
             let retry_count: i64 = row.try_get("retry_count")?;
             let webhook_id: String = row.try_get(id_column)?;
-            let mut secrets = vec![$crate::store::rows::open_secret(keys, row.try_get("secret")?, &webhook_id)?];
+            let mut secrets = vec![$crate::store::rows::open_secret(
+                keys,
+                row.try_get("secret")?,
+                &webhook_id,
+            )?];
             if let (Some(stored), Some(until)) = (
                 row.try_get::<Option<String>, _>("previous_secret")?,
                 opt_ts(row, "previous_secret_expires_at")?,
@@ -98,10 +123,14 @@ macro_rules! row_mappers {
             })
         }
 
-        pub(super) fn delivery_from(row: &$row) -> $crate::store::StoreResult<$crate::store::DeliveryInfo> {
+        pub(super) fn delivery_from(
+            row: &$row,
+        ) -> $crate::store::StoreResult<$crate::store::DeliveryInfo> {
             let state: String = row.try_get("state")?;
-            let state = $crate::domain::delivery::DeliveryState::parse(&state)
-                .ok_or_else(|| $crate::store::StoreError::Corrupt(format!("deliveries.state = {state:?}")))?;
+            let state =
+                $crate::domain::delivery::DeliveryState::parse(&state).ok_or_else(|| {
+                    $crate::store::StoreError::Corrupt(format!("deliveries.state = {state:?}"))
+                })?;
             Ok($crate::store::DeliveryInfo {
                 id: row.try_get("id")?,
                 webhook_id: row.try_get("webhook_id")?,
@@ -117,11 +146,6 @@ macro_rules! row_mappers {
                 completed_at: opt_ts(row, "completed_at")?,
             })
         }
-
-        pub(super) const LOG_COLUMNS: &str = "l.id, l.tenant_id, l.webhook_id, l.delivery_id, l.event_id,
-            l.event_type, COALESCE(l.payload, e.body, '') AS payload, l.request_headers,
-            l.response_status, l.response_body, l.response_body_truncated, l.response_time_ms,
-            l.error_message, l.attempt_count, l.is_success, l.is_test, l.created_at";
 
         pub(super) fn log_from(row: &$row) -> $crate::store::StoreResult<$crate::store::LogEntry> {
             Ok($crate::store::LogEntry {
