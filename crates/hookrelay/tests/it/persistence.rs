@@ -85,7 +85,9 @@ async fn generated_admin_key_is_stored_as_a_hash_and_kept() {
 async fn a_second_process_on_the_same_sqlite_file_is_refused() {
     let app = spawn_app!();
     if backend() != Backend::Sqlite {
-        return; // several nodes on one PostgreSQL database is the supported way to scale
+        // Several nodes on one PostgreSQL database is the supported way to scale.
+        eprintln!("SKIPPED on PostgreSQL: the one-process lock guards SQLite files only");
+        return;
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookrelay"))
         .args(["migrate", "--database-url", &app.db.url])

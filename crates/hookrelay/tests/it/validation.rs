@@ -272,3 +272,23 @@ async fn list_parameters_are_validated() {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// The problem example in docs/api.md is a real answer, word for word.
+#[tokio::test]
+async fn the_documented_problem_example_is_what_the_api_answers() {
+    let app = spawn_app!();
+    let t = app.tenant("Acme").await;
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md")).unwrap();
+    let start = docs.find("```json\n").expect("a JSON example") + "```json\n".len();
+    let end = docs[start..].find("```").unwrap() + start;
+    let documented: Value = serde_json::from_str(&docs[start..end]).unwrap();
+    let body = json!({"name": "bad", "url": "ftp://example.com", "events": ["message.nope"]});
+    let r = app
+        .call(Method::POST, "/api/v1/webhooks", Some(&t.key), Some(body))
+        .await;
+    assert_eq!(
+        problem(r, StatusCode::UNPROCESSABLE_ENTITY).await,
+        documented
+    );
+}
