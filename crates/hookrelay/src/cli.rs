@@ -9,9 +9,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::limits::RateLimitConfig;
 use crate::config::{
     DEFAULT_DATABASE_URL, DEFAULT_DB_MAX_CONNECTIONS, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_EVENT_BYTES, SecretString, ServeConfig,
+    DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_WEBHOOKS_PER_TENANT, SecretString, ServeConfig,
 };
 use crate::delivery::{DeliveryConfig, Limits};
 use crate::domain::retry::RetryPolicy;
@@ -41,7 +42,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (API and delivery).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Seal every webhook secret with the current encryption key (see docs/security.md).
@@ -100,7 +101,35 @@ pub struct ServeArgs {
     pub max_event_bytes: usize,
 
     #[command(flatten)]
+    pub limits: LimitArgs,
+
+    #[command(flatten)]
     pub delivery: DeliveryArgs,
+}
+
+/// Rate limits and quotas (see docs/security.md). 0 switches a limit off.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// API requests per second allowed to one tenant key (the admin key is not limited).
+    #[arg(long, env = "HOOKRELAY_RATE_LIMIT_PER_KEY", default_value_t = RateLimitConfig::default().per_key)]
+    pub rate_limit_per_key: u32,
+
+    /// API requests per second allowed from one client address, authenticated or not.
+    #[arg(long, env = "HOOKRELAY_RATE_LIMIT_PER_IP", default_value_t = RateLimitConfig::default().per_ip)]
+    pub rate_limit_per_ip: u32,
+
+    /// Header your reverse proxy sets to the client's address (e.g. `x-forwarded-for`); its
+    /// last entry is used. Leave unset unless a proxy you run sets it: clients can forge it.
+    #[arg(long, env = "HOOKRELAY_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
+
+    /// Test sends (`POST /webhooks/{id}/test`) per minute for one webhook.
+    #[arg(long, env = "HOOKRELAY_TEST_SENDS_PER_MINUTE", default_value_t = RateLimitConfig::default().test_sends_per_minute)]
+    pub test_sends_per_minute: u32,
+
+    /// Webhooks one tenant may have.
+    #[arg(long, env = "HOOKRELAY_MAX_WEBHOOKS_PER_TENANT", default_value_t = DEFAULT_MAX_WEBHOOKS_PER_TENANT)]
+    pub max_webhooks_per_tenant: u32,
 }
 
 /// Delivery tuning. Defaults suit most installations.
@@ -159,6 +188,13 @@ impl From<ServeArgs> for ServeConfig {
             admin_key: args.admin_key,
             max_body_bytes: args.max_body_bytes,
             max_event_bytes: args.max_event_bytes,
+            rate_limits: RateLimitConfig {
+                per_key: args.limits.rate_limit_per_key,
+                per_ip: args.limits.rate_limit_per_ip,
+                test_sends_per_minute: args.limits.test_sends_per_minute,
+                client_ip_header: args.limits.client_ip_header,
+            },
+            max_webhooks_per_tenant: args.limits.max_webhooks_per_tenant,
             delivery: DeliveryConfig {
                 retry: RetryPolicy {
                     base: d.retry_base,
@@ -187,7 +223,7 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve(args.into()).await,
+            Command::Serve(args) => serve((*args).into()).await,
             Command::Migrate(args) => {
                 let keyring =
                     std::sync::Arc::new(crate::keyring::load(&args.database_url, &args.keys())?);

@@ -11,6 +11,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://hookrelay.db";
 pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 10;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 256 * 1024;
+pub const DEFAULT_MAX_WEBHOOKS_PER_TENANT: u32 = 100;
 
 /// Everything `serve` needs. Built by the CLI, or directly by tests and embedders.
 #[derive(Debug, Clone)]
@@ -27,6 +28,10 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Largest accepted event (`POST /events` body).
     pub max_event_bytes: usize,
+    /// API rate limits (per key, per client address, test sends).
+    pub rate_limits: crate::api::limits::RateLimitConfig,
+    /// Webhooks one tenant may have; 0: no limit.
+    pub max_webhooks_per_tenant: u32,
     pub delivery: DeliveryConfig,
 }
 
@@ -43,6 +48,8 @@ impl ServeConfig {
             admin_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            rate_limits: crate::api::limits::RateLimitConfig::default(),
+            max_webhooks_per_tenant: DEFAULT_MAX_WEBHOOKS_PER_TENANT,
             delivery: DeliveryConfig::default(),
         }
     }

@@ -36,13 +36,18 @@ pub async fn run(
         engine: engine.clone(),
         keys: Arc::new(KeyCache::new(KEY_CACHE_TTL)),
         targets: config.delivery.targets.clone(),
+        limits: Arc::new(api::limits::RateLimits::new(&config.rate_limits)),
+        max_webhooks_per_tenant: config.max_webhooks_per_tenant,
     };
+    tokio::spawn(prune_limits(state.limits.clone(), shutdown.clone()));
     let limits = BodyLimits {
         api: config.max_body_bytes,
         event: config.max_event_bytes,
     };
     let app = api::router(state, limits);
     tracing::info!(address = %listener.local_addr()?, database = %redacted(&config.database_url), "hookrelay listening");
+    // The peer address feeds the per-client rate limit.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
@@ -52,6 +57,17 @@ pub async fn run(
     served?;
     tracing::info!("hookrelay stopped");
     Ok(())
+}
+
+/// Forgets idle rate-limit entries now and then, so memory follows active clients only.
+async fn prune_limits(limits: Arc<api::limits::RateLimits>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(api::limits::PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => limits.prune(),
+            () = shutdown.cancelled() => return,
+        }
+    }
 }
 
 /// The admin key's hash: the configured key's, else the stored one, else a new key generated,

@@ -233,6 +233,7 @@ pub async fn test(
         .finish(|| (event_type, payload))
         .map_err(ApiError::Validation)?;
     let hook = find_webhook(&state, &tenant_id, &webhook_id).await?;
+    state.limits.check_test_send(&hook.id)?;
     let event_type = event_type.unwrap_or_else(|| default_test_type(&hook));
     let data = match payload {
         Some(data) => data,

@@ -104,6 +104,7 @@ impl FromRequestParts<AppState> for Caller {
         {
             return Err(ApiError::Unauthorized("this API key has expired"));
         }
+        state.limits.check_key(&key_id)?;
         if fresh {
             // Read from the database at most once per cache lifetime, so `last_used_at` is
             // accurate to a few seconds for one write per interval. Never fails the request.

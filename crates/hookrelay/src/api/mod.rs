@@ -6,6 +6,7 @@ pub mod auth;
 mod events;
 pub mod extract;
 mod health;
+pub mod limits;
 pub mod problem;
 mod tenants;
 mod webhooks;
@@ -35,6 +36,9 @@ pub struct AppState {
     pub keys: Arc<auth::KeyCache>,
     /// Which addresses webhooks may reach (checked at create/update and at every connection).
     pub targets: Arc<TargetPolicy>,
+    pub limits: Arc<limits::RateLimits>,
+    /// Webhooks one tenant may have; 0: no limit.
+    pub max_webhooks_per_tenant: u32,
 }
 
 /// Request body limits.
@@ -92,7 +96,11 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
         .route("/webhooks/{id}/test", post(activity::test))
         .route("/webhooks/{id}/logs", get(activity::logs))
         .route("/webhooks/{id}/logs/{log_id}", get(activity::log))
-        .route("/webhooks/{id}/stats", get(activity::stats));
+        .route("/webhooks/{id}/stats", get(activity::stats))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::per_client,
+        ));
 
     Router::new()
         .route("/healthz", get(health::healthz))

@@ -35,6 +35,15 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    #[error("rate limit of {scope} exceeded")]
+    RateLimited {
+        /// What is limited, in words: "this API key", "this client address".
+        scope: &'static str,
+        retry_after: std::time::Duration,
+    },
+    /// A quota that waiting does not restore (`webhooks per tenant`), so no `Retry-After`.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -76,6 +85,16 @@ impl ApiError {
                 "validation",
                 "Validation failed",
             ),
+            RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            ),
+            QuotaExceeded(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota-exceeded",
+                "Quota exceeded",
+            ),
             Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -109,6 +128,11 @@ impl ApiError {
                 format!("{}: {}", errors[0].field, errors[0].message)
             }
             Validation(errors) => format!("{} fields are invalid", errors.len()),
+            RateLimited { scope, retry_after } => format!(
+                "too many requests for {scope}; retry in {} s",
+                retry_after_secs(*retry_after)
+            ),
+            QuotaExceeded(detail) => detail.clone(),
             Unavailable(_) => "the database is unavailable; retry shortly".into(),
             Internal(_) => "an internal error occurred; it has been logged".into(),
         }
@@ -159,10 +183,23 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            ApiError::RateLimited { retry_after, .. } => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs(retry_after)),
+                );
+            }
             _ => {}
         }
         response
     }
+}
+
+/// Whole seconds to wait, rounded up and at least 1: `Retry-After: 0` invites a tight loop.
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    u64::try_from(wait.as_millis().div_ceil(1000))
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 impl From<StoreError> for ApiError {

@@ -35,6 +35,8 @@ pub struct WebhookOut {
     status: WebhookStatus,
     retry_count: i64,
     timeout_seconds: i64,
+    headers: serde_json::Value,
+    rate_limit_per_second: Option<i64>,
     is_active: bool,
     total_deliveries: i64,
     successful_deliveries: i64,
@@ -61,6 +63,8 @@ impl WebhookOut {
             status: w.status,
             retry_count: w.retry_count,
             timeout_seconds: w.timeout_seconds,
+            headers: crate::domain::headers::to_json(&w.headers),
+            rate_limit_per_second: w.rate_limit_per_second,
             is_active: w.is_active,
             total_deliveries: w.total_deliveries,
             successful_deliveries: w.successful_deliveries,
@@ -80,7 +84,12 @@ pub async fn create(
     let new = NewWebhook::parse(&body).map_err(ApiError::Validation)?;
     check_target(&state, &new.url).await?;
     let webhook = Webhook::create(&tenant_id, new, Timestamp::now());
-    state.store.insert_webhook(&webhook).await?;
+    let max = state.max_webhooks_per_tenant;
+    if !state.store.insert_webhook(&webhook, max).await? {
+        return Err(ApiError::QuotaExceeded(format!(
+            "this tenant already has {max} webhooks, the most allowed; delete one first"
+        )));
+    }
     Ok((StatusCode::CREATED, Json(WebhookOut::new(webhook, true))))
 }
 

@@ -68,7 +68,7 @@ impl Sender {
     pub async fn send(&self, target: &Target, message: Message<'_>) -> AttemptOutcome {
         let started_at = Timestamp::now();
         let headers = signed_headers(target, &message, started_at);
-        let request_headers = headers_json(&headers);
+        let request_headers = headers_json(&headers, target);
         let body = Bytes::from_owner(SharedBody(message.body));
         let mut outcome = AttemptOutcome {
             started_at,
@@ -146,7 +146,16 @@ fn signed_headers(target: &Target, message: &Message<'_>, at: Timestamp) -> Head
         })
         .collect::<Vec<_>>()
         .join(" ");
-    let mut headers = HeaderMap::with_capacity(8);
+    let mut headers = HeaderMap::with_capacity(8 + target.headers.len());
+    // The tenant's own headers first; validation keeps them off every name set below.
+    for (name, value) in &target.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
     let mut put = |name: &'static str, value: &str| {
@@ -162,11 +171,18 @@ fn signed_headers(target: &Target, message: &Message<'_>, at: Timestamp) -> Head
     headers
 }
 
-fn headers_json(headers: &HeaderMap) -> String {
+/// The sent headers as the attempt log shows them. Custom header values are sealed at rest
+/// because they often carry a receiver's credentials, so the log names them but hides values.
+fn headers_json(headers: &HeaderMap, target: &Target) -> String {
     let map: serde_json::Map<String, serde_json::Value> = headers
         .iter()
         .map(|(k, v)| {
-            let value = v.to_str().unwrap_or_default().to_owned();
+            let custom = target.headers.iter().any(|(n, _)| n == k.as_str());
+            let value = if custom {
+                "***".to_owned()
+            } else {
+                v.to_str().unwrap_or_default().to_owned()
+            };
             (k.as_str().to_owned(), serde_json::Value::String(value))
         })
         .collect();

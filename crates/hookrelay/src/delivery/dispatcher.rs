@@ -1,13 +1,18 @@
 //! Local scheduling of leased deliveries: one lane per webhook, served round-robin by a fixed
 //! pool of workers. A lane never has more than `per_webhook` attempts in flight, so one slow
-//! receiver holds at most that many workers and cannot starve the others.
+//! receiver holds at most that many workers and cannot starve the others. A webhook with a
+//! `rate_limit_per_second` is paced: when its bucket is empty its lane is parked until the next
+//! token, and one pacer task puts parked lanes back in turn.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 use crate::domain::delivery::Job;
+use crate::domain::pace::Pacer;
 
 /// Limits on what one node holds in memory and runs at once.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +31,15 @@ struct Lane {
     in_flight: usize,
     /// Whether the lane is in `ready` (at most once).
     ready: bool,
+    /// Waiting for its rate limit: out of `ready` until the pacer puts it back.
+    parked: bool,
+}
+
+impl Lane {
+    /// Whether the lane should be (put) in `ready`.
+    fn can_run(&self, per_webhook: usize) -> bool {
+        !self.ready && !self.parked && !self.jobs.is_empty() && self.in_flight < per_webhook
+    }
 }
 
 #[derive(Default)]
@@ -36,13 +50,23 @@ struct State {
     known: HashSet<String>,
     queued: usize,
     closed: bool,
+    /// Token buckets of rate-limited webhooks. They outlive lanes (a lane ends whenever its
+    /// queue drains), or a webhook could burst past its limit each time it refilled.
+    pacers: HashMap<String, (Pacer, u32)>,
+    /// Parked lanes by the time their next token is due.
+    parked: BinaryHeap<Reverse<(Instant, String)>>,
 }
 
 pub struct Dispatcher {
     limits: Limits,
     state: Mutex<State>,
     work: Notify,
+    /// Wakes the pacer when a lane is parked earlier than any before it, or on close.
+    pacer: Notify,
 }
+
+/// How often the pacer forgets buckets that refilled completely.
+const PACER_PRUNE: Duration = Duration::from_secs(10);
 
 impl Dispatcher {
     pub fn new(limits: Limits) -> Self {
@@ -50,6 +74,7 @@ impl Dispatcher {
             limits,
             state: Mutex::new(State::default()),
             work: Notify::new(),
+            pacer: Notify::new(),
         }
     }
 
@@ -77,7 +102,7 @@ impl Dispatcher {
             let webhook_id = job.target.webhook_id.clone();
             let lane = state.lanes.entry(webhook_id.clone()).or_default();
             lane.jobs.push_back(job);
-            if !lane.ready && lane.in_flight < self.limits.per_webhook {
+            if lane.can_run(self.limits.per_webhook) {
                 lane.ready = true;
                 state.ready.push_back(webhook_id);
             }
@@ -106,12 +131,37 @@ impl Dispatcher {
 
     /// A job, or `Err(closed)`.
     fn try_next(&self) -> Result<Job, bool> {
+        self.try_next_at(Instant::now())
+    }
+
+    fn try_next_at(&self, now: Instant) -> Result<Job, bool> {
         let mut state = self.lock();
         let state = &mut *state;
         while let Some(webhook_id) = state.ready.pop_front() {
             let Some(lane) = state.lanes.get_mut(&webhook_id) else {
                 continue;
             };
+            let Some(rate) = lane.jobs.front().map(|j| j.target.rate_limit) else {
+                lane.ready = false;
+                continue;
+            };
+            if let Some(rate) = rate {
+                let (pacer, limit) = state
+                    .pacers
+                    .entry(webhook_id.clone())
+                    .or_insert_with(|| (Pacer::new(rate, now), rate));
+                *limit = rate;
+                if let Err(due) = pacer.take(rate, now) {
+                    lane.ready = false;
+                    lane.parked = true;
+                    let earliest = state.parked.peek().is_none_or(|Reverse((at, _))| due < *at);
+                    state.parked.push(Reverse((due, webhook_id)));
+                    if earliest {
+                        self.pacer.notify_one();
+                    }
+                    continue;
+                }
+            }
             let Some(job) = lane.jobs.pop_front() else {
                 lane.ready = false;
                 continue;
@@ -141,9 +191,9 @@ impl Dispatcher {
             return;
         };
         lane.in_flight = lane.in_flight.saturating_sub(1);
-        if lane.jobs.is_empty() && lane.in_flight == 0 {
+        if lane.jobs.is_empty() && lane.in_flight == 0 && !lane.parked {
             state.lanes.remove(webhook_id);
-        } else if !lane.ready && !lane.jobs.is_empty() && lane.in_flight < self.limits.per_webhook {
+        } else if lane.can_run(self.limits.per_webhook) {
             lane.ready = true;
             state.ready.push_back(webhook_id.to_owned());
             self.work.notify_one();
@@ -159,6 +209,7 @@ impl Dispatcher {
             return Vec::new();
         };
         let dropped: Vec<String> = lane.jobs.drain(..).map(|j| j.delivery_id).collect();
+        lane.parked = false; // its heap entry goes stale and is skipped
         if lane.in_flight == 0 {
             state.lanes.remove(webhook_id);
         }
@@ -180,10 +231,83 @@ impl Dispatcher {
         for lane in state.lanes.values_mut() {
             ids.extend(lane.jobs.drain(..).map(|j| j.delivery_id));
             lane.ready = false;
+            lane.parked = false;
         }
+        state.parked.clear();
         drop(state);
         self.work.notify_waiters();
+        self.pacer.notify_one();
         ids
+    }
+
+    /// Puts parked lanes back in `ready` as their tokens fall due; returns once closed. One
+    /// task runs this beside the workers, so idle workers never poll a clock.
+    pub async fn pace(&self) {
+        let mut pruned = Instant::now();
+        loop {
+            let notified = self.pacer.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let next = {
+                let mut state = self.lock();
+                if state.closed {
+                    return;
+                }
+                let now = Instant::now();
+                let woke = self.unpark(&mut state, now);
+                if now.duration_since(pruned) >= PACER_PRUNE {
+                    pruned = now;
+                    let State { pacers, lanes, .. } = &mut *state;
+                    pacers.retain(|id, (p, rate)| lanes.contains_key(id) || !p.is_full(*rate, now));
+                }
+                if woke {
+                    self.work.notify_one();
+                }
+                state.parked.peek().map(|Reverse((at, _))| *at)
+            };
+            match next {
+                Some(at) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at.into()) => {}
+                        () = &mut notified => {}
+                    }
+                }
+                None => {
+                    tokio::select! {
+                        () = tokio::time::sleep(PACER_PRUNE) => {}
+                        () = &mut notified => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves lanes whose token is due from `parked` to `ready`; whether any moved.
+    fn unpark(&self, state: &mut State, now: Instant) -> bool {
+        let mut woke = false;
+        while let Some(Reverse((at, _))) = state.parked.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, webhook_id))) = state.parked.pop() else {
+                break;
+            };
+            let Some(lane) = state.lanes.get_mut(&webhook_id) else {
+                continue;
+            };
+            if !lane.parked {
+                continue; // stale: dropped or re-queued since
+            }
+            lane.parked = false;
+            if lane.can_run(self.limits.per_webhook) {
+                lane.ready = true;
+                state.ready.push_back(webhook_id);
+                woke = true;
+            } else if lane.jobs.is_empty() && lane.in_flight == 0 {
+                state.lanes.remove(&webhook_id);
+            }
+        }
+        woke
     }
 
     /// Room left in the local queue.
@@ -241,6 +365,20 @@ mod tests {
             webhook_id: id.into(),
             url: "http://127.0.0.1/".into(),
             secrets: Vec::new(),
+            headers: Vec::new(),
+            rate_limit: None,
+            timeout: Duration::from_secs(1),
+            retry_count: 0,
+        })
+    }
+
+    fn paced(id: &str, rate: u32) -> Arc<Target> {
+        Arc::new(Target {
+            webhook_id: id.into(),
+            url: "http://127.0.0.1/".into(),
+            secrets: Vec::new(),
+            headers: Vec::new(),
+            rate_limit: Some(rate),
             timeout: Duration::from_secs(1),
             retry_count: 0,
         })
@@ -303,5 +441,45 @@ mod tests {
         assert_eq!(d.try_next().err(), Some(true));
         assert_eq!(d.room(), 0);
         assert_eq!(d.push(vec![job(&b, 9)]).len(), 1);
+    }
+
+    #[test]
+    fn a_rate_limited_lane_waits_for_its_token_without_holding_up_others() {
+        let d = Dispatcher::new(Limits {
+            per_webhook: 10,
+            ..limits()
+        });
+        let (slow, other) = (paced("wh_paced", 1), target("wh_other"));
+        d.push((0..3).map(|n| job(&slow, n)).collect());
+        d.push((0..2).map(|n| job(&other, n)).collect());
+        let order: Vec<String> = std::iter::from_fn(|| d.try_next().ok())
+            .map(|j| j.delivery_id)
+            .collect();
+        // One token for the paced webhook; the other one is not held up by it.
+        assert_eq!(
+            order,
+            ["dlv_wh_paced_0", "dlv_wh_other_0", "dlv_wh_other_1"]
+        );
+        // Parked: new jobs and finished attempts do not bring it back early.
+        d.push(vec![job(&slow, 3)]);
+        d.done("wh_paced", "dlv_wh_paced_0");
+        assert_eq!(d.try_next().err(), Some(false));
+        let due = {
+            let state = d.lock();
+            state.parked.peek().map(|Reverse((at, _))| *at)
+        };
+        let due = due.expect("the paced lane is parked");
+        {
+            let mut state = d.lock();
+            assert!(!d.unpark(&mut state, due - Duration::from_millis(1)));
+            assert!(d.unpark(&mut state, due));
+        }
+        assert_eq!(
+            d.try_next_at(due).map(|j| j.delivery_id).ok().as_deref(),
+            Some("dlv_wh_paced_1")
+        );
+        // Nothing is dropped: the rest is still queued, waiting for tokens.
+        assert_eq!(d.queued(), 2);
+        assert_eq!(d.close().len(), 2);
     }
 }

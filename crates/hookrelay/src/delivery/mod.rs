@@ -180,6 +180,8 @@ impl Engine {
         for _ in 0..shared.config.concurrency.max(1) {
             workers.spawn(work(shared.clone()));
         }
+        let pacing = shared.clone();
+        workers.spawn(async move { pacing.dispatcher.pace().await });
         let tasks = Tasks {
             workers,
             ingest: tokio::spawn(ingest::run(
@@ -252,6 +254,9 @@ impl Engine {
             webhook_id: webhook.id.clone(),
             url: webhook.url.clone(),
             secrets: webhook.signing_secrets(now),
+            headers: webhook.headers.clone(),
+            // A test send is one request: no pacing.
+            rate_limit: None,
             timeout: Duration::from_secs(webhook.timeout_seconds.clamp(1, 3600) as u64),
             retry_count: 0,
         };

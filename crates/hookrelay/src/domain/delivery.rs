@@ -48,6 +48,10 @@ pub struct Target {
     pub url: String,
     /// The secrets to sign with: the current one first, then, during a rotation, the previous.
     pub secrets: Vec<String>,
+    /// The tenant's custom headers, validated when set.
+    pub headers: super::headers::CustomHeaders,
+    /// Deliveries per second at most, on this node; `None`: no limit.
+    pub rate_limit: Option<u32>,
     pub timeout: Duration,
     pub retry_count: u32,
 }

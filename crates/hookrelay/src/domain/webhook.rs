@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::catalog;
+use super::headers::{self, CustomHeaders};
 use super::input::{FieldError, Input, boolean, integer, text};
 use super::secret;
 use super::time::Timestamp;
@@ -17,6 +18,9 @@ pub const DEFAULT_RETRY_COUNT: i64 = 3;
 pub const TIMEOUT_MIN: i64 = 1;
 pub const TIMEOUT_MAX: i64 = 60;
 pub const DEFAULT_TIMEOUT_SECONDS: i64 = 30;
+/// Highest per-webhook delivery rate a tenant may ask for; without one, deliveries go as fast
+/// as the concurrency limits allow.
+pub const RATE_LIMIT_MAX: i64 = 10_000;
 
 /// Where a webhook stands, as shown to its tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,6 +64,10 @@ pub struct Webhook {
     pub status: WebhookStatus,
     pub retry_count: i64,
     pub timeout_seconds: i64,
+    /// Sent with every delivery, after validation (see `headers`).
+    pub headers: CustomHeaders,
+    /// Deliveries per second at most; `None`: no limit.
+    pub rate_limit_per_second: Option<i64>,
     pub is_active: bool,
     pub total_deliveries: i64,
     pub successful_deliveries: i64,
@@ -84,6 +92,8 @@ impl Webhook {
             status: WebhookStatus::for_active(new.is_active),
             retry_count: new.retry_count,
             timeout_seconds: new.timeout_seconds,
+            headers: new.headers,
+            rate_limit_per_second: new.rate_limit_per_second,
             is_active: new.is_active,
             total_deliveries: 0,
             successful_deliveries: 0,
@@ -104,6 +114,8 @@ impl Webhook {
             secret,
             retry_count,
             timeout_seconds,
+            headers,
+            rate_limit_per_second,
             is_active,
         } = patch;
         if let Some(v) = name {
@@ -126,6 +138,12 @@ impl Webhook {
         }
         if let Some(v) = timeout_seconds {
             self.timeout_seconds = v;
+        }
+        if let Some(v) = headers {
+            self.headers = v;
+        }
+        if let Some(v) = rate_limit_per_second {
+            self.rate_limit_per_second = v;
         }
         if let Some(v) = is_active {
             self.is_active = v;
@@ -186,6 +204,8 @@ const WRITABLE: &[&str] = &[
     "secret",
     "retry_count",
     "timeout_seconds",
+    "headers",
+    "rate_limit_per_second",
     "is_active",
 ];
 
@@ -200,6 +220,8 @@ pub struct NewWebhook {
     pub secret: Option<String>,
     pub retry_count: i64,
     pub timeout_seconds: i64,
+    pub headers: CustomHeaders,
+    pub rate_limit_per_second: Option<i64>,
     pub is_active: bool,
 }
 
@@ -213,6 +235,8 @@ impl NewWebhook {
         let secret = input.optional("secret", parse_secret);
         let retry_count = input.optional("retry_count", parse_retry_count);
         let timeout_seconds = input.optional("timeout_seconds", parse_timeout);
+        let custom = parse_headers_field(&mut input, body);
+        let rate_limit = input.optional("rate_limit_per_second", parse_rate_limit);
         let is_active = input.optional("is_active", boolean);
         input.finish(|| NewWebhook {
             name: name.unwrap_or_default(),
@@ -222,6 +246,8 @@ impl NewWebhook {
             secret,
             retry_count: retry_count.unwrap_or(DEFAULT_RETRY_COUNT),
             timeout_seconds: timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
+            headers: custom.unwrap_or_default(),
+            rate_limit_per_second: rate_limit.flatten(),
             is_active: is_active.unwrap_or(true),
         })
     }
@@ -285,6 +311,10 @@ pub struct WebhookPatch {
     pub secret: Option<String>,
     pub retry_count: Option<i64>,
     pub timeout_seconds: Option<i64>,
+    /// Replaces the whole set; `{}` or `null` removes them all.
+    pub headers: Option<CustomHeaders>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit_per_second: Option<Option<i64>>,
     pub is_active: Option<bool>,
 }
 
@@ -299,6 +329,8 @@ impl WebhookPatch {
             secret: input.optional("secret", parse_secret),
             retry_count: input.optional("retry_count", parse_retry_count),
             timeout_seconds: input.optional("timeout_seconds", parse_timeout),
+            headers: parse_headers_field(&mut input, body),
+            rate_limit_per_second: input.optional("rate_limit_per_second", parse_rate_limit),
             is_active: input.optional("is_active", boolean),
         };
         input.finish(|| patch)
@@ -330,6 +362,27 @@ fn parse_retry_count(v: &Value) -> Result<i64, String> {
 
 fn parse_timeout(v: &Value) -> Result<i64, String> {
     integer(v, TIMEOUT_MIN, TIMEOUT_MAX)
+}
+
+/// Deliveries per second, or `null` for no limit.
+fn parse_rate_limit(v: &Value) -> Result<Option<i64>, String> {
+    match v {
+        Value::Null => Ok(None),
+        _ => integer(v, 1, RATE_LIMIT_MAX).map(Some),
+    }
+}
+
+/// `headers`, when present; each bad header is reported under its own name.
+fn parse_headers_field(input: &mut Input<'_>, body: &Map<String, Value>) -> Option<CustomHeaders> {
+    match headers::parse(body.get("headers")?) {
+        Ok(parsed) => Some(parsed),
+        Err(errors) => {
+            for error in errors {
+                input.push(error);
+            }
+            None
+        }
+    }
 }
 
 /// A delivery target: absolute http(s) with a host, no credentials, no fragment. Returns the

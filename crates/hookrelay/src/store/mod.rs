@@ -244,7 +244,10 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
     ) -> StoreResult<bool>;
 
-    async fn insert_webhook(&self, webhook: &Webhook) -> StoreResult<()>;
+    /// Inserts unless the tenant already has `max_per_tenant` webhooks (0: no limit); whether
+    /// it did. The count and the insert are one atomic step, so concurrent creates cannot
+    /// overshoot.
+    async fn insert_webhook(&self, webhook: &Webhook, max_per_tenant: u32) -> StoreResult<bool>;
     async fn webhook(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Webhook>>;
     async fn webhooks(
         &self,

@@ -72,6 +72,7 @@ macro_rules! row_mappers {
                 }
                 _ => None,
             };
+            let headers = $crate::store::rows::open_headers(keys, row.try_get("headers")?, &id)?;
             Ok($crate::domain::webhook::Webhook {
                 id,
                 tenant_id: row.try_get("tenant_id")?,
@@ -84,6 +85,8 @@ macro_rules! row_mappers {
                 status: $crate::domain::webhook::WebhookStatus::for_active(is_active),
                 retry_count: row.try_get("retry_count")?,
                 timeout_seconds: row.try_get("timeout_seconds")?,
+                headers,
+                rate_limit_per_second: row.try_get("rate_limit_per_second")?,
                 is_active,
                 total_deliveries: row.try_get("total_deliveries")?,
                 successful_deliveries: row.try_get("successful_deliveries")?,
@@ -114,10 +117,17 @@ macro_rules! row_mappers {
             {
                 secrets.push($crate::store::rows::open_secret(keys, stored, &webhook_id)?);
             }
+            let headers =
+                $crate::store::rows::open_headers(keys, row.try_get("headers")?, &webhook_id)?;
+            let rate_limit: Option<i64> = row.try_get("rate_limit_per_second")?;
             Ok($crate::domain::delivery::Target {
                 webhook_id,
                 url: row.try_get("url")?,
                 secrets,
+                headers,
+                rate_limit: rate_limit
+                    .and_then(|r| u32::try_from(r).ok())
+                    .filter(|r| *r > 0),
                 timeout: ::std::time::Duration::from_secs(timeout.clamp(1, 3600) as u64),
                 retry_count: retry_count.clamp(0, 100) as u32,
             })
@@ -192,4 +202,62 @@ pub(crate) fn open_secret(
 ) -> super::StoreResult<String> {
     keys.open(&stored, webhook_id)
         .map_err(|e| super::StoreError::Corrupt(format!("secret of {webhook_id}: {e}")))
+}
+
+/// The additional data binding sealed custom headers to their webhook *and* their column, so a
+/// sealed secret cannot be swapped in for them (or the reverse).
+fn headers_aad(webhook_id: &str) -> String {
+    format!("{webhook_id}/headers")
+}
+
+/// `webhooks.headers` as stored: the JSON object sealed with the operator keys, or NULL when
+/// the webhook has none.
+pub(crate) fn seal_headers(
+    keys: &crate::domain::crypto::Keyring,
+    webhook: &crate::domain::webhook::Webhook,
+) -> Option<String> {
+    if webhook.headers.is_empty() {
+        return None;
+    }
+    let json = crate::domain::headers::to_json(&webhook.headers).to_string();
+    Some(keys.seal(&json, &headers_aad(&webhook.id)))
+}
+
+/// Custom headers as stored, opened; validated when they were written, so only shape is checked.
+pub(crate) fn open_headers(
+    keys: &crate::domain::crypto::Keyring,
+    stored: Option<String>,
+    webhook_id: &str,
+) -> super::StoreResult<crate::domain::headers::CustomHeaders> {
+    let Some(stored) = stored else {
+        return Ok(Vec::new());
+    };
+    let corrupt = |e: String| super::StoreError::Corrupt(format!("headers of {webhook_id}: {e}"));
+    let json = keys
+        .open(&stored, &headers_aad(webhook_id))
+        .map_err(|e| corrupt(e.to_string()))?;
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&json).map_err(|e| corrupt(e.to_string()))?;
+    map.into_iter()
+        .map(|(name, value)| match value {
+            serde_json::Value::String(v) => Ok((name, v)),
+            _ => Err(corrupt(format!("{name} is not a string"))),
+        })
+        .collect()
+}
+
+/// Stored custom headers sealed again with the current key; `None` when already current.
+pub(crate) fn reseal_headers(
+    keys: &crate::domain::crypto::Keyring,
+    stored: &str,
+    webhook_id: &str,
+) -> super::StoreResult<Option<String>> {
+    if keys.is_current(stored) {
+        return Ok(None);
+    }
+    let aad = headers_aad(webhook_id);
+    let plain = keys
+        .open(stored, &aad)
+        .map_err(|e| super::StoreError::Corrupt(format!("headers of {webhook_id}: {e}")))?;
+    Ok(Some(keys.seal(&plain, &aad)))
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use hookrelay::ServeConfig;
+use hookrelay::api::limits::RateLimitConfig;
 use hookrelay::config::SecretString;
 use hookrelay::domain::retry::RetryPolicy;
 use hookrelay::domain::target::TargetPolicy;
@@ -449,6 +450,13 @@ pub fn test_config(db: &TestDb) -> ServeConfig {
     };
     config.delivery.poll_interval = Duration::from_millis(250);
     config.delivery.shutdown_grace = Duration::from_secs(5);
+    // Tests send bursts from one address; the limits have their own tests (limits.rs).
+    config.rate_limits = RateLimitConfig {
+        per_key: 0,
+        per_ip: 0,
+        test_sends_per_minute: 0,
+        client_ip_header: None,
+    };
     if backend() == Backend::Postgres {
         // Required with PostgreSQL; SQLite tests use the key file made beside the database.
         config.encryption.key = Some(SecretString::new(TEST_ENCRYPTION_KEY));

@@ -51,7 +51,13 @@ async fn no_secret_and_no_key_is_readable_in_the_database() {
     let mut body = sample_webhook();
     body["secret"] = json!(chosen);
     let with_chosen = app.webhook(&t, body).await;
-    let generated = app.webhook(&t, sample_webhook()).await;
+    let mut with_headers = sample_webhook();
+    with_headers["headers"] = json!({"Authorization": "Bearer hdr-credential-7Qx2"});
+    let generated = app.webhook(&t, with_headers).await;
+    assert_eq!(
+        generated["headers"]["authorization"],
+        "Bearer hdr-credential-7Qx2"
+    );
     let generated = generated["secret"].as_str().unwrap().to_owned();
     // A PATCHed secret too.
     let patched = "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=";
@@ -92,6 +98,8 @@ async fn no_secret_and_no_key_is_readable_in_the_database() {
         t.key.as_str(),
         key_secret,
         ADMIN_KEY,
+        // Custom headers often carry a receiver's credentials: sealed like secrets.
+        "hdr-credential-7Qx2",
     ] {
         assert!(
             !contains(&stored, needle),
@@ -112,7 +120,9 @@ async fn the_sqlite_key_file_is_private_and_rotation_keeps_secrets_working() {
     let db = TestDb::create().await;
     let app = TestApp::spawn_in(db).await;
     let t = app.tenant("Acme").await;
-    let hook = app.webhook(&t, sample_webhook()).await;
+    let mut body = sample_webhook();
+    body["headers"] = json!({"X-Api-Token": "tok-123"});
+    let hook = app.webhook(&t, body).await;
     let secret = hook["secret"].as_str().unwrap().to_owned();
     let db = app.stop().await;
 
@@ -143,9 +153,20 @@ async fn the_sqlite_key_file_is_private_and_rotation_keeps_secrets_working() {
     let sealed_after = db.strings("SELECT secret FROM webhooks").await;
     assert_ne!(sealed_before, sealed_after);
 
+    let sealed_headers_after = db.strings("SELECT headers FROM webhooks").await;
+    assert!(sealed_headers_after[0].starts_with("enc:v1:"));
+
     let app = TestApp::spawn_in(db).await;
-    let path = format!("/api/v1/webhooks/{}/secret", hook["id"].as_str().unwrap());
-    assert_eq!(app.get(&t, &path).await["secret"], secret.as_str());
+    let path = format!("/api/v1/webhooks/{}", hook["id"].as_str().unwrap());
+    assert_eq!(
+        app.get(&t, &format!("{path}/secret")).await["secret"],
+        secret.as_str()
+    );
+    // The custom headers were sealed again with the new key, and still open.
+    assert_eq!(
+        app.get(&t, &path).await["headers"]["x-api-token"],
+        "tok-123"
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 
 use super::helpers::*;
 
-const FIELDS: [&str; 17] = [
+const FIELDS: [&str; 19] = [
     "id",
     "tenant_id",
     "name",
@@ -14,6 +14,8 @@ const FIELDS: [&str; 17] = [
     "status",
     "retry_count",
     "timeout_seconds",
+    "headers",
+    "rate_limit_per_second",
     "is_active",
     "total_deliveries",
     "successful_deliveries",
@@ -51,6 +53,8 @@ async fn create_answers_the_whole_webhook_with_defaults_and_secret() {
     assert_eq!(w["status"], "active");
     assert_eq!(w["retry_count"], 3);
     assert_eq!(w["timeout_seconds"], 30);
+    assert_eq!(w["headers"], json!({}));
+    assert!(w["rate_limit_per_second"].is_null());
     assert_eq!(w["is_active"], true);
     for counter in [
         "total_deliveries",
@@ -75,7 +79,8 @@ async fn create_with_every_field() {
                 "name": "All events", "description": "everything to the warehouse",
                 "url": "http://hooks.example.org:8443/in?src=hookrelay",
                 "events": ["*", "message.new", "*"], "secret": secret,
-                "retry_count": 0, "timeout_seconds": 60, "is_active": false
+                "retry_count": 0, "timeout_seconds": 60, "is_active": false,
+                "headers": {"X-Source": "crm"}, "rate_limit_per_second": 50
             }),
         )
         .await;
@@ -85,6 +90,8 @@ async fn create_with_every_field() {
     assert_eq!(w["secret"], secret.as_str());
     assert_eq!(w["retry_count"], 0);
     assert_eq!(w["timeout_seconds"], 60);
+    assert_eq!(w["headers"], json!({"x-source": "crm"}));
+    assert_eq!(w["rate_limit_per_second"], 50);
     assert_eq!(w["is_active"], false);
     assert_eq!(w["status"], "inactive");
 }
@@ -242,6 +249,8 @@ async fn patch_changes_only_the_named_fields() {
         "url",
         "retry_count",
         "timeout_seconds",
+        "headers",
+        "rate_limit_per_second",
         "created_at",
         "description",
     ] {

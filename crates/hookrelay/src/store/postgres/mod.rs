@@ -216,11 +216,21 @@ impl Store for PostgresStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn insert_webhook(&self, w: &Webhook) -> StoreResult<()> {
-        sqlx::query(
+    async fn insert_webhook(&self, w: &Webhook, max_per_tenant: u32) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        if max_per_tenant > 0 {
+            // Creates for one tenant queue on its row, so the count below stays true.
+            sqlx::query("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
+                .bind(&w.tenant_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let done = sqlx::query(
             "INSERT INTO webhooks (id, tenant_id, name, description, url, events, secret, status,
-                retry_count, timeout_seconds, is_active, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                retry_count, timeout_seconds, headers, rate_limit_per_second, is_active,
+                created_at, updated_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+             WHERE $16 = 0 OR (SELECT COUNT(*) FROM webhooks WHERE tenant_id = $2) < $16",
         )
         .bind(&w.id)
         .bind(&w.tenant_id)
@@ -232,12 +242,16 @@ impl Store for PostgresStore {
         .bind(w.status.as_str())
         .bind(w.retry_count)
         .bind(w.timeout_seconds)
+        .bind(crate::store::rows::seal_headers(&self.keys, w))
+        .bind(w.rate_limit_per_second)
         .bind(w.is_active)
         .bind(w.created_at.millis())
         .bind(w.updated_at.millis())
-        .execute(&self.pool)
+        .bind(i64::from(max_per_tenant))
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn webhook(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
@@ -294,8 +308,9 @@ impl Store for PostgresStore {
         sqlx::query(
             "UPDATE webhooks SET name = $1, description = $2, url = $3, events = $4, secret = $5,
                 previous_secret = $6, previous_secret_expires_at = $7, status = $8,
-                retry_count = $9, timeout_seconds = $10, is_active = $11, updated_at = $12
-             WHERE id = $13",
+                retry_count = $9, timeout_seconds = $10, headers = $11,
+                rate_limit_per_second = $12, is_active = $13, updated_at = $14
+             WHERE id = $15",
         )
         .bind(&w.name)
         .bind(&w.description)
@@ -311,6 +326,8 @@ impl Store for PostgresStore {
         .bind(w.status.as_str())
         .bind(w.retry_count)
         .bind(w.timeout_seconds)
+        .bind(crate::store::rows::seal_headers(&self.keys, &w))
+        .bind(w.rate_limit_per_second)
         .bind(w.is_active)
         .bind(w.updated_at.millis())
         .bind(&w.id)
@@ -321,7 +338,7 @@ impl Store for PostgresStore {
     }
 
     async fn reencrypt_secrets(&self) -> StoreResult<u64> {
-        let rows = sqlx::query("SELECT id, secret, previous_secret FROM webhooks")
+        let rows = sqlx::query("SELECT id, secret, previous_secret, headers FROM webhooks")
             .fetch_all(&self.pool)
             .await?;
         let mut sealed = 0;
@@ -329,8 +346,12 @@ impl Store for PostgresStore {
             let id: String = row.try_get("id")?;
             let stored: String = row.try_get("secret")?;
             let previous: Option<String> = row.try_get("previous_secret")?;
+            let headers: Option<String> = row.try_get("headers")?;
             let current = |s: &String| self.keys.is_current(s);
-            if current(&stored) && previous.as_ref().is_none_or(current) {
+            if current(&stored)
+                && previous.as_ref().is_none_or(current)
+                && headers.as_ref().is_none_or(current)
+            {
                 continue;
             }
             let open = |s: &String| crate::store::rows::open_secret(&self.keys, s.clone(), &id);
@@ -339,15 +360,28 @@ impl Store for PostgresStore {
                 Some(p) => Some(self.keys.seal(&open(p)?, &id)),
                 None => None,
             };
+            let headers_sealed = match &headers {
+                Some(h) => Some(
+                    crate::store::rows::reseal_headers(&self.keys, h, &id)?
+                        .unwrap_or_else(|| h.clone()),
+                ),
+                None => None,
+            };
             // Only if unchanged meanwhile: a concurrent update already sealed it afresh.
-            sqlx::query("UPDATE webhooks SET secret = $1, previous_secret = $2 WHERE id = $3 AND secret = $4 AND previous_secret IS NOT DISTINCT FROM $5")
-                .bind(secret)
-                .bind(previous_sealed)
-                .bind(&id)
-                .bind(&stored)
-                .bind(&previous)
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(
+                "UPDATE webhooks SET secret = $1, previous_secret = $2, headers = $3
+                 WHERE id = $4 AND secret = $5 AND previous_secret IS NOT DISTINCT FROM $6
+                   AND headers IS NOT DISTINCT FROM $7",
+            )
+            .bind(secret)
+            .bind(previous_sealed)
+            .bind(headers_sealed)
+            .bind(&id)
+            .bind(&stored)
+            .bind(&previous)
+            .bind(&headers)
+            .execute(&self.pool)
+            .await?;
             sealed += 1;
         }
         Ok(sealed)

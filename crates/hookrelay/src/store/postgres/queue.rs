@@ -116,7 +116,7 @@ impl IngestTx for Tx<'_, '_> {
     async fn subscribers(&mut self, tenant_id: &str) -> StoreResult<Vec<Subscriber>> {
         let rows = sqlx::query(
             "SELECT id, url, secret, previous_secret, previous_secret_expires_at, timeout_seconds,
-                    retry_count, events
+                    retry_count, headers, rate_limit_per_second, events
              FROM webhooks WHERE tenant_id = $1 AND is_active",
         )
         .bind(tenant_id)
@@ -238,7 +238,7 @@ pub(super) async fn claim_due(
     let rows = sqlx::query(
         "SELECT d.id, d.event_id, d.tenant_id, d.webhook_id, d.attempts, e.event_type, e.body,
                 w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
-                w.timeout_seconds, w.retry_count
+                w.timeout_seconds, w.retry_count, w.headers, w.rate_limit_per_second
          FROM deliveries d
          JOIN webhooks w ON w.id = d.webhook_id
          JOIN events e ON e.id = d.event_id

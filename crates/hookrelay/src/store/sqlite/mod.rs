@@ -252,11 +252,15 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn insert_webhook(&self, w: &Webhook) -> StoreResult<()> {
-        sqlx::query(
+    async fn insert_webhook(&self, w: &Webhook, max_per_tenant: u32) -> StoreResult<bool> {
+        // One statement on the single writer: the count and the insert cannot interleave
+        // with another create.
+        let done = sqlx::query(
             "INSERT INTO webhooks (id, tenant_id, name, description, url, events, secret, status,
-                retry_count, timeout_seconds, is_active, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                retry_count, timeout_seconds, headers, rate_limit_per_second, is_active,
+                created_at, updated_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15
+             WHERE ?16 = 0 OR (SELECT COUNT(*) FROM webhooks WHERE tenant_id = ?2) < ?16",
         )
         .bind(&w.id)
         .bind(&w.tenant_id)
@@ -268,12 +272,15 @@ impl Store for SqliteStore {
         .bind(w.status.as_str())
         .bind(w.retry_count)
         .bind(w.timeout_seconds)
+        .bind(crate::store::rows::seal_headers(&self.keys, w))
+        .bind(w.rate_limit_per_second)
         .bind(w.is_active)
         .bind(w.created_at.millis())
         .bind(w.updated_at.millis())
+        .bind(i64::from(max_per_tenant))
         .execute(&self.writer)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
     async fn webhook(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
@@ -331,7 +338,8 @@ impl Store for SqliteStore {
         sqlx::query(
             "UPDATE webhooks SET name = ?, description = ?, url = ?, events = ?, secret = ?,
                 previous_secret = ?, previous_secret_expires_at = ?, status = ?, retry_count = ?,
-                timeout_seconds = ?, is_active = ?, updated_at = ?
+                timeout_seconds = ?, headers = ?, rate_limit_per_second = ?, is_active = ?,
+                updated_at = ?
              WHERE id = ?",
         )
         .bind(&w.name)
@@ -348,6 +356,8 @@ impl Store for SqliteStore {
         .bind(w.status.as_str())
         .bind(w.retry_count)
         .bind(w.timeout_seconds)
+        .bind(crate::store::rows::seal_headers(&self.keys, &w))
+        .bind(w.rate_limit_per_second)
         .bind(w.is_active)
         .bind(w.updated_at.millis())
         .bind(&w.id)
@@ -358,7 +368,7 @@ impl Store for SqliteStore {
     }
 
     async fn reencrypt_secrets(&self) -> StoreResult<u64> {
-        let rows = sqlx::query("SELECT id, secret, previous_secret FROM webhooks")
+        let rows = sqlx::query("SELECT id, secret, previous_secret, headers FROM webhooks")
             .fetch_all(&self.writer)
             .await?;
         let mut sealed = 0;
@@ -366,8 +376,12 @@ impl Store for SqliteStore {
             let id: String = row.try_get("id")?;
             let stored: String = row.try_get("secret")?;
             let previous: Option<String> = row.try_get("previous_secret")?;
+            let headers: Option<String> = row.try_get("headers")?;
             let current = |s: &String| self.keys.is_current(s);
-            if current(&stored) && previous.as_ref().is_none_or(current) {
+            if current(&stored)
+                && previous.as_ref().is_none_or(current)
+                && headers.as_ref().is_none_or(current)
+            {
                 continue;
             }
             let open = |s: &String| crate::store::rows::open_secret(&self.keys, s.clone(), &id);
@@ -376,15 +390,27 @@ impl Store for SqliteStore {
                 Some(p) => Some(self.keys.seal(&open(p)?, &id)),
                 None => None,
             };
+            let headers_sealed = match &headers {
+                Some(h) => Some(
+                    crate::store::rows::reseal_headers(&self.keys, h, &id)?
+                        .unwrap_or_else(|| h.clone()),
+                ),
+                None => None,
+            };
             // Only if unchanged meanwhile: a concurrent update already sealed it afresh.
-            sqlx::query("UPDATE webhooks SET secret = ?, previous_secret = ? WHERE id = ? AND secret = ? AND previous_secret IS ?")
-                .bind(secret)
-                .bind(previous_sealed)
-                .bind(&id)
-                .bind(&stored)
-                .bind(&previous)
-                .execute(&self.writer)
-                .await?;
+            sqlx::query(
+                "UPDATE webhooks SET secret = ?, previous_secret = ?, headers = ?
+                 WHERE id = ? AND secret = ? AND previous_secret IS ? AND headers IS ?",
+            )
+            .bind(secret)
+            .bind(previous_sealed)
+            .bind(headers_sealed)
+            .bind(&id)
+            .bind(&stored)
+            .bind(&previous)
+            .bind(&headers)
+            .execute(&self.writer)
+            .await?;
             sealed += 1;
         }
         Ok(sealed)
