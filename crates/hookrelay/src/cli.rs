@@ -25,6 +25,11 @@ use crate::domain::target::TargetPolicy;
     about = "Webhook delivery: signed, retried, logged, counted."
 )]
 pub struct Cli {
+    /// Configuration file (TOML; see hookrelay.example.toml). Its settings sit under the
+    /// environment and the flags.
+    #[arg(long, env = "HOOKRELAY_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+
     /// Log format on stderr.
     #[arg(long, env = "HOOKRELAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
@@ -43,6 +48,9 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the server (API and delivery).
     Serve(Box<ServeArgs>),
+    /// Print the configuration `serve` would run with, and where each value comes from
+    /// (default, file, environment or flag); secrets are hidden. Exits non-zero if invalid.
+    Config(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Seal every webhook secret with the current encryption key (see docs/security.md).
@@ -217,6 +225,34 @@ impl From<ServeArgs> for ServeConfig {
     }
 }
 
+/// Parses the process's command line over the configuration file, then runs it.
+pub fn run() -> anyhow::Result<()> {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut command = Cli::command();
+    let file = match crate::config_file::path_from(&args) {
+        Some(path) => Some(crate::config_file::load(&path, &command)?),
+        None => None,
+    };
+    if let Some(file) = &file {
+        command = crate::config_file::apply(command, file);
+    }
+    let matches = command.clone().get_matches_from(&args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Command::Config(args) = cli.command {
+        let config = ServeConfig::from(*args);
+        print!(
+            "{}",
+            // Listed in definition order: the file's defaults moved its settings last in `command`.
+            crate::config_file::describe(&Cli::command(), "config", &matches, file.as_ref())
+        );
+        config.validate()?;
+        crate::keyring::check_settings(&config.database_url, &config.encryption)?;
+        return Ok(());
+    }
+    main(cli)
+}
+
 /// Runs a parsed command line to completion.
 pub fn main(cli: Cli) -> anyhow::Result<()> {
     crate::telemetry::init(cli.log_format);
@@ -224,6 +260,11 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve((*args).into()).await,
+            Command::Config(args) => {
+                // `run` answers this one with the sources of each value; parsed directly,
+                // validating is what is left to do.
+                ServeConfig::from(*args).validate()
+            }
             Command::Migrate(args) => {
                 let keyring =
                     std::sync::Arc::new(crate::keyring::load(&args.database_url, &args.keys())?);

@@ -20,13 +20,18 @@ pub struct KeySettings {
     pub old_keys: Option<SecretString>,
 }
 
-/// The keyring for `database_url`, creating the SQLite key file if there is none yet.
-pub fn load(database_url: &str, settings: &KeySettings) -> anyhow::Result<Keyring> {
+/// Checks the configured keys without touching any file: what `hookrelay config` reports.
+pub fn check_settings(database_url: &str, settings: &KeySettings) -> anyhow::Result<()> {
+    configured(database_url, settings).map(drop)
+}
+
+/// The configured keyring; `None` when the SQLite key file is to be used.
+fn configured(database_url: &str, settings: &KeySettings) -> anyhow::Result<Option<Keyring>> {
     let old = decode_list(settings.old_keys.as_ref())?;
     if let Some(key) = &settings.key {
         let primary = Keyring::decode_key(key.expose())
             .map_err(|e| anyhow::anyhow!("HOOKRELAY_ENCRYPTION_KEY {e}"))?;
-        return Ok(Keyring::new(&primary, &old));
+        return Ok(Some(Keyring::new(&primary, &old)));
     }
     if store::is_postgres(database_url) {
         anyhow::bail!(
@@ -34,6 +39,15 @@ pub fn load(database_url: &str, settings: &KeySettings) -> anyhow::Result<Keyrin
              webhook secrets with the same key (generate one: openssl rand -base64 32)"
         );
     }
+    Ok(None)
+}
+
+/// The keyring for `database_url`, creating the SQLite key file if there is none yet.
+pub fn load(database_url: &str, settings: &KeySettings) -> anyhow::Result<Keyring> {
+    if let Some(keyring) = configured(database_url, settings)? {
+        return Ok(keyring);
+    }
+    let old = decode_list(settings.old_keys.as_ref())?;
     let path = key_file(database_url);
     let mut keys = match read_key_file(&path)? {
         Some(keys) => keys,

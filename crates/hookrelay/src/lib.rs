@@ -10,6 +10,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod config_file;
 pub mod delivery;
 pub mod domain;
 pub mod keyring;
