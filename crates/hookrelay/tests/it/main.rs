@@ -6,15 +6,18 @@
 pub(crate) mod helpers;
 
 mod auth;
+mod cli;
 pub(crate) mod crash;
 mod delivery;
 mod errors;
 mod isolation;
 mod lifecycle;
+mod listen;
 mod persistence;
 mod quickstart;
 pub(crate) mod receiver;
 mod secrets;
+mod smoke;
 mod ssrf;
 mod tenants;
 mod validation;
