@@ -6,18 +6,18 @@
 pub(crate) mod helpers;
 
 mod auth;
-mod cli;
+pub(crate) mod cli;
 pub(crate) mod crash;
 mod delivery;
 mod errors;
 mod isolation;
 mod lifecycle;
-mod listen;
+pub(crate) mod listen;
 mod persistence;
 mod quickstart;
 pub(crate) mod receiver;
 mod secrets;
-mod smoke;
+pub(crate) mod smoke;
 mod ssrf;
 mod tenants;
 mod validation;

@@ -8,7 +8,7 @@ use super::helpers::ADMIN_KEY;
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/smoke.sh");
 
 /// bash, curl and jq, or a loud skip (`.ci/run` installs curl and jq).
-fn tools_present() -> bool {
+pub fn tools_present() -> bool {
     let missing: Vec<&str> = ["bash", "curl", "jq"]
         .into_iter()
         .filter(|tool| {
