@@ -54,13 +54,13 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
     let bound = socket.local_addr()?;
     let verifying = if args.secret.is_some() {
-        "verifying signatures"
+        "checking signatures"
     } else {
-        "signatures not checked (no --secret)"
+        "not checking signatures: no --secret"
     };
     // On stderr, so that stdout carries deliveries only (`--json` output stays parseable).
     eprintln!(
-        "Listening on http://{bound}/ ({verifying}; answering {}). Ctrl-C to stop.",
+        "Listening on http://{bound}/ (answering {}; {verifying}). Ctrl-C to stop.",
         status.as_u16()
     );
     let state = Arc::new(Listener {
@@ -69,13 +69,30 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         json: args.json,
     });
     let app = Router::new().fallback(receive).with_state(state);
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(crate::cli::stop_on_signal(shutdown.clone()));
     axum::serve(socket, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .with_graceful_shutdown(interrupted())
         .await?;
     eprintln!("Stopped.");
     Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }
 
 async fn receive(
