@@ -8,7 +8,8 @@
 #
 # Needs bash, curl and jq. The server must be allowed to reach this machine's loopback
 # (HOOKRELAY_ALLOW_PRIVATE_TARGETS=127.0.0.0/8), where the script runs `hookrelay listen`:
-# HOOKRELAY_BIN names the binary (default target/release/hookrelay if built, else cargo run).
+# HOOKRELAY_BIN names the binary (default: target/release/hookrelay, built by cargo first;
+# without cargo, `hookrelay` on PATH).
 # Tenants cannot be deleted through the API: the tenant made here ("smoke-…") stays, keyless.
 set -uo pipefail
 
@@ -32,10 +33,17 @@ if [ -z "$ADMIN_KEY" ]; then
 fi
 if [ -n "${HOOKRELAY_BIN:-}" ]; then
   HOOKRELAY=("$HOOKRELAY_BIN")
-elif [ -x "$ROOT/target/release/hookrelay" ]; then
+elif command -v cargo >/dev/null && [ -f "$ROOT/Cargo.toml" ]; then
+  # Built (a no-op when up to date), then run directly: a `cargo run` in the background would
+  # outlive `kill`, and an old target/release binary may predate `listen`.
+  cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p hookrelay \
+    || { echo "FAIL prerequisites: cargo build --release failed"; exit 1; }
   HOOKRELAY=("$ROOT/target/release/hookrelay")
+elif command -v hookrelay >/dev/null; then
+  HOOKRELAY=(hookrelay)
 else
-  HOOKRELAY=(cargo run --quiet --release --manifest-path "$ROOT/Cargo.toml" --)
+  echo "FAIL prerequisites: no hookrelay binary: set HOOKRELAY_BIN"
+  exit 1
 fi
 
 work="$(mktemp -d)"
@@ -94,9 +102,9 @@ need() { echo "stopping: the steps after this one need it"; exit 1; }
 
 # ---- health -------------------------------------------------------------------------------
 health=$(curl -s -o /dev/null -w '%{http_code}' "$BASE_URL/healthz") || health=000
-[ "$health" = 200 ] && pass "GET /healthz" || { fail "GET /healthz" "HTTP $health from $BASE_URL"; need; }
+if [ "$health" = 200 ]; then pass "GET /healthz"; else fail "GET /healthz" "HTTP $health from $BASE_URL"; need; fi
 ready=$(curl -s -o /dev/null -w '%{http_code}' "$BASE_URL/readyz") || ready=000
-[ "$ready" = 200 ] && pass "GET /readyz" || fail "GET /readyz" "HTTP $ready"
+if [ "$ready" = 200 ]; then pass "GET /readyz"; else fail "GET /readyz" "HTTP $ready"; fi
 
 # ---- tenants and keys (admin) -------------------------------------------------------------
 tenant_name="smoke-$(date -u +%Y%m%dT%H%M%SZ)-$$"
@@ -142,10 +150,10 @@ else
   need
 fi
 
-# received JQ-CHECK: waits (10 s at most) for a delivery line of `hookrelay listen` matching.
+# received JQ-CHECK: waits (30 s at most) for a delivery line of `hookrelay listen` matching.
 received() {
   local check=$1
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     jq -e -s "any(.[]; $check)" "$work/listen.out" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
@@ -188,7 +196,7 @@ expect "POST /events" 202 '.deliveries == 1 and .duplicate == false'
 event_id=$(jq -r .id <<<"$body")
 call POST /events "$key" "{\"type\": \"message.new\", \"idempotency_key\": \"$idem\", \"data\": {}}"
 expect "POST /events again with the idempotency key" 200 ".id == \"$event_id\" and .duplicate == true"
-for _ in $(seq 1 100); do
+for _ in $(seq 1 300); do
   call GET "/events/$event_id" "$key"
   [ "$(jq -r '.deliveries[0].state' <<<"$body" 2>/dev/null)" = succeeded ] && break
   sleep 0.1
