@@ -156,8 +156,12 @@ async fn wait(client: &Client, event_id: &str, timeout: Duration) -> Result<Valu
             .await?;
         let all = deliveries(&event);
         let pending = count(all, |s| s == "pending");
+        let attempts: i64 = all
+            .iter()
+            .filter_map(|d| d.get("attempts").and_then(Value::as_i64))
+            .sum();
         let line = format!(
-            "waiting: {} of {} deliveries ended ({} succeeded, {} failed)",
+            "waiting: {} of {} deliveries ended ({} succeeded, {} failed), attempts so far: {attempts}",
             all.len() - pending,
             all.len(),
             count(all, |s| s == "succeeded"),

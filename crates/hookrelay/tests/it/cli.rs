@@ -158,7 +158,9 @@ async fn send_delivers_and_waits_for_the_outcome() {
         .expect("a delivery row");
     assert!(row.contains("succeeded") && row.contains(" 200 "), "{out}");
     assert!(
-        err.contains("waiting: 1 of 1 deliveries ended (1 succeeded, 0 failed)"),
+        err.contains(
+            "waiting: 1 of 1 deliveries ended (1 succeeded, 0 failed), attempts so far: 1"
+        ),
         "{err}"
     );
     let event_id = out
