@@ -1,5 +1,6 @@
-//! The command line: `hookrelay serve`, `hookrelay migrate`. Every flag has a `HOOKRELAY_*`
-//! environment twin.
+//! The command line: `hookrelay serve`, `hookrelay migrate`; the client commands (`listen`,
+//! `tenants`, `keys`, `send`) live in [`crate::listen`] and [`crate::client`]. Every flag has a
+//! `HOOKRELAY_*` environment twin.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,6 +56,14 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Seal every webhook secret with the current encryption key (see docs/security.md).
     RotateEncryptionKey(DatabaseArgs),
+    /// Receive webhooks on 127.0.0.1 and print each delivery, verified with --secret.
+    Listen(crate::listen::ListenArgs),
+    /// Create and list tenants on a running server (admin key).
+    Tenants(crate::client::TenantsArgs),
+    /// Create, list and revoke tenants' API keys on a running server (admin key).
+    Keys(crate::client::KeysArgs),
+    /// Send an event to a running server (tenant key), optionally waiting for its deliveries.
+    Send(crate::client::SendArgs),
 }
 
 #[derive(Debug, Args)]
@@ -285,6 +294,12 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 println!("sealed {sealed} webhook secrets with the current key");
                 Ok(())
             }
+            Command::Listen(args) => crate::listen::run(args).await,
+            Command::Tenants(args) => {
+                crate::client::finish(crate::client::admin::tenants(args).await)
+            }
+            Command::Keys(args) => crate::client::finish(crate::client::admin::keys(args).await),
+            Command::Send(args) => crate::client::finish(crate::client::send::send(args).await),
         }
     })
 }

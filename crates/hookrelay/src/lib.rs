@@ -6,14 +6,17 @@
 //! - [`api`]: HTTP routing, authentication, extractors, problem answers.
 //! - [`server`]: wiring it together; [`server::run`] serves on a listener until cancelled.
 //! - [`cli`]: the command line; `main.rs` only parses and calls [`cli::main`].
+//! - [`client`], [`listen`]: the commands for people: API calls and a local receiver.
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod config_file;
 pub mod delivery;
 pub mod domain;
 pub mod keyring;
+pub mod listen;
 pub mod server;
 pub mod store;
 mod telemetry;

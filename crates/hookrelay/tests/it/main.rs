@@ -6,6 +6,7 @@
 pub(crate) mod helpers;
 
 mod auth;
+pub(crate) mod cli;
 mod config;
 pub(crate) mod crash;
 mod delivery;
@@ -14,10 +15,12 @@ mod headers;
 mod isolation;
 mod lifecycle;
 mod limits;
+pub(crate) mod listen;
 mod persistence;
 mod quickstart;
 pub(crate) mod receiver;
 mod secrets;
+pub(crate) mod smoke;
 mod ssrf;
 mod tenants;
 mod validation;

@@ -38,8 +38,9 @@ fn quickstart_block() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_quickstart_runs_as_written() {
-    let receiver = super::receiver::Receiver::start().await;
-    let receiver_url = receiver.url("/webhooks/hookrelay");
+    // The receiver the README suggests: `hookrelay listen`.
+    let listen = super::listen::Listen::start(&["--json"]);
+    let receiver_url = format!("{}/webhooks/hookrelay", listen.url);
     require_backend!();
     let db = super::helpers::TestDb::create().await;
     let dir = &db.dir;
@@ -91,7 +92,9 @@ async fn readme_quickstart_runs_as_written() {
     let output = tokio::task::spawn_blocking(move || {
         Command::new("bash")
             .args(["-euo", "pipefail", "-c", &script])
-            .env("HOOKRELAY", base)
+            .env("PATH", super::cli::path_with_binary())
+            .env("HOOKRELAY_URL", base)
+            .env_remove("HOOKRELAY_KEY")
             .env("ADMIN_KEY", &admin_key)
             .env("RECEIVER", receiver_url)
             .output()
@@ -116,17 +119,39 @@ async fn readme_quickstart_runs_as_written() {
         "the test send succeeded: {stdout}"
     );
     assert!(
-        stdout.contains("\"state\": \"succeeded\""),
+        stdout
+            .lines()
+            .any(|l| l.starts_with("dlv_") && l.contains(" succeeded ")),
         "the event was delivered: {stdout}"
+    );
+    assert!(
+        stdout.contains("Acme Clinic") && stdout.contains("Accepted evt_"),
+        "{stdout}"
     );
     assert!(
         stdout.contains("\"is_test\": true") && stdout.contains("\"is_test\": false"),
         "{stdout}"
     );
     assert!(stdout.contains("\"total_deliveries\": 1"), "{stdout}");
-    let hits = receiver.hits("/webhooks/hookrelay");
-    assert_eq!(hits.len(), 2, "one test send and one delivery");
-    assert_eq!(hits[1].json()["data"]["from"], "+5511987654321");
+    let hits: Vec<serde_json::Value> = listen
+        .read_until(|lines| lines.len() == 2)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        hits.iter().all(|h| h["path"] == "/webhooks/hookrelay"),
+        "one test send and one delivery: {hits:?}"
+    );
+    assert!(
+        hits.iter()
+            .any(|h| h["body"]["data"]["from"] == "+5511987654321"),
+        "{hits:?}"
+    );
+    assert!(
+        stderr.contains("error: Validation failed: type: unknown event type")
+            && stdout.contains("exit status 1"),
+        "{stdout}\n{stderr}"
+    );
     assert!(
         stdout.contains("\"field\": \"url\"") && stdout.contains("\"field\": \"events[0]\""),
         "{stdout}"
