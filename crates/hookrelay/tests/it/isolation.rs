@@ -137,3 +137,137 @@ async fn a_tenant_header_does_not_widen_a_tenant_key() {
         .unwrap();
     assert_eq!(list["data"], json!([]));
 }
+
+/// Tenant B's key against each of tenant A's ids, on every tenant route that takes one: each
+/// answer is byte-for-byte the answer for an id that does not exist, and nothing of A's moves.
+#[tokio::test]
+async fn every_route_answers_a_foreign_id_exactly_like_a_missing_one() {
+    use super::receiver::{Receiver, Reply};
+    use std::time::Duration;
+
+    let app = spawn_app!();
+    let rx = Receiver::start().await;
+    rx.script("/a", |_| Reply::status(200));
+    let a = app.tenant("A").await;
+    let b = app.tenant("B").await;
+    let hook = app
+        .webhook(
+            &a,
+            json!({"name": "a", "url": rx.url("/a"), "events": ["*"]}),
+        )
+        .await;
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    let event = app
+        .event(&a, json!({"type": "message.new", "data": {"x": 1}}))
+        .await;
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    let logs = app
+        .eventually(
+            &a,
+            &format!("/api/v1/webhooks/{hook_id}/logs"),
+            Duration::from_secs(10),
+            |v| v["data"].as_array().is_some_and(|d| !d.is_empty()),
+        )
+        .await;
+    let log_id = logs["data"][0]["id"].as_str().unwrap().to_owned();
+    let before = app.get(&a, &format!("/api/v1/webhooks/{hook_id}")).await;
+    let hits_before = rx.hits("/a").len();
+
+    let missing_hook = "wh_01jdzzzzzzzzzzzzzzzzzzzzzz";
+    let missing_log = "att_01jdzzzzzzzzzzzzzzzzzzzzzz";
+    let missing_event = "evt_01jdzzzzzzzzzzzzzzzzzzzzzz";
+    let routes: Vec<(Method, String, String, Option<Value>)> = vec![
+        (
+            Method::GET,
+            format!("/webhooks/{hook_id}"),
+            format!("/webhooks/{missing_hook}"),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/webhooks/{hook_id}"),
+            format!("/webhooks/{missing_hook}"),
+            Some(json!({"name": "stolen"})),
+        ),
+        (
+            Method::GET,
+            format!("/webhooks/{hook_id}/secret"),
+            format!("/webhooks/{missing_hook}/secret"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/webhooks/{hook_id}/rotate-secret"),
+            format!("/webhooks/{missing_hook}/rotate-secret"),
+            Some(json!({})),
+        ),
+        (
+            Method::POST,
+            format!("/webhooks/{hook_id}/test"),
+            format!("/webhooks/{missing_hook}/test"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/webhooks/{hook_id}/logs"),
+            format!("/webhooks/{missing_hook}/logs"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/webhooks/{hook_id}/logs/{log_id}"),
+            format!("/webhooks/{missing_hook}/logs/{missing_log}"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/webhooks/{hook_id}/stats"),
+            format!("/webhooks/{missing_hook}/stats"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/events/{event_id}"),
+            format!("/events/{missing_event}"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/webhooks/{hook_id}"),
+            format!("/webhooks/{missing_hook}"),
+            None,
+        ),
+    ];
+    for (method, theirs, missing, body) in routes {
+        let answer = |path: String| {
+            let (method, body) = (method.clone(), body.clone());
+            let app = &app;
+            let key = b.key.clone();
+            async move {
+                let r = app
+                    .call(method, &format!("/api/v1{path}"), Some(&key), body)
+                    .await;
+                problem(r, StatusCode::NOT_FOUND).await
+            }
+        };
+        let foreign = answer(theirs.clone()).await;
+        let absent = answer(missing).await;
+        assert_eq!(
+            foreign, absent,
+            "{method} {theirs}: a foreign id must look missing"
+        );
+    }
+    // A's webhook, secret, logs and receiver are exactly as they were.
+    let after = app.get(&a, &format!("/api/v1/webhooks/{hook_id}")).await;
+    assert_eq!(after, before);
+    assert_eq!(
+        rx.hits("/a").len(),
+        hits_before,
+        "B's test send reached A's receiver"
+    );
+    let secret = app
+        .get(&a, &format!("/api/v1/webhooks/{hook_id}/secret"))
+        .await;
+    assert_eq!(secret["secret"], hook["secret"]);
+    assert!(secret["previous_secret"].is_null(), "{secret}");
+}
