@@ -77,6 +77,29 @@ async fn cargo_example(package: &str, example: &str) -> PathBuf {
     command
         .args(["build", "--quiet", "-p", package, "--example", example])
         .current_dir(repo());
+    // Cargo gives this test the variables of the crate under test (CARGO_MANIFEST_DIR ...);
+    // passed on, build scripts that watch them (ring's) would rebuild half the tree.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let per_crate = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+            || [
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+                "OUT_DIR",
+            ]
+            .contains(&name.as_ref());
+        if per_crate {
+            command.env_remove(name.as_ref());
+        }
+    }
     build(command).await;
     // This binary is target/<profile>/deps/it-<hash>; examples are in target/<profile>/examples.
     let exe = std::env::current_exe().unwrap();
