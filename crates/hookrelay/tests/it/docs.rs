@@ -236,3 +236,51 @@ async fn integration_curl_block_runs_as_written() {
         .wait_for("/all", 3, std::time::Duration::from_secs(60))
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_to_verified_delivery_runs_as_written() {
+    if !super::examples::node_ok() {
+        // Same rule as the example tests: SKIPPED, or a failure when CI requires tools.
+        super::examples::available("node", false, "install Node.js 18 or later");
+        return;
+    }
+    let app = spawn_app!();
+    let tenant = app.tenant("Acme Clinic").await;
+    let port = super::examples::free_port();
+    // If a step fails, the receiver started in the background must not outlive the script
+    // (and hold its output open): a trap stops the script's jobs however it exits.
+    let script = format!(
+        "trap 'kill $(jobs -p) 2>/dev/null' EXIT\n{}",
+        block("docs/receiving-webhooks.md", "zero-to-verified")
+    );
+    let base = app.base.clone();
+    let key = tenant.key.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(repo())
+            .env("HOOKRELAY", base)
+            .env("TENANT_KEY", key)
+            .env("PORT", port.to_string())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the block failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("verified evt_") && l.ends_with(" message.new")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\"success\": true") && stdout.contains("\"response_status\": 204"),
+        "{stdout}"
+    );
+}

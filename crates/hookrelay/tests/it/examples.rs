@@ -32,7 +32,7 @@ pub fn repo() -> PathBuf {
 
 /// Returns false (after saying SKIPPED) when a tool is missing, or fails the test when CI
 /// requires every tool.
-fn available(what: &str, ok: bool, fix: &str) -> bool {
+pub fn available(what: &str, ok: bool, fix: &str) -> bool {
     if ok {
         return true;
     }
@@ -174,7 +174,7 @@ impl Drop for ChildProcess {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -323,7 +323,7 @@ async fn check_receiver(app: &TestApp, receiver: Command) {
     }
 }
 
-fn node_ok() -> bool {
+pub fn node_ok() -> bool {
     runs("node", &["--version"], &repo())
 }
 
