@@ -250,7 +250,7 @@ async fn zero_to_verified_delivery_runs_as_written() {
     // If a step fails, the receiver started in the background must not outlive the script
     // (and hold its output open): a trap stops the script's jobs however it exits.
     let script = format!(
-        "trap 'kill $(jobs -p) 2>/dev/null' EXIT\n{}",
+        "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{}",
         block("docs/receiving-webhooks.md", "zero-to-verified")
     );
     let base = app.base.clone();
@@ -283,4 +283,31 @@ async fn zero_to_verified_delivery_runs_as_written() {
         stdout.contains("\"success\": true") && stdout.contains("\"response_status\": 204"),
         "{stdout}"
     );
+}
+
+/// The figures the two docs quote are the code's.
+#[test]
+fn quoted_limits_are_the_code_limits() {
+    use hookrelay::config::DEFAULT_MAX_EVENT_BYTES;
+    use hookrelay::domain::event::{IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_WINDOW_MS};
+    use hookrelay::domain::webhook::{
+        DEFAULT_RETRY_COUNT, DEFAULT_TIMEOUT_SECONDS, RETRY_COUNT_MAX,
+    };
+    let receiving = std::fs::read_to_string(repo().join("docs/receiving-webhooks.md")).unwrap();
+    assert!(receiving.contains(&format!(
+        "`timeout_seconds` (default {DEFAULT_TIMEOUT_SECONDS})"
+    )));
+    assert!(receiving.contains(&format!(
+        "`retry_count` times (default {DEFAULT_RETRY_COUNT}, up to {RETRY_COUNT_MAX})"
+    )));
+    let integration = std::fs::read_to_string(repo().join("docs/integration.md")).unwrap();
+    assert!(integration.contains(&format!(
+        "limited to {} KiB by default",
+        DEFAULT_MAX_EVENT_BYTES / 1024
+    )));
+    assert!(integration.contains(&format!("1–{IDEMPOTENCY_KEY_MAX} bytes")));
+    let hours = IDEMPOTENCY_WINDOW_MS / 3_600_000;
+    assert!(integration.contains(&format!("for {hours} hours")));
+    // MAX_BATCH is private to the API; the 422 for 501 events names the limit.
+    assert!(integration.contains("1 to 500 events"));
 }
