@@ -171,6 +171,8 @@ fn integration_shows_the_examples() {
     let doc = std::fs::read_to_string(repo().join("docs/integration.md")).unwrap();
     for example in [
         "examples/integration/nestjs/src/hookrelay.service.ts",
+        "examples/integration/nestjs/src/hookrelay.module.ts",
+        "examples/integration/nestjs/src/messages.service.ts",
         "examples/integration/rust/send_events.rs",
     ] {
         assert!(

@@ -1,42 +1,35 @@
-// Runs HookrelayService inside a NestJS application context, as a service of yours would:
+// Runs the service inside a NestJS application context, as your application would:
 //
-//   HOOKRELAY_URL=http://127.0.0.1:8080 HOOKRELAY_API_KEY=hr_... npm start
+//   HOOKRELAY_URL=http://127.0.0.1:8080 HOOKRELAY_API_KEY=hr_... npm run build && npm start
 //
 // Each step prints one JSON line.
 import "reflect-metadata";
 import { Module } from "@nestjs/common";
 import { NestFactory } from "@nestjs/core";
-import { HOOKRELAY_OPTIONS, HookrelayError, HookrelayService } from "./hookrelay.service";
+import { HookrelayError, HookrelayService } from "./hookrelay.service";
+import { HookrelayModule } from "./hookrelay.module";
+import { MessagesService } from "./messages.service";
 
-@Module({
-  providers: [
-    HookrelayService,
-    {
-      provide: HOOKRELAY_OPTIONS,
-      useValue: {
-        baseUrl: process.env.HOOKRELAY_URL ?? "http://127.0.0.1:8080",
-        apiKey: process.env.HOOKRELAY_API_KEY ?? "",
-      },
-    },
-  ],
-})
+@Module({ imports: [HookrelayModule], providers: [MessagesService] })
 class AppModule {}
 
 async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+  const messages = app.get(MessagesService);
   const hookrelay = app.get(HookrelayService);
 
   // One event, keyed by the id it already has in your system.
   const message = {
-    type: "message.new",
-    idempotency_key: "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBDMUQ3RjA4QTY5QjM1RkE0AA==",
-    data: { message_id: "wamid.HBgN...", from: "+5511987654321", text: "Oi!" },
+    wamid: "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBDMUQ3RjA4QTY5QjM1RkE0AA==",
+    conversationId: "conv_8f3a2c",
+    from: "+5511987654321",
+    text: "Oi!",
   };
-  const first = await hookrelay.send(message);
+  const first = await messages.onInboundMessage(message);
   console.log(JSON.stringify({ step: "send", ...first }));
 
   // Sent again (a retry after a timeout, a redelivered queue message): the same event.
-  const again = await hookrelay.send(message);
+  const again = await messages.onInboundMessage(message);
   console.log(JSON.stringify({ step: "send again", ...again }));
 
   // Several at once: one request, one answer per event, in order.
