@@ -1,0 +1,3 @@
+module example.com/hookrelay-verify
+
+go 1.19
