@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{
     DEFAULT_DATABASE_URL, DEFAULT_DB_MAX_CONNECTIONS, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_EVENT_BYTES, SecretString, ServeConfig,
+    DEFAULT_MAX_EVENT_BYTES, MetricsAccess, SecretString, ServeConfig,
 };
 use crate::delivery::{DeliveryConfig, Limits};
 use crate::domain::retry::RetryPolicy;
@@ -38,6 +38,8 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (API and delivery).
@@ -99,6 +101,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_MAX_EVENT_BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES)]
     pub max_event_bytes: usize,
 
+    /// Who may read `GET /metrics`: `public` (anyone reaching the listener), `admin` (the
+    /// admin key as bearer token) or `off`.
+    #[arg(long, env = "HOOKRELAY_METRICS", value_enum, default_value_t = MetricsAccess::Public)]
+    pub metrics: MetricsAccess,
+
     #[command(flatten)]
     pub delivery: DeliveryArgs,
 }
@@ -159,6 +166,7 @@ impl From<ServeArgs> for ServeConfig {
             admin_key: args.admin_key,
             max_body_bytes: args.max_body_bytes,
             max_event_bytes: args.max_event_bytes,
+            metrics_access: args.metrics,
             delivery: DeliveryConfig {
                 retry: RetryPolicy {
                     base: d.retry_base,

@@ -28,6 +28,20 @@ pub struct ServeConfig {
     /// Largest accepted event (`POST /events` body).
     pub max_event_bytes: usize,
     pub delivery: DeliveryConfig,
+    /// Who may read `GET /metrics`.
+    pub metrics_access: MetricsAccess,
+}
+
+/// Who may read `GET /metrics` on the API listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MetricsAccess {
+    /// Anyone who reaches the listener (as Prometheus usually scrapes).
+    #[default]
+    Public,
+    /// Only with the admin key as a bearer token.
+    Admin,
+    /// Not served.
+    Off,
 }
 
 impl ServeConfig {
@@ -44,6 +58,7 @@ impl ServeConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             delivery: DeliveryConfig::default(),
+            metrics_access: MetricsAccess::default(),
         }
     }
 

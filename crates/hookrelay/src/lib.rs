@@ -4,6 +4,7 @@
 //! - [`domain`]: types and rules with no I/O (ids, catalogue, validation, secrets, keys).
 //! - [`store`]: the storage trait and its backends, with their migrations.
 //! - [`api`]: HTTP routing, authentication, extractors, problem answers.
+//! - [`metrics`]: Prometheus counters and the scrape.
 //! - [`server`]: wiring it together; [`server::run`] serves on a listener until cancelled.
 //! - [`cli`]: the command line; `main.rs` only parses and calls [`cli::main`].
 
@@ -13,6 +14,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod keyring;
+pub mod metrics;
 pub mod server;
 pub mod store;
 mod telemetry;

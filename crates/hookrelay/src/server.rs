@@ -29,13 +29,16 @@ pub async fn run(
     )?);
     let store = store::connect(&config.database_url, config.db_max_connections, keyring).await?;
     let admin_key_hash = settle_admin_key(store.as_ref(), &config).await?;
-    let engine = Engine::start(store.clone(), config.delivery.clone()).await?;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let engine = Engine::start(store.clone(), config.delivery.clone(), metrics.clone()).await?;
     let state = AppState {
         store: store.clone(),
         admin_key_hash: Arc::new(admin_key_hash),
         engine: engine.clone(),
         keys: Arc::new(KeyCache::new(KEY_CACHE_TTL)),
         targets: config.delivery.targets.clone(),
+        metrics,
+        metrics_access: config.metrics_access,
     };
     let limits = BodyLimits {
         api: config.max_body_bytes,

@@ -28,6 +28,7 @@ use crate::domain::retry::RetryPolicy;
 use crate::domain::target::TargetPolicy;
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::Webhook;
+use crate::metrics::Metrics;
 use crate::store::{LeasePlan, LogEntry, Store};
 
 pub use attempt::USER_AGENT_VALUE;
@@ -84,6 +85,7 @@ struct Shared {
     dispatcher: dispatcher::Dispatcher,
     sender: attempt::Sender,
     records: mpsc::Sender<recorder::ToRecorder>,
+    metrics: Arc<Metrics>,
     /// Wakes the poller early: retries were scheduled, room was freed, or another node left
     /// work for anyone.
     poll: Arc<Notify>,
@@ -148,8 +150,12 @@ struct Tasks {
 }
 
 impl Engine {
-    /// Starts the engine's tasks on the current runtime.
-    pub async fn start(store: Arc<dyn Store>, config: DeliveryConfig) -> anyhow::Result<Engine> {
+    /// Starts the engine's tasks on the current runtime; it counts what it does in `metrics`.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        config: DeliveryConfig,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Engine> {
         let released = store.release_all_leases().await?;
         if released > 0 {
             tracing::info!(released, "resuming deliveries left by the previous run");
@@ -165,6 +171,7 @@ impl Engine {
             )?,
             dispatcher: dispatcher::Dispatcher::new(config.limits),
             records: records_tx,
+            metrics,
             poll: Arc::new(Notify::new()),
             overflowed: std::sync::atomic::AtomicBool::new(false),
             store,
@@ -332,6 +339,11 @@ impl Engine {
     pub fn queued(&self) -> usize {
         self.shared.dispatcher.queued()
     }
+
+    /// Attempts running on this node.
+    pub fn in_flight(&self) -> usize {
+        self.shared.dispatcher.in_flight()
+    }
 }
 
 /// A worker: takes jobs until the dispatcher closes.
@@ -389,6 +401,11 @@ async fn attempt_job(shared: &Shared, mut job: Job) -> Option<AttemptRecord> {
         recorded_at,
         unit,
     );
+    // Counted before the record is sent, so a state read back through the API is never
+    // ahead of the counters.
+    shared
+        .metrics
+        .attempt(&job.event_id, job.attempt, &outcome, next);
     Some(AttemptRecord {
         log_id: id::new_at(id::ATTEMPT, outcome.started_at),
         job,

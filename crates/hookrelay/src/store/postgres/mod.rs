@@ -17,8 +17,8 @@ mod queue;
 mod reads;
 
 use super::{
-    EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, Store,
-    StoreResult, WebhookFilter, WebhookStats,
+    EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, PoolUsage,
+    QueueDepth, Store, StoreResult, WebhookFilter, WebhookStats,
 };
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job};
@@ -477,6 +477,19 @@ impl Store for PostgresStore {
             &self.keys,
         )
         .await
+    }
+
+    async fn queue_depth(&self, now: Timestamp) -> StoreResult<QueueDepth> {
+        queue::queue_depth(&self.pool, now).await
+    }
+
+    fn pool_usage(&self) -> Vec<PoolUsage> {
+        vec![PoolUsage {
+            name: "main",
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }]
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<EventDetail>> {

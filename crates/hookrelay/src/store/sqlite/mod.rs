@@ -20,8 +20,8 @@ mod queue;
 mod reads;
 
 use super::{
-    EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, Store,
-    StoreResult, WebhookFilter, WebhookStats,
+    EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, PoolUsage,
+    QueueDepth, Store, StoreResult, WebhookFilter, WebhookStats,
 };
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job};
@@ -105,6 +105,16 @@ fn lock_database(url: &str) -> anyhow::Result<std::fs::File> {
         Err(std::fs::TryLockError::Error(e)) => {
             anyhow::bail!("cannot lock {}: {e}", path.display())
         }
+    }
+}
+
+/// What `/metrics` shows of a pool.
+fn usage(name: &'static str, pool: &SqlitePool) -> PoolUsage {
+    PoolUsage {
+        name,
+        size: pool.size(),
+        idle: pool.num_idle(),
+        max: pool.options().get_max_connections(),
     }
 }
 
@@ -461,6 +471,14 @@ impl Store for SqliteStore {
             &self.keys,
         )
         .await
+    }
+
+    async fn queue_depth(&self, now: Timestamp) -> StoreResult<QueueDepth> {
+        queue::queue_depth(&self.reader, now).await
+    }
+
+    fn pool_usage(&self) -> Vec<PoolUsage> {
+        vec![usage("writer", &self.writer), usage("reader", &self.reader)]
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<EventDetail>> {
