@@ -106,6 +106,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_METRICS", value_enum, default_value_t = MetricsAccess::Public)]
     pub metrics: MetricsAccess,
 
+    /// Attempt logs and events older than this are deleted (pending deliveries never are);
+    /// `off` or `0` keeps everything.
+    #[arg(long, env = "HOOKRELAY_RETENTION", default_value = "30d", value_parser = crate::retention::parse_age_flag)]
+    pub retention: Duration,
+
     #[command(flatten)]
     pub delivery: DeliveryArgs,
 }
@@ -167,6 +172,10 @@ impl From<ServeArgs> for ServeConfig {
             max_body_bytes: args.max_body_bytes,
             max_event_bytes: args.max_event_bytes,
             metrics_access: args.metrics,
+            retention: crate::retention::RetentionConfig {
+                age: (!args.retention.is_zero()).then_some(args.retention),
+                ..crate::retention::RetentionConfig::default()
+            },
             delivery: DeliveryConfig {
                 retry: RetryPolicy {
                     base: d.retry_base,

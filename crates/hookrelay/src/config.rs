@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub delivery: DeliveryConfig,
     /// Who may read `GET /metrics`.
     pub metrics_access: MetricsAccess,
+    /// What is deleted when, and how gently.
+    pub retention: crate::retention::RetentionConfig,
 }
 
 /// Who may read `GET /metrics` on the API listener.
@@ -59,6 +61,7 @@ impl ServeConfig {
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             delivery: DeliveryConfig::default(),
             metrics_access: MetricsAccess::default(),
+            retention: crate::retention::RetentionConfig::default(),
         }
     }
 

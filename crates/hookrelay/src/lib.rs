@@ -5,6 +5,7 @@
 //! - [`store`]: the storage trait and its backends, with their migrations.
 //! - [`api`]: HTTP routing, authentication, extractors, problem answers.
 //! - [`metrics`]: Prometheus counters and the scrape.
+//! - [`retention`]: deleting old logs and events in the background.
 //! - [`server`]: wiring it together; [`server::run`] serves on a listener until cancelled.
 //! - [`cli`]: the command line; `main.rs` only parses and calls [`cli::main`].
 
@@ -15,6 +16,7 @@ pub mod delivery;
 pub mod domain;
 pub mod keyring;
 pub mod metrics;
+pub mod retention;
 pub mod server;
 pub mod store;
 mod telemetry;

@@ -37,9 +37,16 @@ pub async fn run(
         engine: engine.clone(),
         keys: Arc::new(KeyCache::new(KEY_CACHE_TTL)),
         targets: config.delivery.targets.clone(),
-        metrics,
+        metrics: metrics.clone(),
         metrics_access: config.metrics_access,
     };
+    let stop_retention = CancellationToken::new();
+    let retention = tokio::spawn(crate::retention::run(
+        store.clone(),
+        config.retention.clone(),
+        metrics,
+        stop_retention.clone(),
+    ));
     let limits = BodyLimits {
         api: config.max_body_bytes,
         event: config.max_event_bytes,
@@ -50,6 +57,8 @@ pub async fn run(
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
     // Even if serving failed, finish what is in flight and hand back what is queued.
+    stop_retention.cancel();
+    let _ = retention.await;
     engine.shutdown().await;
     store.close().await;
     served?;

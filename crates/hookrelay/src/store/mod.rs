@@ -6,7 +6,7 @@ mod batch;
 mod bulk;
 mod postgres;
 mod reads;
-
+mod retention;
 mod rows;
 mod sqlite;
 
@@ -340,6 +340,17 @@ pub trait Store: Send + Sync + 'static {
     async fn queue_depth(&self, now: Timestamp) -> StoreResult<QueueDepth>;
     /// This node's connection pools (for `/metrics`).
     fn pool_usage(&self) -> Vec<PoolUsage>;
+    /// Deletes at most `limit` attempt-log rows made before `before`; answers how many.
+    async fn purge_logs(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+    /// Deletes at most `limit` events made before `before`, with their deliveries; spares
+    /// every event with a delivery still pending or one that changed since `before` (its
+    /// attempt logs are younger and still show its body). Answers how many.
+    async fn purge_events(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+    /// Gives at most `pages` free pages back to the file system; answers how many free pages
+    /// remain. Backends whose database reclaims space by itself answer 0.
+    async fn reclaim_space(&self, _pages: u32) -> StoreResult<u64> {
+        Ok(0)
+    }
 
     // ----- reading what happened -----
 

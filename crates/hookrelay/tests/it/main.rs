@@ -15,6 +15,7 @@ mod metrics;
 mod persistence;
 mod quickstart;
 pub(crate) mod receiver;
+mod retention;
 mod secrets;
 mod ssrf;
 mod tenants;

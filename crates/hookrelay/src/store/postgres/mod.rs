@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 
 mod queue;
 mod reads;
+mod retention;
 
 use super::{
     EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, PoolUsage,
@@ -490,6 +491,14 @@ impl Store for PostgresStore {
             idle: self.pool.num_idle(),
             max: self.pool.options().get_max_connections(),
         }]
+    }
+
+    async fn purge_logs(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        retention::purge_logs(&self.pool, before, limit).await
+    }
+
+    async fn purge_events(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        retention::purge_events(&self.pool, before, limit).await
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<EventDetail>> {

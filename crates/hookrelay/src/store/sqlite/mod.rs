@@ -18,6 +18,7 @@ use sqlx::{Row, migrate::Migrator};
 
 mod queue;
 mod reads;
+mod retention;
 
 use super::{
     EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, PoolUsage,
@@ -479,6 +480,18 @@ impl Store for SqliteStore {
 
     fn pool_usage(&self) -> Vec<PoolUsage> {
         vec![usage("writer", &self.writer), usage("reader", &self.reader)]
+    }
+
+    async fn purge_logs(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        retention::purge_logs(&self.writer, before, limit).await
+    }
+
+    async fn purge_events(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        retention::purge_events(&self.writer, before, limit).await
+    }
+
+    async fn reclaim_space(&self, pages: u32) -> StoreResult<u64> {
+        retention::reclaim_space(&self.writer, pages).await
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<EventDetail>> {
