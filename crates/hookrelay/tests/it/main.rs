@@ -6,6 +6,7 @@
 pub(crate) mod helpers;
 
 mod auth;
+mod backup;
 pub(crate) mod crash;
 mod delivery;
 mod errors;
