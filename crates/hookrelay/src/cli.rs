@@ -28,6 +28,11 @@ pub struct Cli {
     #[arg(long, env = "HOOKRELAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
 
+    /// OpenTelemetry collector to export traces to over OTLP/HTTP (e.g.
+    /// `http://localhost:4318`); unset, nothing is exported.
+    #[arg(long, env = "HOOKRELAY_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -200,9 +205,9 @@ impl From<ServeArgs> for ServeConfig {
 
 /// Runs a parsed command line to completion.
 pub fn main(cli: Cli) -> anyhow::Result<()> {
-    crate::telemetry::init(cli.log_format);
+    let telemetry = crate::telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve(args.into()).await,
             Command::Migrate(args) => {
@@ -226,7 +231,10 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         }
-    })
+    });
+    drop(runtime);
+    telemetry.shutdown();
+    result
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {

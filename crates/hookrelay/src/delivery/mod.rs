@@ -20,6 +20,7 @@ use rand::Rng;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::domain::delivery::{AttemptOutcome, AttemptRecord, Job, Next, Target};
 use crate::domain::event::NewEvent;
@@ -351,7 +352,31 @@ async fn work(shared: Arc<Shared>) {
     while let Some(job) = shared.dispatcher.next().await {
         let webhook_id = job.target.webhook_id.clone();
         let delivery_id = job.delivery_id.clone();
-        let record = attempt_job(&shared, job).await;
+        // Debug level: free unless asked for (`RUST_LOG`, or the OTLP export, which takes
+        // hookrelay's debug spans).
+        let span = tracing::debug_span!(
+            "delivery.attempt",
+            delivery_id = %delivery_id,
+            event_id = %job.event_id,
+            webhook_id = %webhook_id,
+            attempt = job.attempt,
+            status = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let record = attempt_job(&shared, job).instrument(span.clone()).await;
+        if let Some(record) = &record
+            && !span.is_disabled()
+        {
+            if let Some(status) = record.outcome.response_status {
+                span.record("status", status);
+            }
+            let outcome = match record.next {
+                Next::Succeeded => "succeeded",
+                Next::Failed => "failed",
+                Next::RetryAt(_) => "retry",
+            };
+            span.record("outcome", outcome);
+        }
         shared.dispatcher.done(&webhook_id, &delivery_id);
         if let Some(record) = record
             && shared

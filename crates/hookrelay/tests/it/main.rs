@@ -13,6 +13,7 @@ mod errors;
 mod isolation;
 mod lifecycle;
 mod metrics;
+mod otlp;
 mod persistence;
 mod quickstart;
 pub(crate) mod receiver;
