@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 use crate::api::limits::RateLimitConfig;
 use crate::config::{
     DEFAULT_DATABASE_URL, DEFAULT_DB_MAX_CONNECTIONS, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_WEBHOOKS_PER_TENANT, SecretString, ServeConfig,
+    DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_WEBHOOKS_PER_TENANT, MetricsAccess, SecretString,
+    ServeConfig,
 };
 use crate::delivery::{DeliveryConfig, Limits};
 use crate::domain::retry::RetryPolicy;
@@ -35,6 +36,11 @@ pub struct Cli {
     #[arg(long, env = "HOOKRELAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
 
+    /// OpenTelemetry collector to export traces to over OTLP/HTTP (e.g.
+    /// `http://localhost:4318`); unset, nothing is exported.
+    #[arg(long, env = "HOOKRELAY_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -45,6 +51,7 @@ pub enum LogFormat {
     Json,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing worth a box.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (API and delivery).
@@ -116,6 +123,16 @@ pub struct ServeArgs {
     /// Largest accepted event (`POST /api/v1/events` body), in bytes.
     #[arg(long, env = "HOOKRELAY_MAX_EVENT_BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES)]
     pub max_event_bytes: usize,
+
+    /// Who may read `GET /metrics`: `public` (anyone reaching the listener), `admin` (the
+    /// admin key as bearer token) or `off`.
+    #[arg(long, env = "HOOKRELAY_METRICS", value_enum, default_value_t = MetricsAccess::Public)]
+    pub metrics: MetricsAccess,
+
+    /// Attempt logs and events older than this are deleted (pending deliveries never are);
+    /// `off` or `0` keeps everything.
+    #[arg(long, env = "HOOKRELAY_RETENTION", default_value = "30d", value_parser = crate::retention::parse_age_flag)]
+    pub retention: Duration,
 
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -212,6 +229,11 @@ impl From<ServeArgs> for ServeConfig {
                 client_ip_header: args.limits.client_ip_header,
             },
             max_webhooks_per_tenant: args.limits.max_webhooks_per_tenant,
+            metrics_access: args.metrics,
+            retention: crate::retention::RetentionConfig {
+                age: (!args.retention.is_zero()).then_some(args.retention),
+                ..crate::retention::RetentionConfig::default()
+            },
             delivery: DeliveryConfig {
                 retry: RetryPolicy {
                     base: d.retry_base,
@@ -264,9 +286,9 @@ pub fn run() -> anyhow::Result<()> {
 
 /// Runs a parsed command line to completion.
 pub fn main(cli: Cli) -> anyhow::Result<()> {
-    crate::telemetry::init(cli.log_format);
+    let telemetry = crate::telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve((*args).into()).await,
             Command::Config(args) => {
@@ -301,7 +323,10 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
             Command::Keys(args) => crate::client::finish(crate::client::admin::keys(args).await),
             Command::Send(args) => crate::client::finish(crate::client::send::send(args).await),
         }
-    })
+    });
+    drop(runtime);
+    telemetry.shutdown();
+    result
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {

@@ -33,6 +33,22 @@ pub struct ServeConfig {
     /// Webhooks one tenant may have; 0: no limit.
     pub max_webhooks_per_tenant: u32,
     pub delivery: DeliveryConfig,
+    /// Who may read `GET /metrics`.
+    pub metrics_access: MetricsAccess,
+    /// What is deleted when, and how gently.
+    pub retention: crate::retention::RetentionConfig,
+}
+
+/// Who may read `GET /metrics` on the API listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MetricsAccess {
+    /// Anyone who reaches the listener (as Prometheus usually scrapes).
+    #[default]
+    Public,
+    /// Only with the admin key as a bearer token.
+    Admin,
+    /// Not served.
+    Off,
 }
 
 impl ServeConfig {
@@ -51,6 +67,8 @@ impl ServeConfig {
             rate_limits: crate::api::limits::RateLimitConfig::default(),
             max_webhooks_per_tenant: DEFAULT_MAX_WEBHOOKS_PER_TENANT,
             delivery: DeliveryConfig::default(),
+            metrics_access: MetricsAccess::default(),
+            retention: crate::retention::RetentionConfig::default(),
         }
     }
 

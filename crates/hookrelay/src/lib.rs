@@ -4,6 +4,8 @@
 //! - [`domain`]: types and rules with no I/O (ids, catalogue, validation, secrets, keys).
 //! - [`store`]: the storage trait and its backends, with their migrations.
 //! - [`api`]: HTTP routing, authentication, extractors, problem answers.
+//! - [`metrics`]: Prometheus counters and the scrape.
+//! - [`retention`]: deleting old logs and events in the background.
 //! - [`server`]: wiring it together; [`server::run`] serves on a listener until cancelled.
 //! - [`cli`]: the command line; `main.rs` only parses and calls [`cli::main`].
 //! - [`client`], [`listen`]: the commands for people: API calls and a local receiver.
@@ -17,6 +19,8 @@ pub mod delivery;
 pub mod domain;
 pub mod keyring;
 pub mod listen;
+pub mod metrics;
+pub mod retention;
 pub mod server;
 pub mod store;
 mod telemetry;

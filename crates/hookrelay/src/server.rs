@@ -29,7 +29,8 @@ pub async fn run(
     )?);
     let store = store::connect(&config.database_url, config.db_max_connections, keyring).await?;
     let admin_key_hash = settle_admin_key(store.as_ref(), &config).await?;
-    let engine = Engine::start(store.clone(), config.delivery.clone()).await?;
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let engine = Engine::start(store.clone(), config.delivery.clone(), metrics.clone()).await?;
     let state = AppState {
         store: store.clone(),
         admin_key_hash: Arc::new(admin_key_hash),
@@ -38,7 +39,16 @@ pub async fn run(
         targets: config.delivery.targets.clone(),
         limits: Arc::new(api::limits::RateLimits::new(&config.rate_limits)),
         max_webhooks_per_tenant: config.max_webhooks_per_tenant,
+        metrics: metrics.clone(),
+        metrics_access: config.metrics_access,
     };
+    let stop_retention = CancellationToken::new();
+    let retention = tokio::spawn(crate::retention::run(
+        store.clone(),
+        config.retention.clone(),
+        metrics,
+        stop_retention.clone(),
+    ));
     tokio::spawn(prune_limits(state.limits.clone(), shutdown.clone()));
     let limits = BodyLimits {
         api: config.max_body_bytes,
@@ -52,6 +62,8 @@ pub async fn run(
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
     // Even if serving failed, finish what is in flight and hand back what is queued.
+    stop_retention.cancel();
+    let _ = retention.await;
     engine.shutdown().await;
     store.close().await;
     served?;

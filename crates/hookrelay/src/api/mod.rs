@@ -7,6 +7,7 @@ mod events;
 pub mod extract;
 mod health;
 pub mod limits;
+mod metrics;
 pub mod problem;
 mod tenants;
 mod webhooks;
@@ -39,6 +40,9 @@ pub struct AppState {
     pub limits: Arc<limits::RateLimits>,
     /// Webhooks one tenant may have; 0: no limit.
     pub max_webhooks_per_tenant: u32,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Who may read `/metrics`.
+    pub metrics_access: crate::config::MetricsAccess,
 }
 
 /// Request body limits.
@@ -102,15 +106,23 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
             limits::per_client,
         ));
 
-    Router::new()
+    let mut root = Router::new()
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .nest("/api/v1", v1)
+        .route("/readyz", get(health::readyz));
+    if state.metrics_access != crate::config::MetricsAccess::Off {
+        root = root.route("/metrics", get(metrics::scrape));
+    }
+    let counted = state.metrics.clone();
+    root.nest("/api/v1", v1)
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
         .layer(DefaultBodyLimit::max(limits.api))
         .layer(axum::Extension(BodyLimit(limits.api)))
+        .layer(axum::middleware::from_fn_with_state(
+            counted,
+            metrics::count_requests,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // Name spans by route, not by raw path: ids would make every span unique.
             let route = req

@@ -337,6 +337,11 @@ impl Dispatcher {
     pub fn queued(&self) -> usize {
         self.lock().queued
     }
+
+    /// Attempts in flight here (summed at scrape time, so the hot path keeps no extra count).
+    pub fn in_flight(&self) -> usize {
+        self.lock().lanes.values().map(|lane| lane.in_flight).sum()
+    }
 }
 
 #[cfg(test)]

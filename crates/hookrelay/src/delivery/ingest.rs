@@ -60,6 +60,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>, ma
                             deliveries,
                             jobs,
                         } => {
+                            shared.metrics.event_accepted();
                             shared.queue(jobs).await;
                             Accepted {
                                 event_id,

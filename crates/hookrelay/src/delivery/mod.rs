@@ -20,6 +20,7 @@ use rand::Rng;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::domain::delivery::{AttemptOutcome, AttemptRecord, Job, Next, Target};
 use crate::domain::event::NewEvent;
@@ -28,6 +29,7 @@ use crate::domain::retry::RetryPolicy;
 use crate::domain::target::TargetPolicy;
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::Webhook;
+use crate::metrics::Metrics;
 use crate::store::{LeasePlan, LogEntry, Store};
 
 pub use attempt::USER_AGENT_VALUE;
@@ -84,6 +86,7 @@ struct Shared {
     dispatcher: dispatcher::Dispatcher,
     sender: attempt::Sender,
     records: mpsc::Sender<recorder::ToRecorder>,
+    metrics: Arc<Metrics>,
     /// Wakes the poller early: retries were scheduled, room was freed, or another node left
     /// work for anyone.
     poll: Arc<Notify>,
@@ -148,8 +151,12 @@ struct Tasks {
 }
 
 impl Engine {
-    /// Starts the engine's tasks on the current runtime.
-    pub async fn start(store: Arc<dyn Store>, config: DeliveryConfig) -> anyhow::Result<Engine> {
+    /// Starts the engine's tasks on the current runtime; it counts what it does in `metrics`.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        config: DeliveryConfig,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Engine> {
         let released = store.release_all_leases().await?;
         if released > 0 {
             tracing::info!(released, "resuming deliveries left by the previous run");
@@ -165,6 +172,7 @@ impl Engine {
             )?,
             dispatcher: dispatcher::Dispatcher::new(config.limits),
             records: records_tx,
+            metrics,
             poll: Arc::new(Notify::new()),
             overflowed: std::sync::atomic::AtomicBool::new(false),
             store,
@@ -337,6 +345,11 @@ impl Engine {
     pub fn queued(&self) -> usize {
         self.shared.dispatcher.queued()
     }
+
+    /// Attempts running on this node.
+    pub fn in_flight(&self) -> usize {
+        self.shared.dispatcher.in_flight()
+    }
 }
 
 /// A worker: takes jobs until the dispatcher closes.
@@ -344,7 +357,31 @@ async fn work(shared: Arc<Shared>) {
     while let Some(job) = shared.dispatcher.next().await {
         let webhook_id = job.target.webhook_id.clone();
         let delivery_id = job.delivery_id.clone();
-        let record = attempt_job(&shared, job).await;
+        // Debug level: free unless asked for (`RUST_LOG`, or the OTLP export, which takes
+        // hookrelay's debug spans).
+        let span = tracing::debug_span!(
+            "delivery.attempt",
+            delivery_id = %delivery_id,
+            event_id = %job.event_id,
+            webhook_id = %webhook_id,
+            attempt = job.attempt,
+            status = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let record = attempt_job(&shared, job).instrument(span.clone()).await;
+        if let Some(record) = &record
+            && !span.is_disabled()
+        {
+            if let Some(status) = record.outcome.response_status {
+                span.record("status", status);
+            }
+            let outcome = match record.next {
+                Next::Succeeded => "succeeded",
+                Next::Failed => "failed",
+                Next::RetryAt(_) => "retry",
+            };
+            span.record("outcome", outcome);
+        }
         shared.dispatcher.done(&webhook_id, &delivery_id);
         if let Some(record) = record
             && shared
@@ -394,6 +431,11 @@ async fn attempt_job(shared: &Shared, mut job: Job) -> Option<AttemptRecord> {
         recorded_at,
         unit,
     );
+    // Counted before the record is sent, so a state read back through the API is never
+    // ahead of the counters.
+    shared
+        .metrics
+        .attempt(&job.event_id, job.attempt, &outcome, next);
     Some(AttemptRecord {
         log_id: id::new_at(id::ATTEMPT, outcome.started_at),
         job,

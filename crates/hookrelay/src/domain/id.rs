@@ -37,6 +37,14 @@ pub fn new_at(prefix: &str, at: super::time::Timestamp) -> String {
     format!("{prefix}_{}", ulid.to_string().to_ascii_lowercase())
 }
 
+/// The smallest identifier of this kind made at `at`: every id made earlier sorts below it,
+/// so a primary-key range finds rows by age without an index on their time.
+pub fn floor_at(prefix: &str, at: super::time::Timestamp) -> String {
+    let ms = u64::try_from(at.millis()).unwrap_or(0);
+    let ulid = Ulid::from_parts(ms, 0);
+    format!("{prefix}_{}", ulid.to_string().to_ascii_lowercase())
+}
+
 /// The time embedded in an id made by [`new`] or [`new_at`].
 pub fn time_of(id: &str) -> Option<super::time::Timestamp> {
     let (_, body) = id.split_once('_')?;
@@ -62,6 +70,17 @@ pub fn is_valid(prefix: &str, id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_floor_of_a_time_sorts_between_earlier_and_later_ids() {
+        let at = super::super::time::Timestamp(1_700_000_000_000);
+        let floor = floor_at(ATTEMPT, at);
+        assert!(is_valid(ATTEMPT, &floor));
+        for _ in 0..100 {
+            assert!(new_at(ATTEMPT, at.plus_millis(-1)) < floor);
+            assert!(new_at(ATTEMPT, at) >= floor);
+        }
+    }
 
     #[test]
     fn new_ids_are_prefixed_valid_and_ordered() {

@@ -6,7 +6,7 @@ mod batch;
 mod bulk;
 mod postgres;
 mod reads;
-
+mod retention;
 mod rows;
 mod sqlite;
 
@@ -216,6 +216,27 @@ pub struct WebhookStats {
     pub consecutive_failures: i64,
 }
 
+/// Pending deliveries by where they stand, across every node sharing the database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Due now and held by no live lease: waiting for a node to claim them.
+    pub due: i64,
+    /// Waiting for a retry time still to come.
+    pub scheduled: i64,
+    /// Claimed by a node: queued there or being attempted.
+    pub leased: i64,
+}
+
+/// One connection pool of this node, as it stands.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUsage {
+    pub name: &'static str,
+    /// Connections open, idle or not.
+    pub size: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Succeeds when the database answers a trivial query.
@@ -315,6 +336,24 @@ pub trait Store: Send + Sync + 'static {
     async fn record_attempts(&self, records: &[AttemptRecord], node: &str) -> StoreResult<()>;
     /// Logs a test send (no delivery, no counters).
     async fn insert_test_log(&self, entry: &LogEntry) -> StoreResult<()>;
+
+    // ----- operations -----
+
+    /// Counts pending deliveries by where they stand (for `/metrics`).
+    async fn queue_depth(&self, now: Timestamp) -> StoreResult<QueueDepth>;
+    /// This node's connection pools (for `/metrics`).
+    fn pool_usage(&self) -> Vec<PoolUsage>;
+    /// Deletes at most `limit` attempt-log rows made before `before`; answers how many.
+    async fn purge_logs(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+    /// Deletes at most `limit` events made before `before`, with their deliveries; spares
+    /// every event with a delivery still pending or one that changed since `before` (its
+    /// attempt logs are younger and still show its body). Answers how many.
+    async fn purge_events(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+    /// Gives at most `pages` free pages back to the file system; answers how many free pages
+    /// remain. Backends whose database reclaims space by itself answer 0.
+    async fn reclaim_space(&self, _pages: u32) -> StoreResult<u64> {
+        Ok(0)
+    }
 
     // ----- reading what happened -----
 

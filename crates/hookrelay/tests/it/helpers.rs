@@ -145,6 +145,15 @@ impl TestDb {
         }
     }
 
+    /// SQLite only: the first column of the first row, as an integer (e.g. a PRAGMA).
+    pub async fn sqlite_integer(&self, sql: &'static str) -> i64 {
+        assert_eq!(backend(), Backend::Sqlite);
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&self.sqlx_url())
+            .await
+            .unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    }
+
     /// PostgreSQL only: refuses new connections to this database and cuts the open ones,
     /// as an outage would (`allowed = false`), or lets them in again.
     #[allow(dead_code)] // used by the PostgreSQL-only cluster tests

@@ -6,6 +6,7 @@
 pub(crate) mod helpers;
 
 mod auth;
+mod backup;
 pub(crate) mod cli;
 mod config;
 pub(crate) mod crash;
@@ -18,9 +19,12 @@ mod isolation;
 mod lifecycle;
 mod limits;
 pub(crate) mod listen;
+mod metrics;
+mod otlp;
 mod persistence;
 mod quickstart;
 pub(crate) mod receiver;
+mod retention;
 mod secrets;
 pub(crate) mod smoke;
 mod ssrf;

@@ -15,10 +15,11 @@ use tokio::sync::Notify;
 
 mod queue;
 mod reads;
+mod retention;
 
 use super::{
-    EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, Store,
-    StoreResult, WebhookFilter, WebhookStats,
+    EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, PoolUsage,
+    QueueDepth, Store, StoreResult, WebhookFilter, WebhookStats,
 };
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job};
@@ -511,6 +512,27 @@ impl Store for PostgresStore {
             &self.keys,
         )
         .await
+    }
+
+    async fn queue_depth(&self, now: Timestamp) -> StoreResult<QueueDepth> {
+        queue::queue_depth(&self.pool, now).await
+    }
+
+    fn pool_usage(&self) -> Vec<PoolUsage> {
+        vec![PoolUsage {
+            name: "main",
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }]
+    }
+
+    async fn purge_logs(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        retention::purge_logs(&self.pool, before, limit).await
+    }
+
+    async fn purge_events(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        retention::purge_events(&self.pool, before, limit).await
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<EventDetail>> {

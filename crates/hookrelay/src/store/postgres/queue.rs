@@ -16,7 +16,7 @@ use crate::store::batch::{
     self, CounterDelta, EventShare, IngestTx, KeyHolder, LogRow, NewDelivery, RecordTx, Subscriber,
     state_after,
 };
-use crate::store::{Ingested, LeasePlan, NODE_DEAD_AFTER_MS, StoreError, StoreResult};
+use crate::store::{Ingested, LeasePlan, NODE_DEAD_AFTER_MS, QueueDepth, StoreError, StoreResult};
 
 crate::store::bulk::bulk_inserts!(Postgres);
 
@@ -364,4 +364,23 @@ pub(super) async fn notify_work(pool: &PgPool) -> StoreResult<()> {
         .execute(pool)
         .await?;
     Ok(())
+}
+
+pub(super) async fn queue_depth(pool: &PgPool, now: Timestamp) -> StoreResult<QueueDepth> {
+    // The partial index on pending deliveries bounds the scan to the queue itself.
+    let row = sqlx::query(
+        "SELECT COUNT(*) FILTER (WHERE free AND next_attempt_at <= $1) AS due,
+                COUNT(*) FILTER (WHERE free AND next_attempt_at > $1) AS scheduled,
+                COUNT(*) FILTER (WHERE NOT free) AS leased
+         FROM (SELECT next_attempt_at, COALESCE(leased_until, 0) < $1 AS free
+               FROM deliveries WHERE state = 'pending') AS pending",
+    )
+    .bind(now.millis())
+    .fetch_one(pool)
+    .await?;
+    Ok(QueueDepth {
+        due: row.try_get("due")?,
+        scheduled: row.try_get("scheduled")?,
+        leased: row.try_get("leased")?,
+    })
 }

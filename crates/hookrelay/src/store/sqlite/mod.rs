@@ -18,10 +18,11 @@ use sqlx::{Row, migrate::Migrator};
 
 mod queue;
 mod reads;
+mod retention;
 
 use super::{
-    EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, Store,
-    StoreResult, WebhookFilter, WebhookStats,
+    EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, PoolUsage,
+    QueueDepth, Store, StoreResult, WebhookFilter, WebhookStats,
 };
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job};
@@ -105,6 +106,16 @@ fn lock_database(url: &str) -> anyhow::Result<std::fs::File> {
         Err(std::fs::TryLockError::Error(e)) => {
             anyhow::bail!("cannot lock {}: {e}", path.display())
         }
+    }
+}
+
+/// What `/metrics` shows of a pool.
+fn usage(name: &'static str, pool: &SqlitePool) -> PoolUsage {
+    PoolUsage {
+        name,
+        size: pool.size(),
+        idle: pool.num_idle(),
+        max: pool.options().get_max_connections(),
     }
 }
 
@@ -487,6 +498,26 @@ impl Store for SqliteStore {
             &self.keys,
         )
         .await
+    }
+
+    async fn queue_depth(&self, now: Timestamp) -> StoreResult<QueueDepth> {
+        queue::queue_depth(&self.reader, now).await
+    }
+
+    fn pool_usage(&self) -> Vec<PoolUsage> {
+        vec![usage("writer", &self.writer), usage("reader", &self.reader)]
+    }
+
+    async fn purge_logs(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        retention::purge_logs(&self.writer, before, limit).await
+    }
+
+    async fn purge_events(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        retention::purge_events(&self.writer, before, limit).await
+    }
+
+    async fn reclaim_space(&self, pages: u32) -> StoreResult<u64> {
+        retention::reclaim_space(&self.writer, pages).await
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<EventDetail>> {

@@ -16,7 +16,7 @@ use crate::store::batch::{
     self, CounterDelta, EventShare, IngestTx, KeyHolder, LogRow, NewDelivery, RecordTx, Subscriber,
     state_after,
 };
-use crate::store::{Ingested, LeasePlan, StoreError, StoreResult};
+use crate::store::{Ingested, LeasePlan, QueueDepth, StoreError, StoreResult};
 
 crate::store::bulk::bulk_inserts!(Sqlite);
 
@@ -330,4 +330,23 @@ pub(super) async fn release_all_leases(writer: &SqlitePool) -> StoreResult<u64> 
     .execute(writer)
     .await?;
     Ok(done.rows_affected())
+}
+
+pub(super) async fn queue_depth(reader: &SqlitePool, now: Timestamp) -> StoreResult<QueueDepth> {
+    // The partial index on pending deliveries bounds the scan to the queue itself.
+    let row = sqlx::query(
+        "SELECT COALESCE(SUM(free AND next_attempt_at <= ?1), 0) AS due,
+                COALESCE(SUM(free AND next_attempt_at > ?1), 0) AS scheduled,
+                COALESCE(SUM(NOT free), 0) AS leased
+         FROM (SELECT next_attempt_at, COALESCE(leased_until, 0) < ?1 AS free
+               FROM deliveries WHERE state = 'pending')",
+    )
+    .bind(now.millis())
+    .fetch_one(reader)
+    .await?;
+    Ok(QueueDepth {
+        due: row.try_get("due")?,
+        scheduled: row.try_get("scheduled")?,
+        leased: row.try_get("leased")?,
+    })
 }

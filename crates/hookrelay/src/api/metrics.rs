@@ -1,0 +1,71 @@
+//! `GET /metrics`: the Prometheus exposition, and the layer counting API requests by route.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::auth::Caller;
+use super::problem::ApiError;
+use crate::config::MetricsAccess;
+use crate::metrics::{CONTENT_TYPE, Metrics};
+
+/// The exposition. Open to anyone unless the operator asked for the admin key.
+pub async fn scrape(
+    State(state): State<AppState>,
+    caller: Result<Caller, ApiError>,
+) -> Result<Response, ApiError> {
+    if state.metrics_access == MetricsAccess::Admin {
+        match caller? {
+            Caller::Admin => {}
+            Caller::Tenant(_) => return Err(ApiError::Forbidden),
+        }
+    }
+    let text = state
+        .metrics
+        .render(
+            state.store.as_ref(),
+            state.engine.in_flight(),
+            state.engine.queued(),
+        )
+        .await;
+    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())
+}
+
+/// Counts every answered request by method, matched route template (never the raw path,
+/// whose ids would make every series unique) and status.
+pub async fn count_requests(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = method_label(request.method());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    metrics.http_request(
+        method,
+        route.as_deref().unwrap_or("unmatched"),
+        response.status().as_u16(),
+    );
+    response
+}
+
+/// Known methods by name; anything else as `other`, so callers cannot mint label values.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
