@@ -9,6 +9,7 @@ mod auth;
 pub(crate) mod crash;
 mod delivery;
 mod errors;
+mod hostile;
 mod isolation;
 mod lifecycle;
 mod persistence;
