@@ -41,7 +41,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (API and delivery).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Seal every webhook secret with the current encryption key (see docs/security.md).
@@ -98,6 +98,10 @@ pub struct ServeArgs {
     /// Largest accepted event (`POST /api/v1/events` body), in bytes.
     #[arg(long, env = "HOOKRELAY_MAX_EVENT_BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES)]
     pub max_event_bytes: usize,
+
+    /// How long a request body may take to arrive before the answer is 408.
+    #[arg(long, env = "HOOKRELAY_BODY_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: Duration,
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
@@ -159,6 +163,7 @@ impl From<ServeArgs> for ServeConfig {
             admin_key: args.admin_key,
             max_body_bytes: args.max_body_bytes,
             max_event_bytes: args.max_event_bytes,
+            body_read_timeout: args.body_read_timeout,
             delivery: DeliveryConfig {
                 retry: RetryPolicy {
                     base: d.retry_base,
@@ -187,7 +192,7 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve(args.into()).await,
+            Command::Serve(args) => serve((*args).into()).await,
             Command::Migrate(args) => {
                 let keyring =
                     std::sync::Arc::new(crate::keyring::load(&args.database_url, &args.keys())?);

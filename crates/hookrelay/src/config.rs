@@ -11,6 +11,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://hookrelay.db";
 pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 10;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 256 * 1024;
+pub const DEFAULT_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Everything `serve` needs. Built by the CLI, or directly by tests and embedders.
 #[derive(Debug, Clone)]
@@ -27,6 +28,9 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Largest accepted event (`POST /events` body).
     pub max_event_bytes: usize,
+    /// How long a request body may take to arrive: a client that declares more bytes than
+    /// it sends gets a 408 instead of holding its connection forever.
+    pub body_read_timeout: std::time::Duration,
     pub delivery: DeliveryConfig,
 }
 
@@ -43,6 +47,7 @@ impl ServeConfig {
             admin_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             delivery: DeliveryConfig::default(),
         }
     }
@@ -59,6 +64,11 @@ impl ServeConfig {
         if self.max_body_bytes < 1024 {
             anyhow::bail!(
                 "max body bytes (--max-body-bytes / HOOKRELAY_MAX_BODY_BYTES) must be at least 1024"
+            );
+        }
+        if self.body_read_timeout < std::time::Duration::from_secs(1) {
+            anyhow::bail!(
+                "body read timeout (--body-read-timeout / HOOKRELAY_BODY_READ_TIMEOUT) must be at least 1s"
             );
         }
         Ok(())

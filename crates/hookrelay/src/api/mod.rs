@@ -22,7 +22,7 @@ use tower_http::trace::TraceLayer;
 use crate::delivery::Engine;
 use crate::domain::target::TargetPolicy;
 use crate::store::Store;
-use extract::BodyLimit;
+use extract::{BodyLimit, BodyTimeout};
 use problem::ApiError;
 
 /// What every handler can reach.
@@ -44,6 +44,8 @@ pub struct BodyLimits {
     pub api: usize,
     /// One event (`POST /events`); a batch may be `BATCH_FACTOR` times larger.
     pub event: usize,
+    /// How long any request body may take to arrive.
+    pub read_timeout: std::time::Duration,
 }
 
 const BATCH_FACTOR: usize = 16;
@@ -103,6 +105,7 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(limits.api))
         .layer(axum::Extension(BodyLimit(limits.api)))
+        .layer(axum::Extension(BodyTimeout(limits.read_timeout)))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // Name spans by route, not by raw path: ids would make every span unique.
             let route = req

@@ -15,6 +15,7 @@ mod lifecycle;
 mod persistence;
 mod quickstart;
 pub(crate) mod receiver;
+mod robustness;
 mod secrets;
 mod ssrf;
 mod tenants;
