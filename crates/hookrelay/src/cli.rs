@@ -136,6 +136,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// How long a request body may take to arrive before the answer is 408.
+    #[arg(long, env = "HOOKRELAY_BODY_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: Duration,
 
     #[command(flatten)]
     pub delivery: DeliveryArgs,
@@ -234,6 +237,7 @@ impl From<ServeArgs> for ServeConfig {
                 age: (!args.retention.is_zero()).then_some(args.retention),
                 ..crate::retention::RetentionConfig::default()
             },
+            body_read_timeout: args.body_read_timeout,
             delivery: DeliveryConfig {
                 retry: RetryPolicy {
                     base: d.retry_base,

@@ -12,6 +12,7 @@ pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 10;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 256 * 1024;
 pub const DEFAULT_MAX_WEBHOOKS_PER_TENANT: u32 = 100;
+pub const DEFAULT_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Everything `serve` needs. Built by the CLI, or directly by tests and embedders.
 #[derive(Debug, Clone)]
@@ -32,6 +33,9 @@ pub struct ServeConfig {
     pub rate_limits: crate::api::limits::RateLimitConfig,
     /// Webhooks one tenant may have; 0: no limit.
     pub max_webhooks_per_tenant: u32,
+    /// How long a request body may take to arrive: a client that declares more bytes than
+    /// it sends gets a 408 instead of holding its connection forever.
+    pub body_read_timeout: std::time::Duration,
     pub delivery: DeliveryConfig,
     /// Who may read `GET /metrics`.
     pub metrics_access: MetricsAccess,
@@ -66,6 +70,7 @@ impl ServeConfig {
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             rate_limits: crate::api::limits::RateLimitConfig::default(),
             max_webhooks_per_tenant: DEFAULT_MAX_WEBHOOKS_PER_TENANT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             delivery: DeliveryConfig::default(),
             metrics_access: MetricsAccess::default(),
             retention: crate::retention::RetentionConfig::default(),
@@ -84,6 +89,11 @@ impl ServeConfig {
         if self.max_body_bytes < 1024 {
             anyhow::bail!(
                 "max body bytes (--max-body-bytes / HOOKRELAY_MAX_BODY_BYTES) must be at least 1024"
+            );
+        }
+        if self.body_read_timeout < std::time::Duration::from_secs(1) {
+            anyhow::bail!(
+                "body read timeout (--body-read-timeout / HOOKRELAY_BODY_READ_TIMEOUT) must be at least 1s"
             );
         }
         Ok(())

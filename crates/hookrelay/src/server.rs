@@ -53,6 +53,7 @@ pub async fn run(
     let limits = BodyLimits {
         api: config.max_body_bytes,
         event: config.max_event_bytes,
+        read_timeout: config.body_read_timeout,
     };
     let app = api::router(state, limits);
     tracing::info!(address = %listener.local_addr()?, database = %redacted(&config.database_url), "hookrelay listening");

@@ -78,7 +78,7 @@ pub async fn logs(
     query: QueryParams,
 ) -> ApiResult<Json<List<LogOut>>> {
     let mut errors = Vec::new();
-    let page = query.page(&mut errors);
+    let page = query.page(&webhook_id, &mut errors);
     let event_type = query.0.get("event_type").cloned();
     if let Some(t) = &event_type
         && catalog::find(t).is_none()
@@ -97,7 +97,7 @@ pub async fn logs(
         .store
         .logs(&tenant_id, &hook.id, &filter, &page)
         .await?;
-    let list = List::from_page(rows, &page, |l| &l.id);
+    let list = List::from_page(rows, &page, &webhook_id, |l| &l.id);
     Ok(Json(List {
         data: list
             .data

@@ -57,11 +57,20 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<(bool, Byt
         .extensions()
         .get::<BodyLimit>()
         .map_or(usize::MAX, |l| l.0);
-    let bytes = Bytes::from_request(req, state)
+    let deadline = req
+        .extensions()
+        .get::<BodyTimeout>()
+        .map_or(crate::config::DEFAULT_BODY_READ_TIMEOUT, |t| t.0);
+    let bytes = tokio::time::timeout(deadline, Bytes::from_request(req, state))
         .await
+        .map_err(|_| ApiError::RequestTimeout(deadline))?
         .map_err(|rejection| body_rejection(rejection, limit))?;
     Ok((json, bytes))
 }
+
+/// How long a body may take to arrive, made visible to extractors.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
 
 /// The configured body limit, made visible to extractors so the 413 can state it.
 #[derive(Debug, Clone, Copy)]
@@ -161,8 +170,9 @@ pub const MAX_LIMIT: u32 = 200;
 
 impl QueryParams {
     /// `limit` and `cursor`, as a page request one row longer than asked, so the handler can
-    /// tell whether a next page exists without a count query.
-    pub fn page(&self, errors: &mut Vec<FieldError>) -> Page {
+    /// tell whether a next page exists without a count query. `scope` names the list (the
+    /// tenant or webhook it belongs to): a cursor from another list is refused.
+    pub fn page(&self, scope: &str, errors: &mut Vec<FieldError>) -> Page {
         let limit = match self.0.get("limit") {
             None => DEFAULT_LIMIT,
             Some(raw) => match raw.parse::<u32>() {
@@ -179,12 +189,12 @@ impl QueryParams {
         let before = self
             .0
             .get("cursor")
-            .and_then(|raw| match decode_cursor(raw) {
+            .and_then(|raw| match decode_cursor(raw, scope) {
                 Some(id) => Some(id),
                 None => {
                     errors.push(FieldError::new(
                         "cursor",
-                        "is not a cursor this API returned",
+                        "is not a cursor this API returned for this list",
                     ));
                     None
                 }
@@ -234,9 +244,19 @@ pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
     }
 }
 
-fn decode_cursor(raw: &str) -> Option<String> {
+/// A cursor is the last id of a page, bound to its list's scope: `base64url(scope:id)`.
+fn encode_cursor(scope: &str, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{scope}:{id}"))
+}
+
+fn decode_cursor(raw: &str, scope: &str) -> Option<String> {
     let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-    let id = String::from_utf8(bytes).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (from, id) = text.split_once(':')?;
+    if from != scope {
+        return None;
+    }
+    let id = id.to_owned();
     let plausible = !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
@@ -252,11 +272,11 @@ pub struct List<T> {
 
 impl<T> List<T> {
     /// Builds the answer from rows fetched with [`QueryParams::page`] (one extra row).
-    pub fn from_page(mut rows: Vec<T>, page: &Page, id: impl Fn(&T) -> &str) -> Self {
+    pub fn from_page(mut rows: Vec<T>, page: &Page, scope: &str, id: impl Fn(&T) -> &str) -> Self {
         let wanted = page.limit.saturating_sub(1) as usize;
         let next_cursor = if rows.len() > wanted {
             rows.truncate(wanted);
-            rows.last().map(|last| URL_SAFE_NO_PAD.encode(id(last)))
+            rows.last().map(|last| encode_cursor(scope, id(last)))
         } else {
             None
         };
@@ -297,9 +317,26 @@ mod tests {
 
     #[test]
     fn cursor_round_trip_and_garbage() {
-        let encoded = URL_SAFE_NO_PAD.encode("wh_01abc");
-        assert_eq!(decode_cursor(&encoded).as_deref(), Some("wh_01abc"));
-        assert_eq!(decode_cursor("!!"), None);
-        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("' OR 1=1")), None);
+        let encoded = encode_cursor("ten_a", "wh_01abc");
+        assert_eq!(
+            decode_cursor(&encoded, "ten_a").as_deref(),
+            Some("wh_01abc")
+        );
+        assert_eq!(decode_cursor("!!", "ten_a"), None);
+        let injected = URL_SAFE_NO_PAD.encode("ten_a:' OR 1=1");
+        assert_eq!(decode_cursor(&injected, "ten_a"), None);
+        // A bare id (no scope) is not a cursor.
+        assert_eq!(
+            decode_cursor(&URL_SAFE_NO_PAD.encode("wh_01abc"), "ten_a"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_cursor_only_pages_its_own_list() {
+        let theirs = encode_cursor("ten_a", "wh_01abc");
+        assert_eq!(decode_cursor(&theirs, "ten_b"), None);
+        assert_eq!(decode_cursor(&theirs, "ten_"), None);
+        assert_eq!(decode_cursor(&theirs, ""), None);
     }
 }

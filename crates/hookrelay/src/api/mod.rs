@@ -24,7 +24,7 @@ use tower_http::trace::TraceLayer;
 use crate::delivery::Engine;
 use crate::domain::target::TargetPolicy;
 use crate::store::Store;
-use extract::BodyLimit;
+use extract::{BodyLimit, BodyTimeout};
 use problem::ApiError;
 
 /// What every handler can reach.
@@ -52,6 +52,8 @@ pub struct BodyLimits {
     pub api: usize,
     /// One event (`POST /events`); a batch may be `BATCH_FACTOR` times larger.
     pub event: usize,
+    /// How long any request body may take to arrive.
+    pub read_timeout: std::time::Duration,
 }
 
 const BATCH_FACTOR: usize = 16;
@@ -123,6 +125,7 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
             counted,
             metrics::count_requests,
         ))
+        .layer(axum::Extension(BodyTimeout(limits.read_timeout)))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // Name spans by route, not by raw path: ids would make every span unique.
             let route = req

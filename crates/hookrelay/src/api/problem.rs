@@ -31,6 +31,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("body larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("request body timed out")]
+    RequestTimeout(std::time::Duration),
     #[error("unsupported content type")]
     UnsupportedMediaType,
     #[error("validation failed")]
@@ -74,6 +76,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 "Payload too large",
+            ),
+            RequestTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "Request timeout",
             ),
             UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -121,6 +128,10 @@ impl ApiError {
             PayloadTooLarge(limit) => {
                 format!("the request body exceeds the limit of {limit} bytes")
             }
+            RequestTimeout(limit) => format!(
+                "the request body did not arrive within {} s (is Content-Length right?)",
+                limit.as_secs()
+            ),
             UnsupportedMediaType => {
                 "send the body as JSON with Content-Type: application/json".into()
             }

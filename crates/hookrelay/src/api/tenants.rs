@@ -36,10 +36,10 @@ pub async fn list(
     query: QueryParams,
 ) -> ApiResult<Json<List<Tenant>>> {
     let mut errors = Vec::new();
-    let page = query.page(&mut errors);
+    let page = query.page("tenants", &mut errors);
     check(errors)?;
     let rows = state.store.tenants(&page).await?;
-    Ok(Json(List::from_page(rows, &page, |t| &t.id)))
+    Ok(Json(List::from_page(rows, &page, "tenants", |t| &t.id)))
 }
 
 pub async fn get(
@@ -106,11 +106,11 @@ pub async fn list_keys(
     query: QueryParams,
 ) -> ApiResult<Json<List<ApiKeyInfo>>> {
     let mut errors = Vec::new();
-    let page = query.page(&mut errors);
+    let page = query.page(&tenant_id, &mut errors);
     check(errors)?;
     let tenant = find(&state, &tenant_id).await?;
     let rows = state.store.api_keys(&tenant.id, &page).await?;
-    Ok(Json(List::from_page(rows, &page, |k| &k.id)))
+    Ok(Json(List::from_page(rows, &page, &tenant_id, |k| &k.id)))
 }
 
 pub async fn revoke_key(

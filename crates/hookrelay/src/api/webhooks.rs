@@ -99,13 +99,13 @@ pub async fn list(
     query: QueryParams,
 ) -> ApiResult<Json<List<WebhookOut>>> {
     let mut errors = Vec::new();
-    let page = query.page(&mut errors);
+    let page = query.page(&tenant_id, &mut errors);
     let filter = WebhookFilter {
         is_active: query.bool("is_active", &mut errors),
     };
     check(errors)?;
     let rows = state.store.webhooks(&tenant_id, &filter, &page).await?;
-    let list = List::from_page(rows, &page, |w| &w.id);
+    let list = List::from_page(rows, &page, &tenant_id, |w| &w.id);
     Ok(Json(List {
         data: list
             .data

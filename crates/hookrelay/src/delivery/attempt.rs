@@ -225,6 +225,15 @@ fn describe(error: &reqwest::Error, timeout: Duration) -> String {
     if let Some(GuardError::Lookup(failed)) = source_of::<GuardError>(error) {
         return failed.to_string();
     }
+    if let Some(http) = source_of::<hyper::Error>(error) {
+        // A receiver sending a megabyte of headers is cut off at hyper's buffer limit.
+        if http.is_parse_too_large() {
+            return "response headers too large".into();
+        }
+        if http.is_parse() {
+            return format!("malformed HTTP response: {http}");
+        }
+    }
     let io = source_of::<std::io::Error>(error);
     if error.is_connect() {
         return match io.map(std::io::Error::kind) {

@@ -1,0 +1,184 @@
+//! Clients that lie: a `Content-Length` that does not match the body, a cursor taken from
+//! another tenant. Each gets a clear 4xx problem, never a 500, a hang or a crash.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::helpers::*;
+
+/// What the client does after sending its bytes.
+enum Then {
+    /// Closes its sending half: the server sees the body end early.
+    Close,
+    /// Sends nothing more and waits for an answer.
+    Stall,
+}
+
+/// The status line and body of the first answer to raw `request` bytes.
+async fn raw(app: &TestApp, request: &[u8], then: Then) -> (u16, Value) {
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    if let Then::Close = then {
+        stream.shutdown().await.unwrap();
+    }
+    // Read until the first answer is complete (head + its content-length body).
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let answer = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + length {
+                    let status = head[9..12].parse().unwrap();
+                    let body = serde_json::from_slice(&buf[end + 4..end + 4 + length])
+                        .unwrap_or(Value::Null);
+                    assert!(
+                        head.contains("content-type: application/problem+json"),
+                        "{head}"
+                    );
+                    return (status, body);
+                }
+            }
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed without an answer");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    answer.expect("an answer, not a hang")
+}
+
+fn post(key: &str, content_length: usize, body: &str) -> Vec<u8> {
+    format!(
+        "POST /api/v1/webhooks HTTP/1.1\r\nhost: test\r\nauthorization: Bearer {key}\r\n\
+         content-type: application/json\r\ncontent-length: {content_length}\r\n\r\n{body}"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_content_length_longer_than_the_body_then_close_is_400() {
+    let app = spawn_app!();
+    let t = app.tenant("Acme").await;
+    let body = sample_webhook().to_string();
+    let (status, problem) = raw(&app, &post(&t.key, body.len() + 500, &body), Then::Close).await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("request body"),
+        "{problem}"
+    );
+    // Nothing was created from the half-sent body.
+    let list = app.get(&t, "/api/v1/webhooks").await;
+    assert_eq!(list["data"], json!([]));
+}
+
+#[tokio::test]
+async fn a_content_length_longer_than_the_body_then_silence_is_408() {
+    require_backend!();
+    let db = TestDb::create().await;
+    let mut config = test_config(&db);
+    config.body_read_timeout = Duration::from_secs(1);
+    let app = TestApp::spawn_with(db, config).await;
+    let t = app.tenant("Acme").await;
+    let body = sample_webhook().to_string();
+    let (status, problem) = raw(&app, &post(&t.key, body.len() + 500, &body), Then::Stall).await;
+    assert_eq!(status, 408, "{problem}");
+    assert_eq!(problem["status"], 408);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("1 s"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn a_content_length_shorter_than_the_body_is_400_for_the_cut_json() {
+    let app = spawn_app!();
+    let t = app.tenant("Acme").await;
+    let body = sample_webhook().to_string();
+    // The server reads the declared 20 bytes; the rest is not a request and is not answered
+    // as one (the first answer is what counts).
+    let (status, problem) = raw(&app, &post(&t.key, 20, &body), Then::Stall).await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("malformed JSON"),
+        "{problem}"
+    );
+    let list = app.get(&t, "/api/v1/webhooks").await;
+    assert_eq!(list["data"], json!([]));
+}
+
+#[tokio::test]
+async fn a_cursor_from_another_tenant_is_refused() {
+    let app = spawn_app!();
+    let a = app.tenant("A").await;
+    let b = app.tenant("B").await;
+    for _ in 0..2 {
+        app.webhook(&a, sample_webhook()).await;
+        app.webhook(&b, sample_webhook()).await;
+    }
+    let page = app.get(&a, "/api/v1/webhooks?limit=1").await;
+    let cursor = page["next_cursor"].as_str().unwrap();
+    // Good for A…
+    let next = app
+        .get(&a, &format!("/api/v1/webhooks?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(next["data"].as_array().unwrap().len(), 1);
+    // …a 422 naming the cursor for B, exactly like a cursor that was never issued.
+    let r = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/webhooks?limit=1&cursor={cursor}"),
+            Some(&b.key),
+            None,
+        )
+        .await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(fields(&p), ["cursor"]);
+
+    // The same for a webhook's log: a cursor from one webhook's log is refused on another's.
+    let rx = super::receiver::Receiver::start().await;
+    let mut body = sample_webhook();
+    body["url"] = json!(rx.url("/a"));
+    body["events"] = json!(["*"]);
+    let w1 = app.webhook(&a, body.clone()).await;
+    let w2 = app.webhook(&a, body).await;
+    for _ in 0..2 {
+        app.event(&a, json!({"type": "message.new", "data": {}}))
+            .await;
+    }
+    let logs1 = format!("/api/v1/webhooks/{}/logs", w1["id"].as_str().unwrap());
+    let logs = app
+        .eventually(&a, &logs1, Duration::from_secs(20), |l| {
+            l["data"].as_array().unwrap().len() == 2
+        })
+        .await;
+    assert_eq!(logs["data"].as_array().unwrap().len(), 2);
+    let page = app.get(&a, &format!("{logs1}?limit=1")).await;
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let r = app
+        .call(
+            Method::GET,
+            &format!(
+                "/api/v1/webhooks/{}/logs?limit=1&cursor={cursor}",
+                w2["id"].as_str().unwrap()
+            ),
+            Some(&a.key),
+            None,
+        )
+        .await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(fields(&p), ["cursor"]);
+}

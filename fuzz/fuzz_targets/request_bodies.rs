@@ -1,0 +1,39 @@
+//! Every request body the API parses, from arbitrary bytes: the JSON reader the extractors
+//! use, then each domain input parser (webhook create/patch/rotation, event ingest, tenant
+//! and key creation). None may panic, and what they accept must hold their own rules.
+
+#![no_main]
+
+use hookrelay::api::extract::parse_object;
+use hookrelay::domain::event::{EventInput, NewEvent};
+use hookrelay::domain::tenant::{NewApiKey, NewTenant};
+use hookrelay::domain::time::Timestamp;
+use hookrelay::domain::webhook::{NewWebhook, Rotation, Webhook, WebhookPatch, parse_url};
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(body) = parse_object(data) else {
+        return;
+    };
+    let now = Timestamp(1_767_225_600_000);
+    if let Ok(new) = NewWebhook::parse(&body) {
+        // An accepted URL is already normal: parsing it again changes nothing.
+        let again = parse_url(&Value::String(new.url.clone()));
+        assert_eq!(again.as_deref(), Ok(new.url.as_str()), "url not stable");
+        assert!(!new.events.is_empty());
+        let mut webhook = Webhook::create("ten_fuzz", new, now);
+        if let Ok(patch) = WebhookPatch::parse(&body) {
+            webhook.apply(patch, now);
+        }
+    }
+    let _ = WebhookPatch::parse(&body);
+    let _ = Rotation::parse(&body);
+    for operator in [false, true] {
+        if let Ok(input) = EventInput::parse(&body, operator) {
+            let _ = NewEvent::new("ten_fuzz".into(), &input, now);
+        }
+    }
+    let _ = NewTenant::parse(&body);
+    let _ = NewApiKey::parse(&body, now);
+});
