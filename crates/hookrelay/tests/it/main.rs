@@ -7,6 +7,7 @@ pub(crate) mod helpers;
 
 mod auth;
 pub(crate) mod cli;
+mod cli_webhooks;
 mod config;
 pub(crate) mod crash;
 mod delivery;
