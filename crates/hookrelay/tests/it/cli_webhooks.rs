@@ -42,6 +42,14 @@ fn value_of(text: &str, key: &str) -> String {
         .to_owned()
 }
 
+/// Whether some `key: value` line has this value.
+fn has_pair(text: &str, key: &str, value: &str) -> bool {
+    text.lines().any(|l| {
+        l.strip_prefix(&format!("{key}:"))
+            .is_some_and(|v| v.trim() == value)
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_managed_by_the_cli_are_real() {
     let app = spawn_app!();
@@ -406,4 +414,70 @@ async fn test_logs_stats_and_secrets_from_the_cli() {
         "{}",
         stderr(&output)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_webhooks_examples_run_as_written() {
+    if !super::smoke::tools_present() {
+        return;
+    }
+    let listen = super::listen::Listen::start(&["--json"]);
+    let app = spawn_app!();
+    let tenant = app.tenant("acme").await;
+    let script = super::cli::marked_block("docs/cli.md", "webhooks-examples");
+    let output = tokio::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("PATH", super::cli::path_with_binary())
+        .env("HOOKRELAY_URL", &app.base)
+        .env("ADMIN_KEY", ADMIN_KEY)
+        .env("TENANT_KEY", &tenant.key)
+        .env("TENANT_ID", &tenant.id)
+        .env("RECEIVER", format!("{}/webhooks", listen.url))
+        .env_remove("HOOKRELAY_KEY")
+        .env_remove("HOOKRELAY_TENANT")
+        .output()
+        .await
+        .unwrap();
+    let (out, err) = (stdout(&output), stderr(&output));
+    assert!(
+        output.status.success(),
+        "docs/cli.md webhooks example failed\n{out}\n{err}"
+    );
+    assert!(out.contains("template.rejected"), "the catalogue: {out}");
+    assert!(has_pair(&out, "headers", "x-env: staging"), "get: {out}");
+    assert!(
+        has_pair(&out, "rate_limit_per_second", "50"),
+        "update: {out}"
+    );
+    assert!(
+        out.contains("Test contact.created succeeded: HTTP 200 in "),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("att_")).count(),
+        2,
+        "the test send and the delivery are logged: {out}"
+    );
+    assert!(out.contains("    webhook-signature: v1,"), "log: {out}");
+    assert!(has_pair(&out, "success_rate", "100.0 %"), "stats: {out}");
+    assert!(
+        out.contains("previous: whsec_"),
+        "secret during rotation: {out}"
+    );
+    assert!(
+        out.trim_end()
+            .ends_with("its pending deliveries are cancelled."),
+        "{out}"
+    );
+    let r = app
+        .call(Method::GET, "/api/v1/webhooks", Some(&tenant.key), None)
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["data"], json!([]));
+    // The test send and the event reached the receiver.
+    let lines = listen.read_until(|lines| lines.len() == 2);
+    let types: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event_type"].clone())
+        .collect();
+    assert_eq!(types, vec![json!("contact.created"), json!("message.new")]);
 }
