@@ -339,14 +339,22 @@ mod tests {
             "success_rate": 0.75, "attempts": {"total": 6, "successful": 3, "failed": 3},
             "response_time_ms": {"avg": 12.5, "p50": 10, "p95": 30, "p99": 30}});
         let text = describe_stats(&stats);
-        assert!(text.contains("success_rate:          75.0 %\n"), "{text}");
-        assert!(
-            text.contains("deliveries:            4 ended (3 succeeded, 1 failed), 0 pending\n"),
-            "{text}"
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}:")))
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(value("success_rate"), "75.0 %", "{text}");
+        assert_eq!(
+            value("deliveries"),
+            "4 ended (3 succeeded, 1 failed), 0 pending"
         );
-        assert!(
-            text.contains("response_time_ms:      avg 12.5, p50 10, p95 30, p99 30\n"),
-            "{text}"
+        assert_eq!(
+            value("response_time_ms"),
+            "avg 12.5, p50 10, p95 30, p99 30"
         );
+        assert_eq!(value("last_success_at"), "-");
     }
 }

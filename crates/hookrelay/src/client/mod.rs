@@ -8,6 +8,7 @@
 pub mod activity;
 pub mod admin;
 pub mod send;
+mod webhook_view;
 pub mod webhooks;
 
 use std::fmt;
