@@ -1,6 +1,6 @@
 //! The command line: `hookrelay serve`, `hookrelay migrate`; the client commands (`listen`,
-//! `tenants`, `keys`, `send`) live in [`crate::listen`] and [`crate::client`]. Every flag has a
-//! `HOOKRELAY_*` environment twin.
+//! `tenants`, `keys`, `send`, `webhooks`) live in [`crate::listen`] and [`crate::client`].
+//! Every flag has a `HOOKRELAY_*` environment twin.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,6 +71,8 @@ pub enum Command {
     Keys(crate::client::KeysArgs),
     /// Send an event to a running server (tenant key), optionally waiting for its deliveries.
     Send(crate::client::SendArgs),
+    /// Manage a tenant's webhooks on a running server (tenant key): create, list, test, logs…
+    Webhooks(crate::client::WebhooksArgs),
 }
 
 #[derive(Debug, Args)]
@@ -326,6 +328,9 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
             }
             Command::Keys(args) => crate::client::finish(crate::client::admin::keys(args).await),
             Command::Send(args) => crate::client::finish(crate::client::send::send(args).await),
+            Command::Webhooks(args) => {
+                crate::client::finish(crate::client::webhooks::webhooks(args).await)
+            }
         }
     });
     drop(runtime);

@@ -92,7 +92,7 @@ pub async fn tenants(args: TenantsArgs) -> Result<(), Failure> {
             }
         }
         TenantsCommand::List => {
-            let tenants = list_all(&client, &["tenants"], "tenants").await?;
+            let tenants = list_all(&client, &["tenants"], &[], "tenants").await?;
             if json {
                 print_json(&json!({ "data": tenants }));
             } else {
@@ -152,7 +152,7 @@ pub async fn keys(args: KeysArgs) -> Result<(), Failure> {
             }
         }
         KeysCommand::List { tenant_id } => {
-            let keys = list_all(&client, &["tenants", &tenant_id, "keys"], "keys").await?;
+            let keys = list_all(&client, &["tenants", &tenant_id, "keys"], &[], "keys").await?;
             if json {
                 print_json(&json!({ "data": keys }));
             } else {
@@ -199,15 +199,21 @@ pub async fn keys(args: KeysArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Follows `next_cursor` to the end of a list. Shows a count on a terminal while more than
-/// one page is fetched.
-async fn list_all(client: &Client, segments: &[&str], what: &str) -> Result<Vec<Value>, Failure> {
+/// Follows `next_cursor` to the end of a list (with `filters` in the query). Shows a count on
+/// a terminal while more than one page is fetched.
+pub(super) async fn list_all(
+    client: &Client,
+    segments: &[&str],
+    filters: &[(&str, &str)],
+    what: &str,
+) -> Result<Vec<Value>, Failure> {
     let show = std::io::stderr().is_terminal();
     let mut all = Vec::new();
     let mut cursor: Option<String> = None;
     let mut shown = false;
     loop {
-        let mut query = vec![("limit", PAGE)];
+        let mut query = filters.to_vec();
+        query.push(("limit", PAGE));
         if let Some(cursor) = &cursor {
             query.push(("cursor", cursor));
         }

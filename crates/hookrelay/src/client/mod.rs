@@ -1,11 +1,15 @@
 //! The commands that talk to a running server over its HTTP API, for people and scripts:
-//! `tenants` and `keys` ([`admin`], admin key) and `send` ([`send`], tenant key).
+//! `tenants` and `keys` ([`admin`], admin key), `send` ([`send`], tenant key) and `webhooks`
+//! ([`webhooks`] and [`activity`], tenant key).
 //!
 //! Text by default, the server's JSON with `--json`. A refusal prints the problem's title and
 //! detail (`error: <title>: <detail>`, then the invalid fields) and exits with status 1.
 
+pub mod activity;
 pub mod admin;
 pub mod send;
+mod webhook_view;
+pub mod webhooks;
 
 use std::fmt;
 use std::time::Duration;
@@ -20,6 +24,7 @@ use crate::config::SecretString;
 
 pub use admin::{KeysArgs, TenantsArgs};
 pub use send::SendArgs;
+pub use webhooks::WebhooksArgs;
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
@@ -32,7 +37,7 @@ pub struct Connection {
     pub url: Url,
 
     /// API key: the admin key for `tenants` and `keys`, a tenant key (or the admin key with
-    /// `--tenant`) for `send`.
+    /// `--tenant`) for `send` and `webhooks`.
     #[arg(long, env = "HOOKRELAY_KEY", hide_env_values = true, global = true)]
     pub key: Option<SecretString>,
 
@@ -260,6 +265,14 @@ pub fn field(object: &Value, name: &str) -> String {
     }
 }
 
+/// `key: value` lines, the values aligned.
+pub fn pairs(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(key, value)| format!("{:<w$}{value}\n", format!("{key}:"), w = width + 2))
+        .collect()
+}
+
 /// Rows as aligned columns, the first row being the header.
 pub fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
@@ -345,5 +358,11 @@ mod tests {
             vec!["ten_1".to_owned(), "Acme".to_owned()],
         ];
         assert_eq!(table(&rows), "ID     NAME\nten_1  Acme\n");
+    }
+
+    #[test]
+    fn pairs_align_values() {
+        let text = pairs(&[("id", "wh_1".into()), ("events", "*".into())]);
+        assert_eq!(text, "id:     wh_1\nevents: *\n");
     }
 }

@@ -96,7 +96,7 @@ pub async fn send(args: SendArgs) -> Result<(), Failure> {
 }
 
 /// The data argument as JSON: inline, `@file` or `-` (stdin).
-fn read_data(arg: &str) -> Result<Value, Failure> {
+pub(super) fn read_data(arg: &str) -> Result<Value, Failure> {
     let (text, source) = if arg == "-" {
         let mut text = String::new();
         std::io::stdin()

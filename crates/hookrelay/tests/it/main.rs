@@ -8,6 +8,7 @@ pub(crate) mod helpers;
 mod auth;
 mod backup;
 pub(crate) mod cli;
+mod cli_webhooks;
 mod config;
 pub(crate) mod crash;
 mod delivery;

@@ -1,0 +1,449 @@
+//! `hookrelay webhooks …`: a tenant's webhooks (create, list, get, update, delete, secrets)
+//! and the event catalogue; their activity (test sends, logs, stats) is in [`super::activity`].
+
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use super::activity::{self, LogStatus};
+use super::admin::list_all;
+use super::webhook_view::{list_field, show, webhooks_table};
+use super::{Client, Connection, Failure, field, print_json, table};
+
+#[derive(Debug, Args)]
+pub struct WebhooksArgs {
+    #[command(subcommand)]
+    pub command: WebhooksCommand,
+
+    /// With the admin key: the tenant to act for (`ten_…`).
+    #[arg(long, env = "HOOKRELAY_TENANT", global = true)]
+    pub tenant: Option<String>,
+
+    #[command(flatten)]
+    pub connection: Connection,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Register a webhook; its signing secret is printed.
+    Create {
+        /// A name to tell webhooks apart (1–100 characters).
+        #[arg(long)]
+        name: String,
+        /// Where deliveries are POSTed (http or https). (`--url` names the server.)
+        #[arg(long, value_name = "URL")]
+        webhook_url: String,
+        /// Event types, comma-separated (`message.new,message.read`), or `*` for all.
+        #[arg(long, value_delimiter = ',', required = true)]
+        events: Vec<String>,
+        #[command(flatten)]
+        options: WebhookOptions,
+    },
+    /// List the tenant's webhooks, newest first.
+    List {
+        /// Only active webhooks.
+        #[arg(long, conflicts_with = "inactive")]
+        active: bool,
+        /// Only inactive webhooks.
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// Show one webhook (its secret masked).
+    Get {
+        /// The webhook (`wh_…`).
+        id: String,
+    },
+    /// Change some of a webhook's settings; the others stay as they are.
+    Update {
+        /// The webhook (`wh_…`).
+        id: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new URL to deliver to.
+        #[arg(long, value_name = "URL")]
+        webhook_url: Option<String>,
+        /// New event types, comma-separated; they replace the old ones.
+        #[arg(long, value_delimiter = ',')]
+        events: Option<Vec<String>>,
+        #[command(flatten)]
+        options: WebhookOptions,
+        /// Deliver again (the opposite of `--inactive`).
+        #[arg(long, conflicts_with = "inactive")]
+        active: bool,
+        /// Remove every custom header.
+        #[arg(long, conflicts_with = "header")]
+        no_headers: bool,
+        /// Remove the delivery rate limit.
+        #[arg(long, conflicts_with = "rate_limit_per_second")]
+        no_rate_limit: bool,
+    },
+    /// Delete a webhook; its pending deliveries are cancelled.
+    Delete {
+        /// The webhook (`wh_…`).
+        id: String,
+    },
+    /// The event catalogue: every type a webhook can subscribe to.
+    Events,
+    /// Make one signed delivery now and show its outcome; exit status 1 if it failed.
+    Test {
+        /// The webhook (`wh_…`).
+        id: String,
+        /// The event type to send (default: the webhook's first).
+        #[arg(long = "type", value_name = "TYPE")]
+        event_type: Option<String>,
+        /// The event's data instead of the catalogue's sample: a JSON object, `@file` or `-`.
+        #[arg(long)]
+        payload: Option<String>,
+    },
+    /// A webhook's attempts, newest first.
+    Logs {
+        /// The webhook (`wh_…`).
+        id: String,
+        /// At most this many attempts.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Only successful or only failed attempts.
+        #[arg(long, value_enum)]
+        status: Option<LogStatus>,
+        /// Only attempts of this event type.
+        #[arg(long)]
+        event_type: Option<String>,
+        /// Only attempts at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only attempts before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// One attempt in full: payload, headers sent, response.
+    Log {
+        /// The webhook (`wh_…`).
+        id: String,
+        /// The attempt (`att_…`).
+        log_id: String,
+    },
+    /// Delivery counts, success rate and response times.
+    Stats {
+        /// The webhook (`wh_…`).
+        id: String,
+        /// Only deliveries ended at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Replace the signing secret; the old one keeps signing beside it for a grace period.
+    RotateSecret {
+        /// The webhook (`wh_…`).
+        id: String,
+        /// How long the old secret keeps signing (e.g. 1h, 24h; at most 7 days; 0 ends it now).
+        #[arg(long, value_name = "DURATION")]
+        grace: Option<String>,
+        /// The new secret (`whsec_…`) instead of a generated one.
+        #[arg(long)]
+        secret: Option<String>,
+    },
+    /// Print the signing secret (and, during a rotation, the previous one).
+    Secret {
+        /// The webhook (`wh_…`).
+        id: String,
+    },
+}
+
+/// Settings shared by `create` and `update`; left out, the server's default (or, for
+/// `update`, the current value) stands.
+#[derive(Debug, Args)]
+pub struct WebhookOptions {
+    /// A description (up to 500 characters).
+    #[arg(long)]
+    description: Option<String>,
+    /// The signing secret (`whsec_…`); generated when absent.
+    #[arg(long)]
+    secret: Option<String>,
+    /// Retries after a failed first attempt (0–10).
+    #[arg(long)]
+    retry_count: Option<i64>,
+    /// Seconds an attempt may take (1–60).
+    #[arg(long)]
+    timeout_seconds: Option<i64>,
+    /// A header sent with every delivery, as `Name: value`; repeat for more. On `update`,
+    /// the headers given replace all the old ones.
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    header: Vec<String>,
+    /// Deliveries per second at most (1–10000); those over it wait.
+    #[arg(long)]
+    rate_limit_per_second: Option<i64>,
+    /// Stop new deliveries to it.
+    #[arg(long)]
+    inactive: bool,
+}
+
+pub async fn webhooks(args: WebhooksArgs) -> Result<(), Failure> {
+    let client = Client::new(&args.connection)?.acting_for(args.tenant);
+    let json = args.connection.json;
+    match args.command {
+        WebhooksCommand::Create {
+            name,
+            webhook_url,
+            events,
+            options,
+        } => {
+            let mut body = options.body()?;
+            body.insert("name".into(), Value::String(name));
+            body.insert("url".into(), Value::String(webhook_url));
+            body.insert("events".into(), json!(events));
+            let hook = client
+                .call(Method::POST, &["webhooks"], &[], Some(&Value::Object(body)))
+                .await?;
+            if json {
+                print_json(&hook);
+            } else {
+                let id = field(&hook, "id");
+                println!(
+                    "Created webhook {id} ({}) for {}.",
+                    field(&hook, "name"),
+                    list_field(&hook, "events")
+                );
+                println!(
+                    "Its signing secret (`hookrelay webhooks secret {id}` shows it again):\n\n    {}\n",
+                    field(&hook, "secret")
+                );
+            }
+        }
+        WebhooksCommand::List { active, inactive } => {
+            let filter = if active {
+                Some("true")
+            } else {
+                inactive.then_some("false")
+            };
+            let query: Vec<(&str, &str)> = filter.map(|f| ("is_active", f)).into_iter().collect();
+            let hooks = list_all(&client, &["webhooks"], &query, "webhooks").await?;
+            if json {
+                print_json(&json!({ "data": hooks }));
+            } else {
+                print!("{}", webhooks_table(&hooks));
+            }
+        }
+        WebhooksCommand::Get { id } => {
+            let hook = client
+                .call(Method::GET, &["webhooks", &id], &[], None)
+                .await?;
+            show(&hook, json);
+        }
+        WebhooksCommand::Update {
+            id,
+            name,
+            webhook_url,
+            events,
+            options,
+            active,
+            no_headers,
+            no_rate_limit,
+        } => {
+            let mut body = options.body()?;
+            if let Some(name) = name {
+                body.insert("name".into(), Value::String(name));
+            }
+            if let Some(url) = webhook_url {
+                body.insert("url".into(), Value::String(url));
+            }
+            if let Some(events) = events {
+                body.insert("events".into(), json!(events));
+            }
+            if active {
+                body.insert("is_active".into(), Value::Bool(true));
+            }
+            if no_headers {
+                body.insert("headers".into(), Value::Null);
+            }
+            if no_rate_limit {
+                body.insert("rate_limit_per_second".into(), Value::Null);
+            }
+            if body.is_empty() {
+                return Err(Failure::Other(
+                    "nothing to update: give at least one setting (see --help)".into(),
+                ));
+            }
+            let hook = client
+                .call(
+                    Method::PATCH,
+                    &["webhooks", &id],
+                    &[],
+                    Some(&Value::Object(body)),
+                )
+                .await?;
+            show(&hook, json);
+        }
+        WebhooksCommand::Delete { id } => {
+            client
+                .call(Method::DELETE, &["webhooks", &id], &[], None)
+                .await?;
+            if json {
+                print_json(&json!({ "deleted": id }));
+            } else {
+                println!("Deleted webhook {id}; its pending deliveries are cancelled.");
+            }
+        }
+        WebhooksCommand::Events => {
+            let catalogue = client
+                .call(Method::GET, &["webhooks", "events"], &[], None)
+                .await?;
+            if json {
+                print_json(&catalogue);
+            } else {
+                let mut rows = vec![vec!["EVENT TYPE".into(), "DESCRIPTION".into()]];
+                if let Some(Value::Array(types)) = catalogue.get("data") {
+                    rows.extend(
+                        types
+                            .iter()
+                            .map(|t| vec![field(t, "name"), field(t, "description")]),
+                    );
+                }
+                print!("{}", table(&rows));
+            }
+        }
+        WebhooksCommand::Test {
+            id,
+            event_type,
+            payload,
+        } => activity::test(&client, &id, event_type, payload, json).await?,
+        WebhooksCommand::Logs {
+            id,
+            limit,
+            status,
+            event_type,
+            since,
+            until,
+        } => {
+            let filters = activity::LogFilters {
+                status,
+                event_type,
+                since,
+                until,
+            };
+            activity::logs(&client, &id, limit, &filters, json).await?;
+        }
+        WebhooksCommand::Log { id, log_id } => activity::log(&client, &id, &log_id, json).await?,
+        WebhooksCommand::Stats { id, since } => {
+            activity::stats(&client, &id, since.as_deref(), json).await?;
+        }
+        WebhooksCommand::RotateSecret { id, grace, secret } => {
+            let mut body = Map::new();
+            if let Some(grace) = grace {
+                body.insert("grace_period".into(), Value::String(grace));
+            }
+            if let Some(secret) = secret {
+                body.insert("secret".into(), Value::String(secret));
+            }
+            let answer = client
+                .call(
+                    Method::POST,
+                    &["webhooks", &id, "rotate-secret"],
+                    &[],
+                    Some(&Value::Object(body)),
+                )
+                .await?;
+            if json {
+                print_json(&answer);
+            } else {
+                println!(
+                    "Rotated the signing secret of {id}. The new one:\n\n    {}\n",
+                    field(&answer, "secret")
+                );
+                match answer
+                    .get("previous_secret_expires_at")
+                    .and_then(Value::as_str)
+                {
+                    Some(until) => {
+                        println!("The previous secret keeps signing beside it until {until}.");
+                    }
+                    None => println!("The previous secret no longer signs."),
+                }
+            }
+        }
+        WebhooksCommand::Secret { id } => {
+            let answer = client
+                .call(Method::GET, &["webhooks", &id, "secret"], &[], None)
+                .await?;
+            if json {
+                print_json(&answer);
+            } else {
+                // The secret alone on the first line, so `$(hookrelay webhooks secret ID)`
+                // outside a rotation is the secret.
+                println!("{}", field(&answer, "secret"));
+                if answer.get("previous_secret").is_some() {
+                    println!(
+                        "previous: {} (signs until {})",
+                        field(&answer, "previous_secret"),
+                        field(&answer, "previous_secret_expires_at")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl WebhookOptions {
+    /// The options given, as fields of a request body.
+    fn body(self) -> Result<Map<String, Value>, Failure> {
+        let mut body = Map::new();
+        if let Some(description) = self.description {
+            body.insert("description".into(), Value::String(description));
+        }
+        if let Some(secret) = self.secret {
+            body.insert("secret".into(), Value::String(secret));
+        }
+        if let Some(n) = self.retry_count {
+            body.insert("retry_count".into(), json!(n));
+        }
+        if let Some(n) = self.timeout_seconds {
+            body.insert("timeout_seconds".into(), json!(n));
+        }
+        if !self.header.is_empty() {
+            body.insert("headers".into(), Value::Object(headers(&self.header)?));
+        }
+        if let Some(n) = self.rate_limit_per_second {
+            body.insert("rate_limit_per_second".into(), json!(n));
+        }
+        if self.inactive {
+            body.insert("is_active".into(), Value::Bool(false));
+        }
+        Ok(body)
+    }
+}
+
+/// `Name: value` arguments as a headers object; the server checks names and values.
+fn headers(args: &[String]) -> Result<Map<String, Value>, Failure> {
+    let mut headers = Map::new();
+    for arg in args {
+        let Some((name, value)) = arg.split_once(':') else {
+            return Err(Failure::Other(format!(
+                "--header {arg:?}: expected NAME:VALUE, e.g. \"X-Api-Key: abc\""
+            )));
+        };
+        headers.insert(
+            name.trim().to_owned(),
+            Value::String(value.trim().to_owned()),
+        );
+    }
+    Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_split_at_the_first_colon() {
+        let parsed = headers(&["X-Api-Key: a:b".into(), "x-env:prod".into()]).unwrap();
+        assert_eq!(
+            Value::Object(parsed),
+            json!({"X-Api-Key": "a:b", "x-env": "prod"})
+        );
+        let err = headers(&["no-colon".into()]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("error: --header \"no-colon\": expected NAME:VALUE"),
+            "{err}"
+        );
+    }
+}
