@@ -80,7 +80,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "ingest,fanout1,fanout10,latency"
+        default_value = "ingest,ingest-limited,fanout1,fanout10,latency"
     )]
     phases: Vec<Phase>,
 
@@ -122,14 +122,18 @@ struct Args {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Phase {
     Ingest,
+    /// Ingest again with the API rate limits switched on (set too high to refuse anything):
+    /// what counting every request per key and per address costs, as a ratio to `ingest`.
+    IngestLimited,
     Fanout1,
     Fanout10,
     Latency,
 }
 
 impl Phase {
-    const ALL: [Phase; 4] = [
+    const ALL: [Phase; 5] = [
         Phase::Ingest,
+        Phase::IngestLimited,
         Phase::Fanout1,
         Phase::Fanout10,
         Phase::Latency,
@@ -199,6 +203,7 @@ async fn main() -> anyhow::Result<()> {
         backend,
         nodes: args.nodes,
         db_max_connections: args.db_max_connections,
+        api_limits: false,
     };
     // Ctrl-C drops the phase in progress, and with it its database.
     let table = tokio::select! {
@@ -224,16 +229,26 @@ async fn run(
             system::reset_peak_rss();
         }
         let label = match phase {
-            Phase::Ingest => {
+            Phase::Ingest | Phase::IngestLimited => {
+                let limited = phase == Phase::IngestLimited;
+                let name = if limited {
+                    "ingest (API limits on)"
+                } else {
+                    "ingest"
+                };
                 eprintln!(
-                    "ingest: {} clients for {:.1} s …",
+                    "{name}: {} clients for {:.1} s …",
                     args.concurrency,
                     args.duration.as_secs_f64()
                 );
-                let r = phases::ingest(settings, args.duration).await?;
-                table.ingest(&r, args.concurrency);
+                let settings = phases::Settings {
+                    api_limits: limited,
+                    ..settings.clone()
+                };
+                let r = phases::ingest(&settings, args.duration).await?;
+                table.ingest(name, &r, args.concurrency);
                 envelope_bytes = envelope_bytes.or(nonzero(r.delivered.body_bytes));
-                "ingest".to_owned()
+                name.to_owned()
             }
             Phase::Fanout1 | Phase::Fanout10 => {
                 let (name, webhooks, events) = if phase == Phase::Fanout1 {

@@ -29,6 +29,9 @@ pub struct Settings {
     pub nodes: usize,
     /// PostgreSQL pool size of each node.
     pub db_max_connections: u32,
+    /// Whether the servers count API requests per key and per address (at limits too high
+    /// to refuse anything); off by default, to measure the engine alone.
+    pub api_limits: bool,
 }
 
 /// Size of the whole delivered envelope the event body is padded towards.
@@ -110,7 +113,15 @@ impl Rig {
         let mut servers = Vec::with_capacity(settings.nodes);
         // One at a time: node 0 applies the migrations, the others find them done.
         for _ in 0..settings.nodes.max(1) {
-            servers.push(Server::start(&database.url, settings.db_max_connections, &client).await?);
+            servers.push(
+                Server::start(
+                    &database.url,
+                    settings.db_max_connections,
+                    settings.api_limits,
+                    &client,
+                )
+                .await?,
+            );
         }
         let urls: Vec<String> = (0..webhooks).map(|i| receiver.url(i)).collect();
         let key = server::setup(&client, &servers[0], &urls).await?;

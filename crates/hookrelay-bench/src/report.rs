@@ -15,8 +15,7 @@ impl Table {
             .push([phase.to_owned(), figure.to_owned(), value.into()]);
     }
 
-    pub fn ingest(&mut self, r: &IngestResult, concurrency: usize) {
-        let p = "ingest";
+    pub fn ingest(&mut self, p: &str, r: &IngestResult, concurrency: usize) {
         self.row(
             p,
             "events accepted/s (202 answers only)",
