@@ -101,12 +101,24 @@ pub fn text(value: &Value, max: usize) -> Result<String, String> {
     Ok(trimmed.to_owned())
 }
 
-/// An integer within `min..=max`. `3.0` and `"3"` are refused: the type is part of the contract.
+/// An integer within `min..=max`. `"3"` and `3.5` are refused: the type is part of the contract.
 pub fn integer(value: &Value, min: i64, max: i64) -> Result<i64, String> {
-    match value.as_i64() {
+    match whole_number(value) {
         Some(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(format!("must be an integer from {min} to {max}")),
     }
+}
+
+/// A number with no fractional part, `3` or `3.0` alike: JSON does not tell them apart, nor does
+/// JSON Schema's `integer` (which the OpenAPI document states), and some serialisers write
+/// every float with a fraction.
+pub fn whole_number(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        let f = value.as_f64()?;
+        // 2^63 as f64 is exact; anything from it up does not fit an i64.
+        let fits = f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(63);
+        fits.then_some(f as i64)
+    })
 }
 
 pub fn boolean(value: &Value) -> Result<bool, String> {
@@ -152,9 +164,13 @@ mod tests {
     }
 
     #[test]
-    fn integer_refuses_floats_strings_and_out_of_range() {
+    fn integer_refuses_fractions_strings_and_out_of_range() {
         assert_eq!(integer(&json!(3), 0, 10), Ok(3));
-        assert!(integer(&json!(3.0), 0, 10).is_err());
+        assert_eq!(integer(&json!(3.0), 0, 10), Ok(3));
+        assert_eq!(integer(&json!(-0.0), 0, 10), Ok(0));
+        assert!(integer(&json!(3.5), 0, 10).is_err());
+        assert!(integer(&json!(1e300), 0, 10).is_err());
+        assert_eq!(whole_number(&json!(9.3e18)), None);
         assert!(integer(&json!("3"), 0, 10).is_err());
         assert!(integer(&json!(-1), 0, 10).is_err());
         assert!(integer(&json!(1e9), 0, 10).is_err());
