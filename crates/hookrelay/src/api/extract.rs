@@ -8,8 +8,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -184,7 +182,7 @@ impl QueryParams {
                 None => {
                     errors.push(FieldError::new(
                         "cursor",
-                        "is not a cursor this API returned",
+                        "must be the next_cursor of an earlier page (an id)",
                     ));
                     None
                 }
@@ -234,19 +232,28 @@ pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
     }
 }
 
+/// The regular expression a cursor matches, as the OpenAPI document states it.
+pub const CURSOR_PATTERN: &str = "^[a-z]{2,3}_[0-9a-z]{26}$";
+
+/// A cursor is the id of the last row of the previous page: ids are time-ordered, so any id
+/// is a position in any list (keyset pagination), and the cursor has a shape a client can
+/// check. Anything else is refused.
 fn decode_cursor(raw: &str) -> Option<String> {
-    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-    let id = String::from_utf8(bytes).ok()?;
-    let plausible = !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    plausible.then_some(id)
+    let (prefix, body) = raw.split_once('_')?;
+    let plausible = (2..=3).contains(&prefix.len())
+        && prefix.bytes().all(|b| b.is_ascii_lowercase())
+        && body.len() == 26
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+    plausible.then(|| raw.to_owned())
 }
 
 /// A page of results as every list answers: `{ "data": [...], "next_cursor": ... }`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct List<T> {
     pub data: Vec<T>,
+    /// Pass it back as `cursor` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }
 
@@ -256,7 +263,7 @@ impl<T> List<T> {
         let wanted = page.limit.saturating_sub(1) as usize;
         let next_cursor = if rows.len() > wanted {
             rows.truncate(wanted);
-            rows.last().map(|last| URL_SAFE_NO_PAD.encode(id(last)))
+            rows.last().map(|last| id(last).to_owned())
         } else {
             None
         };
@@ -296,10 +303,21 @@ mod tests {
     }
 
     #[test]
-    fn cursor_round_trip_and_garbage() {
-        let encoded = URL_SAFE_NO_PAD.encode("wh_01abc");
-        assert_eq!(decode_cursor(&encoded).as_deref(), Some("wh_01abc"));
-        assert_eq!(decode_cursor("!!"), None);
-        assert_eq!(decode_cursor(&URL_SAFE_NO_PAD.encode("' OR 1=1")), None);
+    fn cursor_is_an_id_and_garbage_is_refused() {
+        let id = crate::domain::id::new(crate::domain::id::WEBHOOK);
+        assert_eq!(decode_cursor(&id).as_deref(), Some(id.as_str()));
+        let evt = crate::domain::id::new(crate::domain::id::EVENT);
+        assert_eq!(decode_cursor(&evt).as_deref(), Some(evt.as_str()));
+        for bad in [
+            "",
+            "!!",
+            "wh_",
+            "' OR 1=1",
+            "wh_01ABC",
+            "x_01kb7r3ex4m1qzj3v4y8w9t6sa",
+        ] {
+            assert_eq!(decode_cursor(bad), None, "{bad:?}");
+        }
+        assert_eq!(decode_cursor(&format!("{id}0")), None);
     }
 }

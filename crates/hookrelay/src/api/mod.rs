@@ -6,6 +6,7 @@ pub mod auth;
 mod events;
 pub mod extract;
 mod health;
+pub mod openapi;
 pub mod problem;
 mod tenants;
 mod webhooks;
@@ -92,11 +93,14 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
         .route("/webhooks/{id}/test", post(activity::test))
         .route("/webhooks/{id}/logs", get(activity::logs))
         .route("/webhooks/{id}/logs/{log_id}", get(activity::log))
-        .route("/webhooks/{id}/stats", get(activity::stats));
+        .route("/webhooks/{id}/stats", get(activity::stats))
+        .route("/openapi.json", get(openapi::openapi_json));
 
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route(openapi::DOCS_PATH, get(openapi::docs_page))
+        .route(openapi::BUNDLE_PATH, get(openapi::docs_bundle))
         .nest("/api/v1", v1)
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
