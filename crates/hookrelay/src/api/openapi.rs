@@ -301,7 +301,7 @@ pub struct NewTenantBody {
 /// `POST /tenants/{id}/keys`.
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "production", "expires_at": "2027-01-01T00:00:00Z"}))]
+#[schema(example = json!({"name": "production", "expires_at": "2099-01-01T00:00:00Z"}))]
 #[allow(dead_code)]
 pub struct NewApiKeyBody {
     /// A label to tell keys apart, 1–100 characters.

@@ -11,6 +11,7 @@ mod delivery;
 mod errors;
 mod isolation;
 mod lifecycle;
+mod openapi;
 mod persistence;
 mod quickstart;
 pub(crate) mod receiver;
