@@ -1,31 +1,37 @@
 """Schemathesis hooks for hookrelay (loaded through SCHEMATHESIS_HOOKS by schemathesis.sh).
 
 One rule of the API cannot be stated in JSON Schema: a new API key's `expires_at` must lie in
-the future (the document says so in words). Generated bodies whose `expires_at` is not at
-least a minute ahead are dropped, so "schema-valid data is accepted" is checked on the bodies
-the rule allows, instead of failing on the clock. Nothing else is filtered, and no check is
-turned off.
+the future (the document says so in words). A generated `expires_at` that is a valid date but
+not at least a minute ahead is moved to the end of 2099, so "schema-valid data is accepted" is
+checked on the dates the rule allows instead of failing on the clock. Anything that is not a
+date is left as generated (it is what negative tests send), and no check is turned off.
 """
 
 from datetime import datetime, timedelta, timezone
 
 import schemathesis
 
+FAR_FUTURE = "2099-12-31T23:59:59Z"
 
-@schemathesis.hook
-def filter_body(context, body):
-    operation = context.operation
-    if operation is None or operation.method.upper() != "POST":
-        return True
-    if operation.path != "/api/v1/tenants/{id}/keys" or not isinstance(body, dict):
-        return True
-    value = body.get("expires_at")
-    if not isinstance(value, str):
-        return True
+
+def _is_past_date(value):
     try:
         at = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        return True
-    if at.tzinfo is None:
-        return True
-    return at > datetime.now(timezone.utc) + timedelta(minutes=1)
+        return False
+    return at.tzinfo is not None and at <= datetime.now(timezone.utc) + timedelta(minutes=1)
+
+
+@schemathesis.hook
+def map_body(context, body):
+    operation = context.operation
+    if (
+        operation is not None
+        and operation.method.upper() == "POST"
+        and operation.path == "/api/v1/tenants/{id}/keys"
+        and isinstance(body, dict)
+        and isinstance(body.get("expires_at"), str)
+        and _is_past_date(body["expires_at"])
+    ):
+        body = dict(body, expires_at=FAR_FUTURE)
+    return body
