@@ -501,7 +501,7 @@ pub struct NewEventBody {
     #[schema(value_type = Object)]
     data: Value,
     /// A repeat within 24 hours answers the first event (200) instead of creating one;
-    /// 1–255 bytes, no control characters.
+    /// 1–255 characters, no control characters.
     #[schema(
         min_length = 1,
         max_length = 255,

@@ -84,19 +84,22 @@ impl<'a> Input<'a> {
 }
 
 /// A string of 1..=max characters with no control characters, surrounding spaces trimmed.
+/// The length and the characters are judged as sent, before trimming, so the rule is the one
+/// the OpenAPI document states (`maxLength`, a pattern): a tab or newline at either end is
+/// refused like one in the middle, not trimmed away.
 pub fn text(value: &Value, max: usize) -> Result<String, String> {
     let Value::String(raw) = value else {
         return Err("must be a string".into());
     };
+    if raw.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err("must not be empty".into());
-    }
-    if trimmed.chars().count() > max {
-        return Err(format!("must be at most {max} characters"));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
     }
     Ok(trimmed.to_owned())
 }
@@ -157,6 +160,12 @@ mod tests {
     fn text_trims_and_bounds() {
         assert_eq!(text(&json!("  ok "), 5), Ok("ok".into()));
         assert!(text(&json!("abcdef"), 5).is_err());
+        assert!(text(&json!("abcd  "), 5).is_err(), "length as sent");
+        assert!(
+            text(&json!("\tab"), 5).is_err(),
+            "a control is refused, not trimmed"
+        );
+        assert!(text(&json!(" \u{a0} "), 5).is_err(), "blank");
         assert!(text(&json!("a\u{0}b"), 5).is_err());
         assert!(text(&json!(5), 5).is_err());
         // Characters, not bytes.
