@@ -79,7 +79,7 @@ impl LogOut {
 }
 
 /// A webhook's attempts, newest first.
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}/logs", tag = "activity",
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/logs", operation_id = "list_logs", tag = "activity",
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`)."), PageQuery,
         ("event_type" = Option<EventType>, Query, description = "Only this event type."),
         ("success" = Option<bool>, Query, description = "Only successful (or failed) attempts."),
@@ -124,7 +124,7 @@ pub async fn logs(
 }
 
 /// One attempt in full, with the request headers sent.
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}/logs/{log_id}", tag = "activity",
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/logs/{log_id}", operation_id = "get_log", tag = "activity",
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`)."),
         ("log_id" = String, Path, description = "Attempt id (`att_…`).")),
     responses((status = 200, description = "The attempt.", body = LogOut)))]
@@ -182,7 +182,7 @@ pub struct StatsOut {
 }
 
 /// Counts, success rate and response times of a webhook's deliveries.
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}/stats", tag = "activity",
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/stats", operation_id = "get_webhook_stats", tag = "activity",
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`)."),
         ("since" = Option<String>, Query, format = DateTime, description = "Count from this time on (RFC 3339).")),
     responses((status = 200, description = "The statistics.", body = StatsOut)))]
@@ -244,7 +244,7 @@ pub struct TestOut {
 }
 
 /// One synchronous signed attempt with the catalogue's sample (or a custom payload).
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "activity",
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", operation_id = "test_webhook", tag = "activity",
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
     request_body(content = Option<TestBody>, description = "May be empty."),
     responses((status = 200, description = "The outcome (a failed attempt is still a 200).",

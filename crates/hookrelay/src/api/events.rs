@@ -139,7 +139,7 @@ async fn check_tenants(
 }
 
 /// Trigger an event: stored with one delivery per matching, active webhook before the answer.
-#[utoipa::path(post, path = "/api/v1/events", tag = "events",
+#[utoipa::path(post, path = "/api/v1/events", operation_id = "create_event", tag = "events",
     request_body = NewEventBody,
     responses(
         (status = 202, description = "Accepted and stored.", body = AcceptedOut),
@@ -176,7 +176,7 @@ pub struct BatchOut {
 
 /// Up to 500 events; all are validated before any is stored, and each is then accepted as if
 /// posted alone (idempotency keys included).
-#[utoipa::path(post, path = "/api/v1/events/batch", tag = "events",
+#[utoipa::path(post, path = "/api/v1/events/batch", operation_id = "create_events", tag = "events",
     request_body = NewEventBatchBody,
     responses(
         (status = 202, description = "All accepted and stored.", body = BatchOut),
@@ -275,7 +275,7 @@ pub struct EventOut {
 }
 
 /// An event and the state of each of its deliveries.
-#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events",
+#[utoipa::path(get, path = "/api/v1/events/{id}", operation_id = "get_event", tag = "events",
     params(TenantHeader, ("id" = String, Path, description = "Event id (`evt_…`).")),
     responses((status = 200, description = "The event.", body = EventOut)))]
 pub async fn get(

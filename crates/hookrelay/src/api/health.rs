@@ -10,7 +10,7 @@ use super::AppState;
 use super::problem::{ApiError, ApiResult};
 
 /// The process is up and serving HTTP.
-#[utoipa::path(get, path = "/healthz", tag = "service",
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "service",
     responses((status = 200, description = "Alive.", body = Object,
         example = json!({"status": "ok"}))))]
 pub async fn healthz() -> Json<Value> {
@@ -18,7 +18,7 @@ pub async fn healthz() -> Json<Value> {
 }
 
 /// The database answers. A slow database counts as down: readiness must answer quickly.
-#[utoipa::path(get, path = "/readyz", tag = "service",
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "service",
     responses(
         (status = 200, description = "The database answers.", body = Object,
             example = json!({"status": "ready"})),

@@ -100,7 +100,7 @@ const DOCS_HTML: &str = include_str!("../../vendor/redoc/index.html");
 const REDOC_BUNDLE: &[u8] = include_bytes!("../../vendor/redoc/redoc.standalone.js");
 
 /// The OpenAPI 3.1 document describing this API.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "service",
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "openapi", tag = "service",
     responses((status = 200, description = "The OpenAPI 3.1 document (this document).",
         content_type = "application/json", body = Object)))]
 pub async fn openapi_json() -> Response {
@@ -108,7 +108,7 @@ pub async fn openapi_json() -> Response {
 }
 
 /// The API reference, rendered in the browser from the OpenAPI document.
-#[utoipa::path(get, path = "/docs/api", tag = "service",
+#[utoipa::path(get, path = "/docs/api", operation_id = "reference_page", tag = "service",
     responses((status = 200, description = "An HTML page rendering this document.",
         content_type = "text/html", body = String)))]
 pub async fn docs_page() -> Response {
@@ -116,7 +116,7 @@ pub async fn docs_page() -> Response {
 }
 
 /// The Redoc bundle the reference page loads (vendored; no CDN).
-#[utoipa::path(get, path = "/docs/api/redoc.standalone.js", tag = "service",
+#[utoipa::path(get, path = "/docs/api/redoc.standalone.js", operation_id = "reference_bundle", tag = "service",
     responses((status = 200, description = "The JavaScript bundle of the reference page.",
         content_type = "text/javascript", body = String)))]
 pub async fn docs_bundle() -> Response {
@@ -763,7 +763,11 @@ fn not_null(schema: RefOr<Schema>) -> RefOr<Schema> {
 #[allow(dead_code)]
 pub struct TenantHeader {
     /// With the admin key: the tenant to act on (`ten_…`). Ignored with a tenant key.
-    #[param(rename = "X-Tenant-Id", example = "ten_01kb7r3ex4m1qzj3v4y8w9t6sa")]
+    #[param(
+        rename = "X-Tenant-Id",
+        nullable = false,
+        example = "ten_01kb7r3ex4m1qzj3v4y8w9t6sa"
+    )]
     x_tenant_id: Option<String>,
 }
 
@@ -800,6 +804,19 @@ mod tests {
                 problem.name
             );
         }
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc: Value = serde_json::from_str(&SPEC).unwrap();
+        let mut ids = std::collections::BTreeSet::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                let id = op["operationId"].as_str().unwrap().to_owned();
+                assert!(ids.insert(id.clone()), "operationId {id} twice");
+            }
+        }
+        assert!(ids.len() >= 25);
     }
 
     #[test]

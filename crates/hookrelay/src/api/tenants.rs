@@ -15,7 +15,7 @@ use crate::domain::time::Timestamp;
 use crate::domain::{apikey, id};
 
 /// Create a tenant.
-#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants",
+#[utoipa::path(post, path = "/api/v1/tenants", operation_id = "create_tenant", tag = "tenants",
     request_body = NewTenantBody,
     responses((status = 201, description = "The tenant.", body = Tenant)))]
 pub async fn create(
@@ -36,7 +36,7 @@ pub async fn create(
 }
 
 /// List tenants, newest first.
-#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/tenants", operation_id = "list_tenants", tag = "tenants", params(PageQuery),
     responses((status = 200, description = "A page of tenants.", body = List<Tenant>)))]
 pub async fn list(
     _: Admin,
@@ -51,7 +51,7 @@ pub async fn list(
 }
 
 /// One tenant.
-#[utoipa::path(get, path = "/api/v1/tenants/{id}", tag = "tenants",
+#[utoipa::path(get, path = "/api/v1/tenants/{id}", operation_id = "get_tenant", tag = "tenants",
     params(("id" = String, Path, description = "Tenant id (`ten_…`).")),
     responses((status = 200, description = "The tenant.", body = Tenant)))]
 pub async fn get(
@@ -85,7 +85,7 @@ pub struct CreatedKey {
 }
 
 /// Create an API key for a tenant. The key is in this answer only.
-#[utoipa::path(post, path = "/api/v1/tenants/{id}/keys", tag = "tenants",
+#[utoipa::path(post, path = "/api/v1/tenants/{id}/keys", operation_id = "create_api_key", tag = "tenants",
     params(("id" = String, Path, description = "Tenant id (`ten_…`).")),
     request_body = NewApiKeyBody,
     responses((status = 201, description = "The key, with `key`.", body = CreatedKey)))]
@@ -120,7 +120,7 @@ pub async fn create_key(
 }
 
 /// List a tenant's API keys, newest first (never the keys themselves).
-#[utoipa::path(get, path = "/api/v1/tenants/{id}/keys", tag = "tenants",
+#[utoipa::path(get, path = "/api/v1/tenants/{id}/keys", operation_id = "list_api_keys", tag = "tenants",
     params(("id" = String, Path, description = "Tenant id (`ten_…`)."), PageQuery),
     responses((status = 200, description = "A page of keys.", body = List<ApiKeyInfo>)))]
 pub async fn list_keys(
@@ -138,7 +138,7 @@ pub async fn list_keys(
 }
 
 /// Revoke an API key; it stops working at once.
-#[utoipa::path(delete, path = "/api/v1/tenants/{id}/keys/{key_id}", tag = "tenants",
+#[utoipa::path(delete, path = "/api/v1/tenants/{id}/keys/{key_id}", operation_id = "revoke_api_key", tag = "tenants",
     params(("id" = String, Path, description = "Tenant id (`ten_…`)."),
         ("key_id" = String, Path, description = "Key id (`key_…`).")),
     responses((status = 204, description = "Revoked.")))]

@@ -79,7 +79,7 @@ impl WebhookOut {
 }
 
 /// Create a webhook. The answer carries the whole secret.
-#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", params(TenantHeader),
+#[utoipa::path(post, path = "/api/v1/webhooks", operation_id = "create_webhook", tag = "webhooks", params(TenantHeader),
     request_body = NewWebhookBody,
     responses((status = 201, description = "The webhook, with its whole secret.", body = WebhookOut)))]
 pub async fn create(
@@ -95,7 +95,7 @@ pub async fn create(
 }
 
 /// List webhooks, newest first (secrets masked).
-#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks", operation_id = "list_webhooks", tag = "webhooks",
     params(TenantHeader, PageQuery,
         ("is_active" = Option<bool>, Query, description = "Only active (or inactive) webhooks.")),
     responses((status = 200, description = "A page of webhooks.", body = List<WebhookOut>)))]
@@ -157,7 +157,7 @@ pub(super) async fn find(
 }
 
 /// One webhook (secret masked).
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", operation_id = "get_webhook", tag = "webhooks",
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
     responses((status = 200, description = "The webhook.", body = WebhookOut)))]
 pub async fn get(
@@ -197,7 +197,7 @@ impl SecretOut {
 
 /// A new secret now; the old one keeps signing beside it for the grace period (default 24 h,
 /// at most 7 days), so receivers can switch without missing a delivery.
-#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", operation_id = "rotate_webhook_secret", tag = "webhooks",
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
     request_body(content = Option<RotationBody>, description = "May be empty."),
     responses((status = 200, description = "The new secret, and the old one while it still signs.",
@@ -226,7 +226,7 @@ pub async fn rotate_secret(
 }
 
 /// A webhook's whole secret (and the previous one during a rotation).
-#[utoipa::path(get, path = "/api/v1/webhooks/{id}/secret", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/secret", operation_id = "get_webhook_secret", tag = "webhooks",
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
     responses((status = 200, description = "The secret.", body = SecretOut)))]
 pub async fn get_secret(
@@ -239,7 +239,7 @@ pub async fn get_secret(
 }
 
 /// Change any subset of a webhook's writable fields.
-#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", operation_id = "update_webhook", tag = "webhooks",
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
     request_body = WebhookPatchBody,
     responses((status = 200, description = "The webhook as changed.", body = WebhookOut)))]
@@ -271,7 +271,7 @@ pub async fn update(
 }
 
 /// Delete a webhook; its pending deliveries are cancelled.
-#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", operation_id = "delete_webhook", tag = "webhooks",
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
     responses((status = 204, description = "Deleted.")))]
 pub async fn delete(
@@ -308,7 +308,7 @@ pub struct EventTypeOut {
 }
 
 /// The catalogue, then the wildcard. Any valid key may read it: it names no tenant's data.
-#[utoipa::path(get, path = "/api/v1/webhooks/events", tag = "webhooks",
+#[utoipa::path(get, path = "/api/v1/webhooks/events", operation_id = "list_event_types", tag = "webhooks",
     responses((status = 200, description = "Every event type, then `*`; one page.",
         body = List<EventTypeOut>)))]
 pub async fn events(_: Caller) -> Json<List<EventTypeOut>> {
