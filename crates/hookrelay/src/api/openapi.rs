@@ -319,10 +319,11 @@ pub struct NewApiKeyBody {
 
 /// Webhook URLs as the document states them: `http`/`https`, a host name, an optional port, then
 /// a path or query of RFC 3986 characters. The server takes a little more than this (IP
-/// literals, which the target policy then judges; labels of up to 63 characters; a final dot),
+/// literals, which the target policy then judges; up to 127 labels of up to 63 characters, 253
+/// in all, where the pattern says 5 of up to 49 so that it stays within 253; a final dot),
 /// and refuses every URL with a character outside RFC 3986, a host that is not a DNS name, a
 /// fragment or credentials.
-const URL_PATTERN: &str = r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9]{1,30}(-[A-Za-z0-9]{1,30})*\.)*[A-Za-z][A-Za-z0-9]{0,30}(-[A-Za-z0-9]{1,30})*(:[1-9][0-9]{0,3})?([/?][A-Za-z0-9._~:/?\[\]@!$&'()*+,;=%-]*)?$";
+const URL_PATTERN: &str = r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9]([A-Za-z0-9-]{0,47}[A-Za-z0-9])?\.){0,4}[A-Za-z]([A-Za-z0-9-]{0,47}[A-Za-z0-9])?(:[1-9][0-9]{0,3})?([/?][A-Za-z0-9._~:/?\[\]@!$&'()*+,;=%-]*)?$";
 
 struct WebhookUrl;
 
