@@ -16,7 +16,8 @@
 # SCHEMATHESIS_SEED (default fixed, so CI is reproducible; set another to explore),
 # HOOKRELAY_BIN (default: builds target/debug/hookrelay).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+cd "$(dirname "$self")/.."
 
 ST_VERSION=4.32.5
 VENV="${SCHEMATHESIS_VENV:-target/schemathesis-venv}"
@@ -35,7 +36,7 @@ if [ "${1:-}" != "--in-netns" ]; then
   fi
   unshare_flags=(--net)
   [ "$(id -u)" -eq 0 ] || unshare_flags=(--map-root-user --net)
-  exec unshare "${unshare_flags[@]}" -- "$0" --in-netns
+  exec unshare "${unshare_flags[@]}" -- bash "$self" --in-netns
 fi
 
 ip link set lo up
