@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::AppState;
 use super::auth::TenantId;
 use super::extract::{List, OptionalJsonObject, PathId, PathIds, QueryParams, check};
+use super::openapi::{EventType, PageQuery, TenantHeader, TestBody};
 use super::problem::{ApiError, ApiResult};
 use super::webhooks::find as find_webhook;
 use crate::domain::catalog;
@@ -18,16 +19,22 @@ use crate::domain::webhook::Webhook;
 use crate::store::{LogEntry, LogFilter};
 
 /// One attempt as the API shows it. `request_headers` only on the single-log route.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Log)]
 pub struct LogOut {
+    #[schema(example = "att_01kb7rb2w4e6r8t0y2u4i6o8p0")]
     id: String,
     tenant_id: String,
     webhook_id: String,
     delivery_id: Option<String>,
     event_id: Option<String>,
+    #[schema(value_type = EventType)]
     event_type: String,
+    /// The envelope sent (`id`, `type`, `tenant_id`, `created_at`, `data`).
     payload: Value,
+    /// The request headers sent; on `GET /webhooks/{id}/logs/{log_id}` only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, nullable = false)]
     request_headers: Option<Value>,
     response_status: Option<i64>,
     response_body: Option<String>,
@@ -71,6 +78,14 @@ impl LogOut {
     }
 }
 
+/// A webhook's attempts, newest first.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/logs", operation_id = "list_logs", tag = "activity",
+    params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`)."), PageQuery,
+        ("event_type" = Option<EventType>, Query, description = "Only this event type."),
+        ("success" = Option<bool>, Query, description = "Only successful (or failed) attempts."),
+        ("since" = Option<String>, Query, format = DateTime, description = "Only attempts at or after (RFC 3339)."),
+        ("until" = Option<String>, Query, format = DateTime, description = "Only attempts before (RFC 3339).")),
+    responses((status = 200, description = "A page of attempts.", body = List<LogOut>)))]
 pub async fn logs(
     TenantId(tenant_id): TenantId,
     State(state): State<AppState>,
@@ -78,7 +93,7 @@ pub async fn logs(
     query: QueryParams,
 ) -> ApiResult<Json<List<LogOut>>> {
     let mut errors = Vec::new();
-    let page = query.page(&webhook_id, &mut errors);
+    let page = query.page(&webhook_id, &mut errors)?;
     let event_type = query.0.get("event_type").cloned();
     if let Some(t) = &event_type
         && catalog::find(t).is_none()
@@ -108,6 +123,11 @@ pub async fn logs(
     }))
 }
 
+/// One attempt in full, with the request headers sent.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/logs/{log_id}", operation_id = "get_log", tag = "activity",
+    params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`)."),
+        ("log_id" = String, Path, description = "Attempt id (`att_…`).")),
+    responses((status = 200, description = "The attempt.", body = LogOut)))]
 pub async fn log(
     TenantId(tenant_id): TenantId,
     State(state): State<AppState>,
@@ -125,14 +145,15 @@ pub async fn log(
     Ok(Json(LogOut::new(entry, true)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AttemptCounts {
     total: i64,
     successful: i64,
     failed: i64,
 }
 
-#[derive(Serialize)]
+/// Milliseconds over the attempts that got an answer; `null` before any.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ResponseTimes {
     avg: Option<f64>,
     p50: Option<i64>,
@@ -140,7 +161,8 @@ pub struct ResponseTimes {
     p99: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookStats)]
 pub struct StatsOut {
     webhook_id: String,
     since: Option<Timestamp>,
@@ -149,6 +171,7 @@ pub struct StatsOut {
     failed_deliveries: i64,
     pending_deliveries: i64,
     /// Successful share of ended deliveries, 0 to 1; `null` before any ended.
+    #[schema(minimum = 0, maximum = 1)]
     success_rate: Option<f64>,
     attempts: AttemptCounts,
     response_time_ms: ResponseTimes,
@@ -158,6 +181,11 @@ pub struct StatsOut {
     consecutive_failures: i64,
 }
 
+/// Counts, success rate and response times of a webhook's deliveries.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/stats", operation_id = "get_webhook_stats", tag = "activity",
+    params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`)."),
+        ("since" = Option<String>, Query, format = DateTime, description = "Count from this time on (RFC 3339).")),
+    responses((status = 200, description = "The statistics.", body = StatsOut)))]
 pub async fn stats(
     TenantId(tenant_id): TenantId,
     State(state): State<AppState>,
@@ -201,9 +229,12 @@ pub async fn stats(
     }))
 }
 
-#[derive(Serialize)]
+/// The outcome of a test send.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TestResult)]
 pub struct TestOut {
     success: bool,
+    #[schema(value_type = EventType)]
     event_type: String,
     response_status: Option<u16>,
     response_time_ms: i64,
@@ -213,6 +244,11 @@ pub struct TestOut {
 }
 
 /// One synchronous signed attempt with the catalogue's sample (or a custom payload).
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", operation_id = "test_webhook", tag = "activity",
+    params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
+    request_body(content = Option<TestBody>, description = "May be empty."),
+    responses((status = 200, description = "The outcome (a failed attempt is still a 200).",
+        body = TestOut)))]
 pub async fn test(
     TenantId(tenant_id): TenantId,
     State(state): State<AppState>,

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::AppState;
 use super::auth::{Caller, TenantId};
 use super::extract::{JsonObject, PathId};
+use super::openapi::{EventType, NewEventBatchBody, NewEventBody, TenantHeader};
 use super::problem::{ApiError, ApiResult};
 use crate::delivery::{Accepted, IngestError};
 use crate::domain::delivery::DeliveryState;
@@ -19,11 +20,16 @@ use crate::domain::time::Timestamp;
 
 pub const MAX_BATCH: usize = 500;
 
-#[derive(Serialize)]
+/// An accepted event.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AcceptedEvent)]
 pub struct AcceptedOut {
+    #[schema(example = "evt_01kb7rd5f7g9h1j3k5l7z9x1c3")]
     id: String,
     #[serde(rename = "type")]
+    #[schema(value_type = EventType)]
     event_type: String,
+    /// Deliveries queued: one per matching, active webhook.
     deliveries: usize,
     /// True when the idempotency key matched an earlier event, which is answered instead.
     duplicate: bool,
@@ -73,6 +79,30 @@ fn prepare(
     Ok(NewEvent::new(tenant_id, &input, now))
 }
 
+/// A tenant key's events belong to its tenant; it may still name it in `tenant_id`, so that one
+/// body suits both kinds of key. Naming another tenant is answered as every other tenant's
+/// object is: 404, whether that tenant exists or not. The field is then dropped, as the parser
+/// only takes it from the admin key.
+fn own_tenant(caller: &Caller, body: &mut Map<String, Value>, prefix: &str) -> ApiResult<()> {
+    let Caller::Tenant(own) = caller else {
+        return Ok(());
+    };
+    match body.get("tenant_id") {
+        None => Ok(()),
+        Some(Value::String(named)) if named == own => {
+            body.remove("tenant_id");
+            Ok(())
+        }
+        Some(Value::String(named)) if id::is_valid(id::TENANT, named) => {
+            Err(ApiError::NotFound("tenant"))
+        }
+        Some(_) => Err(ApiError::field(
+            format!("{prefix}tenant_id"),
+            "must be a tenant id (ten_…)",
+        )),
+    }
+}
+
 /// With the admin key, the tenants named in the bodies must exist (each looked up once).
 /// `events` pairs each event with the prefix of its fields.
 async fn check_tenants(
@@ -108,11 +138,22 @@ async fn check_tenants(
     }
 }
 
+/// Trigger an event: stored with one delivery per matching, active webhook before the answer.
+#[utoipa::path(post, path = "/api/v1/events", operation_id = "create_event", tag = "events",
+    request_body = NewEventBody,
+    responses(
+        (status = 202, description = "Accepted and stored.", body = AcceptedOut),
+        (status = 200, description = "The idempotency key matched an earlier event, answered \
+            instead (`duplicate: true`).", body = AcceptedOut),
+        (status = 404, description = "A tenant key named another tenant in `tenant_id`.",
+            body = super::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn create(
     caller: Caller,
     State(state): State<AppState>,
-    JsonObject(body): JsonObject,
+    JsonObject(mut body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<AcceptedOut>)> {
+    own_tenant(&caller, &mut body, "")?;
     let event = prepare(&caller, &body, Timestamp::now(), "").map_err(ApiError::Validation)?;
     let events = [(String::new(), event)];
     check_tenants(&state, &caller, &events).await?;
@@ -126,13 +167,22 @@ pub async fn create(
     Ok((status, Json(accepted.into())))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AcceptedEvents)]
 pub struct BatchOut {
+    /// In the order posted.
     data: Vec<AcceptedOut>,
 }
 
 /// Up to 500 events; all are validated before any is stored, and each is then accepted as if
 /// posted alone (idempotency keys included).
+#[utoipa::path(post, path = "/api/v1/events/batch", operation_id = "create_events", tag = "events",
+    request_body = NewEventBatchBody,
+    responses(
+        (status = 202, description = "All accepted and stored.", body = BatchOut),
+        (status = 404, description = "A tenant key named another tenant in a `tenant_id`.",
+            body = super::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn create_batch(
     caller: Caller,
     State(state): State<AppState>,
@@ -166,7 +216,15 @@ pub async fn create_batch(
             errors.push(FieldError::new(format!("events[{i}]"), "must be an object"));
             continue;
         };
-        match prepare(&caller, object, now, &prefix) {
+        // Copied only in the rare case there is a field to drop.
+        let object = if object.contains_key("tenant_id") && matches!(caller, Caller::Tenant(_)) {
+            let mut copy = object.clone();
+            own_tenant(&caller, &mut copy, &prefix)?;
+            std::borrow::Cow::Owned(copy)
+        } else {
+            std::borrow::Cow::Borrowed(object)
+        };
+        match prepare(&caller, &object, now, &prefix) {
             Ok(event) => events.push((prefix, event)),
             Err(mut e) => errors.append(&mut e),
         }
@@ -184,7 +242,9 @@ pub async fn create_batch(
     Ok((StatusCode::ACCEPTED, Json(BatchOut { data })))
 }
 
-#[derive(Serialize)]
+/// One event on its way to one webhook.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Delivery)]
 pub struct DeliveryOut {
     id: String,
     webhook_id: String,
@@ -198,18 +258,26 @@ pub struct DeliveryOut {
     completed_at: Option<Timestamp>,
 }
 
-#[derive(Serialize)]
+/// An event and where each of its deliveries stands.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Event)]
 pub struct EventOut {
     id: String,
     #[serde(rename = "type")]
+    #[schema(value_type = EventType)]
     event_type: String,
     tenant_id: String,
     created_at: Timestamp,
     idempotency_key: Option<String>,
+    #[schema(value_type = Object)]
     data: Value,
     deliveries: Vec<DeliveryOut>,
 }
 
+/// An event and the state of each of its deliveries.
+#[utoipa::path(get, path = "/api/v1/events/{id}", operation_id = "get_event", tag = "events",
+    params(TenantHeader, ("id" = String, Path, description = "Event id (`evt_…`).")),
+    responses((status = 200, description = "The event.", body = EventOut)))]
 pub async fn get(
     TenantId(tenant_id): TenantId,
     State(state): State<AppState>,

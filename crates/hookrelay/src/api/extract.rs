@@ -171,8 +171,12 @@ pub const MAX_LIMIT: u32 = 200;
 impl QueryParams {
     /// `limit` and `cursor`, as a page request one row longer than asked, so the handler can
     /// tell whether a next page exists without a count query. `scope` names the list (the
-    /// tenant or webhook it belongs to): a cursor from another list is refused.
-    pub fn page(&self, scope: &str, errors: &mut Vec<FieldError>) -> Page {
+    /// tenant or webhook it belongs to).
+    ///
+    /// A cursor not of the documented shape is a 422 (recorded in `errors`). One of that shape
+    /// this list did not issue (another tenant's, another webhook's log, or made up) is a 404:
+    /// no page of this list starts there.
+    pub fn page(&self, scope: &str, errors: &mut Vec<FieldError>) -> Result<Page, ApiError> {
         let limit = match self.0.get("limit") {
             None => DEFAULT_LIMIT,
             Some(raw) => match raw.parse::<u32>() {
@@ -186,23 +190,25 @@ impl QueryParams {
                 }
             },
         };
-        let before = self
-            .0
-            .get("cursor")
-            .and_then(|raw| match decode_cursor(raw, scope) {
-                Some(id) => Some(id),
-                None => {
-                    errors.push(FieldError::new(
-                        "cursor",
-                        "is not a cursor this API returned for this list",
-                    ));
-                    None
+        let mut before = None;
+        // `cursor=` with nothing is the first page, as if absent.
+        if let Some(raw) = self.0.get("cursor").filter(|raw| !raw.is_empty()) {
+            if !is_cursor_shaped(raw) {
+                errors.push(FieldError::new(
+                    "cursor",
+                    "must be the next_cursor of an earlier page of this list",
+                ));
+            } else {
+                match decode_cursor(raw, scope) {
+                    Some(id) => before = Some(id),
+                    None => return Err(ApiError::NotFound("page at this cursor in this list")),
                 }
-            });
-        Page {
+            }
+        }
+        Ok(Page {
             limit: limit + 1,
             before,
-        }
+        })
     }
 
     /// An RFC 3339 timestamp parameter.
@@ -244,6 +250,17 @@ pub fn check(errors: Vec<FieldError>) -> Result<(), ApiError> {
     }
 }
 
+/// The shape every cursor has, as the OpenAPI document states it: `^[A-Za-z0-9_-]*$`, at most
+/// `CURSOR_MAX` characters.
+pub const CURSOR_MAX: usize = 512;
+
+fn is_cursor_shaped(raw: &str) -> bool {
+    raw.len() <= CURSOR_MAX
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// A cursor is the last id of a page, bound to its list's scope: `base64url(scope:id)`.
 fn encode_cursor(scope: &str, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{scope}:{id}"))
@@ -264,9 +281,10 @@ fn decode_cursor(raw: &str, scope: &str) -> Option<String> {
 }
 
 /// A page of results as every list answers: `{ "data": [...], "next_cursor": ... }`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct List<T> {
     pub data: Vec<T>,
+    /// Pass it back as `cursor` for the next page; `null` on the last.
     pub next_cursor: Option<String>,
 }
 

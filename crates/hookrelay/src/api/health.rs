@@ -10,11 +10,22 @@ use super::AppState;
 use super::problem::{ApiError, ApiResult};
 
 /// The process is up and serving HTTP.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "service",
+    responses((status = 200, description = "Alive.", body = Object,
+        example = json!({"status": "ok"}))))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// The database answers. A slow database counts as down: readiness must answer quickly.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "service",
+    responses(
+        (status = 200, description = "The database answers.", body = Object,
+            example = json!({"status": "ready"})),
+        (status = 503, description = "The database does not answer within 2 seconds; \
+            `Retry-After: 1`.", body = super::openapi::Problem,
+            content_type = "application/problem+json"),
+    ))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
         Ok(Ok(())) => Ok(Json(json!({"status": "ready"}))),

@@ -14,6 +14,19 @@ use crate::config::MetricsAccess;
 use crate::metrics::{CONTENT_TYPE, Metrics};
 
 /// The exposition. Open to anyone unless the operator asked for the admin key.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "service",
+    description = "Prometheus text exposition (see docs/operations.md for every metric). Public \
+        by default; with `--metrics admin` it takes the admin key (401 without, 403 with a \
+        tenant key); with `--metrics off` it is not served.",
+    responses(
+        (status = 200, description = "The metrics, in the OpenMetrics text format (which \
+            Prometheus reads).", body = String,
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 401, description = "`--metrics admin` and no admin key.",
+            body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`--metrics admin` and a tenant key.",
+            body = super::openapi::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn scrape(
     State(state): State<AppState>,
     caller: Result<Caller, ApiError>,

@@ -8,6 +8,7 @@ pub mod extract;
 mod health;
 pub mod limits;
 mod metrics;
+pub mod openapi;
 pub mod problem;
 mod tenants;
 mod webhooks;
@@ -106,7 +107,9 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::per_client,
-        ));
+        ))
+        // The document is public and cheap: outside the per-client limit, like health checks.
+        .route("/openapi.json", get(openapi::openapi_json));
 
     let mut root = Router::new()
         .route("/healthz", get(health::healthz))
@@ -115,7 +118,9 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
         root = root.route("/metrics", get(metrics::scrape));
     }
     let counted = state.metrics.clone();
-    root.nest("/api/v1", v1)
+    root.route(openapi::DOCS_PATH, get(openapi::docs_page))
+        .route(openapi::BUNDLE_PATH, get(openapi::docs_bundle))
+        .nest("/api/v1", v1)
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)

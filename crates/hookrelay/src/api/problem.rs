@@ -161,26 +161,42 @@ struct Problem<'a> {
     errors: Option<&'a [FieldError]>,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    fn problem(&self) -> Problem<'_> {
         let (status, slug, title) = self.parts();
-        match &self {
-            ApiError::Internal(error) => tracing::error!(error = ?error, "internal error"),
-            ApiError::Unavailable(why) => tracing::warn!(%why, "answering 503"),
-            _ => {}
-        }
-        let errors = match &self {
+        let errors = match self {
             ApiError::Validation(errors) => Some(errors.as_slice()),
             _ => None,
         };
-        let problem = Problem {
+        Problem {
             kind: format!("{TYPE_BASE}{slug}"),
             title,
             status: status.as_u16(),
             detail: self.detail(),
             errors,
-        };
-        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        }
+    }
+
+    /// The status and problem body this error answers: the OpenAPI document's examples are
+    /// made by this very code, so they cannot drift from the real answers.
+    pub fn example(&self) -> (StatusCode, serde_json::Value) {
+        let status = self.parts().0;
+        (
+            status,
+            serde_json::to_value(self.problem()).unwrap_or_default(),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.parts().0;
+        match &self {
+            ApiError::Internal(error) => tracing::error!(error = ?error, "internal error"),
+            ApiError::Unavailable(why) => tracing::warn!(%why, "answering 503"),
+            _ => {}
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(

@@ -8,11 +8,16 @@ use serde::Serialize;
 use super::AppState;
 use super::auth::Admin;
 use super::extract::{JsonObject, List, PathId, PathIds, QueryParams, check};
+use super::openapi::{NewApiKeyBody, NewTenantBody, PageQuery};
 use super::problem::{ApiError, ApiResult};
 use crate::domain::tenant::{ApiKeyInfo, NewApiKey, NewTenant, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::{apikey, id};
 
+/// Create a tenant.
+#[utoipa::path(post, path = "/api/v1/tenants", operation_id = "create_tenant", tag = "tenants",
+    request_body = NewTenantBody,
+    responses((status = 201, description = "The tenant.", body = Tenant)))]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -30,18 +35,25 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(tenant)))
 }
 
+/// List tenants, newest first.
+#[utoipa::path(get, path = "/api/v1/tenants", operation_id = "list_tenants", tag = "tenants", params(PageQuery),
+    responses((status = 200, description = "A page of tenants.", body = List<Tenant>)))]
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
     query: QueryParams,
 ) -> ApiResult<Json<List<Tenant>>> {
     let mut errors = Vec::new();
-    let page = query.page("tenants", &mut errors);
+    let page = query.page("tenants", &mut errors)?;
     check(errors)?;
     let rows = state.store.tenants(&page).await?;
     Ok(Json(List::from_page(rows, &page, "tenants", |t| &t.id)))
 }
 
+/// One tenant.
+#[utoipa::path(get, path = "/api/v1/tenants/{id}", operation_id = "get_tenant", tag = "tenants",
+    params(("id" = String, Path, description = "Tenant id (`ten_…`).")),
+    responses((status = 200, description = "The tenant.", body = Tenant)))]
 pub async fn get(
     _: Admin,
     State(state): State<AppState>,
@@ -61,14 +73,22 @@ async fn find(state: &AppState, tenant_id: &str) -> ApiResult<Tenant> {
         .ok_or(ApiError::NotFound("tenant"))
 }
 
-/// The one answer that carries the key itself.
-#[derive(Serialize)]
+/// A new API key: the one answer that carries the key itself.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = CreatedApiKey)]
 pub struct CreatedKey {
     #[serde(flatten)]
     info: ApiKeyInfo,
+    /// The key to send as `Authorization: Bearer <key>`. Shown only here, once.
+    #[schema(example = "hr_01kb7r5m2t0a7vq8s9k3c4d5e6_3q2l5Kx0dWJ4nE9pRzT1vYh8aB6cD7eF2gH4iJ5k")]
     key: String,
 }
 
+/// Create an API key for a tenant. The key is in this answer only.
+#[utoipa::path(post, path = "/api/v1/tenants/{id}/keys", operation_id = "create_api_key", tag = "tenants",
+    params(("id" = String, Path, description = "Tenant id (`ten_…`).")),
+    request_body = NewApiKeyBody,
+    responses((status = 201, description = "The key, with `key`.", body = CreatedKey)))]
 pub async fn create_key(
     _: Admin,
     State(state): State<AppState>,
@@ -99,6 +119,10 @@ pub async fn create_key(
     ))
 }
 
+/// List a tenant's API keys, newest first (never the keys themselves).
+#[utoipa::path(get, path = "/api/v1/tenants/{id}/keys", operation_id = "list_api_keys", tag = "tenants",
+    params(("id" = String, Path, description = "Tenant id (`ten_…`)."), PageQuery),
+    responses((status = 200, description = "A page of keys.", body = List<ApiKeyInfo>)))]
 pub async fn list_keys(
     _: Admin,
     State(state): State<AppState>,
@@ -106,13 +130,18 @@ pub async fn list_keys(
     query: QueryParams,
 ) -> ApiResult<Json<List<ApiKeyInfo>>> {
     let mut errors = Vec::new();
-    let page = query.page(&tenant_id, &mut errors);
+    let page = query.page(&tenant_id, &mut errors)?;
     check(errors)?;
     let tenant = find(&state, &tenant_id).await?;
     let rows = state.store.api_keys(&tenant.id, &page).await?;
     Ok(Json(List::from_page(rows, &page, &tenant_id, |k| &k.id)))
 }
 
+/// Revoke an API key; it stops working at once.
+#[utoipa::path(delete, path = "/api/v1/tenants/{id}/keys/{key_id}", operation_id = "revoke_api_key", tag = "tenants",
+    params(("id" = String, Path, description = "Tenant id (`ten_…`)."),
+        ("key_id" = String, Path, description = "Key id (`key_…`).")),
+    responses((status = 204, description = "Revoked.")))]
 pub async fn revoke_key(
     _: Admin,
     State(state): State<AppState>,

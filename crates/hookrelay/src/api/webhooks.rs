@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::AppState;
 use super::auth::{Caller, TenantId};
 use super::extract::{JsonObject, List, OptionalJsonObject, PathId, QueryParams, check};
+use super::openapi::{NewWebhookBody, PageQuery, RotationBody, TenantHeader, WebhookPatchBody};
 use super::problem::{ApiError, ApiResult};
 use crate::delivery::guard::{self, GuardError};
 use crate::domain::catalog::{self, CATALOG};
@@ -23,19 +24,27 @@ use crate::store::WebhookFilter;
 
 /// A webhook as the API shows it. The secret is whole only in the create answer and on
 /// `GET /webhooks/{id}/secret`; everywhere else it is masked.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Webhook)]
 pub struct WebhookOut {
+    #[schema(example = "wh_01kb7r8q3n5c2x7v9b4m6k1j0h")]
     id: String,
     tenant_id: String,
     name: String,
     description: Option<String>,
     url: String,
+    #[schema(value_type = Vec<super::openapi::Subscription>)]
     events: Vec<String>,
+    /// Whole in the create answer; elsewhere masked (`whsec_abcd…`): read it with
+    /// `GET /webhooks/{id}/secret`.
     secret: String,
     status: WebhookStatus,
     retry_count: i64,
     timeout_seconds: i64,
+    /// Extra headers sent with every delivery (names lowercase).
+    #[schema(value_type = std::collections::HashMap<String, String>)]
     headers: serde_json::Value,
+    /// Deliveries per second at most; `null`: no limit.
     rate_limit_per_second: Option<i64>,
     is_active: bool,
     total_deliveries: i64,
@@ -76,6 +85,10 @@ impl WebhookOut {
     }
 }
 
+/// Create a webhook. The answer carries the whole secret.
+#[utoipa::path(post, path = "/api/v1/webhooks", operation_id = "create_webhook", tag = "webhooks", params(TenantHeader),
+    request_body = NewWebhookBody,
+    responses((status = 201, description = "The webhook, with its whole secret.", body = WebhookOut)))]
 pub async fn create(
     TenantId(tenant_id): TenantId,
     State(state): State<AppState>,
@@ -93,13 +106,18 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(WebhookOut::new(webhook, true))))
 }
 
+/// List webhooks, newest first (secrets masked).
+#[utoipa::path(get, path = "/api/v1/webhooks", operation_id = "list_webhooks", tag = "webhooks",
+    params(TenantHeader, PageQuery,
+        ("is_active" = Option<bool>, Query, description = "Only active (or inactive) webhooks.")),
+    responses((status = 200, description = "A page of webhooks.", body = List<WebhookOut>)))]
 pub async fn list(
     TenantId(tenant_id): TenantId,
     State(state): State<AppState>,
     query: QueryParams,
 ) -> ApiResult<Json<List<WebhookOut>>> {
     let mut errors = Vec::new();
-    let page = query.page(&tenant_id, &mut errors);
+    let page = query.page(&tenant_id, &mut errors)?;
     let filter = WebhookFilter {
         is_active: query.bool("is_active", &mut errors),
     };
@@ -150,6 +168,10 @@ pub(super) async fn find(
         .ok_or(ApiError::NotFound("webhook"))
 }
 
+/// One webhook (secret masked).
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", operation_id = "get_webhook", tag = "webhooks",
+    params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
+    responses((status = 200, description = "The webhook.", body = WebhookOut)))]
 pub async fn get(
     TenantId(tenant_id): TenantId,
     State(state): State<AppState>,
@@ -159,8 +181,11 @@ pub async fn get(
     Ok(Json(WebhookOut::new(webhook, false)))
 }
 
-#[derive(Serialize)]
+/// A webhook's signing secret(s).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookSecret)]
 pub struct SecretOut {
+    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
     secret: String,
     /// During a rotation: the previous secret, still signing until `previous_secret_expires_at`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -184,6 +209,11 @@ impl SecretOut {
 
 /// A new secret now; the old one keeps signing beside it for the grace period (default 24 h,
 /// at most 7 days), so receivers can switch without missing a delivery.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", operation_id = "rotate_webhook_secret", tag = "webhooks",
+    params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
+    request_body(content = Option<RotationBody>, description = "May be empty."),
+    responses((status = 200, description = "The new secret, and the old one while it still signs.",
+        body = SecretOut)))]
 pub async fn rotate_secret(
     TenantId(tenant_id): TenantId,
     State(state): State<AppState>,
@@ -207,6 +237,10 @@ pub async fn rotate_secret(
     Ok(Json(SecretOut::of(webhook)))
 }
 
+/// A webhook's whole secret (and the previous one during a rotation).
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/secret", operation_id = "get_webhook_secret", tag = "webhooks",
+    params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
+    responses((status = 200, description = "The secret.", body = SecretOut)))]
 pub async fn get_secret(
     TenantId(tenant_id): TenantId,
     State(state): State<AppState>,
@@ -216,6 +250,11 @@ pub async fn get_secret(
     Ok(Json(SecretOut::of(webhook)))
 }
 
+/// Change any subset of a webhook's writable fields.
+#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", operation_id = "update_webhook", tag = "webhooks",
+    params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
+    request_body = WebhookPatchBody,
+    responses((status = 200, description = "The webhook as changed.", body = WebhookOut)))]
 pub async fn update(
     TenantId(tenant_id): TenantId,
     State(state): State<AppState>,
@@ -243,6 +282,10 @@ pub async fn update(
     Ok(Json(WebhookOut::new(webhook, false)))
 }
 
+/// Delete a webhook; its pending deliveries are cancelled.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", operation_id = "delete_webhook", tag = "webhooks",
+    params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
+    responses((status = 204, description = "Deleted.")))]
 pub async fn delete(
     TenantId(tenant_id): TenantId,
     State(state): State<AppState>,
@@ -263,15 +306,23 @@ pub async fn delete(
     }
 }
 
-#[derive(Serialize)]
+/// One entry of the event catalogue.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = EventTypeInfo)]
 pub struct EventTypeOut {
+    #[schema(value_type = super::openapi::Subscription)]
     name: &'static str,
     description: &'static str,
+    /// An example of the event's `data` (absent for `*`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, nullable = false)]
     sample: Option<Value>,
 }
 
 /// The catalogue, then the wildcard. Any valid key may read it: it names no tenant's data.
+#[utoipa::path(get, path = "/api/v1/webhooks/events", operation_id = "list_event_types", tag = "webhooks",
+    responses((status = 200, description = "Every event type, then `*`; one page.",
+        body = List<EventTypeOut>)))]
 pub async fn events(_: Caller) -> Json<List<EventTypeOut>> {
     let mut data: Vec<EventTypeOut> = CATALOG
         .iter()

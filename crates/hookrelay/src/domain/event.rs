@@ -75,7 +75,8 @@ fn parse_type(v: &Value) -> Result<&'static str, String> {
 fn parse_idempotency_key(v: &Value) -> Result<Option<String>, String> {
     match v {
         Value::Null => Ok(None),
-        Value::String(s) if !s.is_empty() && s.len() <= IDEMPOTENCY_KEY_MAX => {
+        // Characters, as the OpenAPI document's maxLength counts them.
+        Value::String(s) if !s.is_empty() && s.chars().count() <= IDEMPOTENCY_KEY_MAX => {
             if s.chars().any(char::is_control) {
                 Err("must not contain control characters".into())
             } else {
@@ -83,7 +84,7 @@ fn parse_idempotency_key(v: &Value) -> Result<Option<String>, String> {
             }
         }
         _ => Err(format!(
-            "must be a string of 1 to {IDEMPOTENCY_KEY_MAX} bytes"
+            "must be a string of 1 to {IDEMPOTENCY_KEY_MAX} characters"
         )),
     }
 }

@@ -8,6 +8,11 @@ use super::input::FieldError;
 
 /// Bytes of all custom headers together, counted as they go on the wire (`name: value\r\n`).
 pub const HEADERS_MAX_BYTES: usize = 4096;
+/// Per header, so that the OpenAPI document can state the bounds (it cannot state the total).
+pub const HEADERS_MAX_COUNT: usize = 16;
+pub const HEADER_NAME_MAX: usize = 64;
+/// Long enough for a bearer JWT.
+pub const HEADER_VALUE_MAX: usize = 1024;
 
 /// Names a tenant may not set: HTTP framing and connection management (a tenant must not be
 /// able to smuggle a second request or break the exchange), what hookrelay sets itself, and
@@ -46,8 +51,14 @@ pub fn parse(value: &Value) -> Result<CustomHeaders, Vec<FieldError>> {
             )]);
         }
     };
+    if object.len() > HEADERS_MAX_COUNT {
+        return Err(vec![FieldError::new(
+            "headers",
+            format!("must have at most {HEADERS_MAX_COUNT} headers"),
+        )]);
+    }
     let mut errors = Vec::new();
-    let mut headers: CustomHeaders = Vec::with_capacity(object.len().min(64));
+    let mut headers: CustomHeaders = Vec::with_capacity(object.len());
     let mut bytes = 0usize;
     for (name, value) in object {
         let field = format!("headers.{name}");
@@ -92,6 +103,11 @@ fn check_name(lower: &str) -> Result<(), String> {
     if lower.is_empty() {
         return Err("header name must not be empty".into());
     }
+    if lower.len() > HEADER_NAME_MAX {
+        return Err(format!(
+            "header name must be at most {HEADER_NAME_MAX} characters"
+        ));
+    }
     if !lower.bytes().all(is_tchar) {
         return Err("is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)".into());
     }
@@ -104,6 +120,9 @@ fn check_name(lower: &str) -> Result<(), String> {
 /// A header value: visible ASCII and inner spaces; CR, LF and NUL would split or end the
 /// header, so they are the attack this refuses.
 fn check_value(value: &str) -> Result<(), String> {
+    if value.len() > HEADER_VALUE_MAX {
+        return Err(format!("must be at most {HEADER_VALUE_MAX} characters"));
+    }
     if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
         return Err("must not contain CR, LF or NUL".into());
     }
@@ -217,13 +236,26 @@ mod tests {
     fn refuses_duplicates_by_case_and_oversize_totals() {
         let errors = fields(json!({"X-Key": "a", "x-key": "b"}));
         assert_eq!(errors[0].0, "headers.x-key");
-        let big = "v".repeat(HEADERS_MAX_BYTES);
-        let errors = fields(json!({ "X-Big": big }));
+        // Four values at their own limit pass each rule but not the total.
+        let big = "v".repeat(HEADER_VALUE_MAX);
+        let errors = fields(json!({ "X-A": big, "X-B": big, "X-C": big, "X-D": big }));
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].0, "headers");
-        // Exactly at the cap is fine: name + ": " + value + CRLF.
-        let fits = "v".repeat(HEADERS_MAX_BYTES - "x-big".len() - 4);
-        assert!(parse(&json!({ "X-Big": fits })).is_ok());
+        // Exactly at the total is fine: name + ": " + value + CRLF for each.
+        let last = "v".repeat(HEADERS_MAX_BYTES - 3 * (HEADER_VALUE_MAX + 3 + 4) - (3 + 4));
+        assert!(parse(&json!({ "X-A": big, "X-B": big, "X-C": big, "X-D": last })).is_ok());
+        // Each header's own bounds, and the count.
+        let errors = fields(json!({ "X-Long": "v".repeat(HEADER_VALUE_MAX + 1) }));
+        assert_eq!(errors[0].0, "headers.X-Long");
+        let long_name = "n".repeat(HEADER_NAME_MAX + 1);
+        assert_eq!(
+            fields(json!({ long_name.clone(): "v" }))[0].0,
+            format!("headers.{long_name}")
+        );
+        let many: serde_json::Map<String, Value> = (0..=HEADERS_MAX_COUNT)
+            .map(|i| (format!("x-{i}"), json!("v")))
+            .collect();
+        assert_eq!(fields(Value::Object(many))[0].0, "headers");
         assert!(!fields(json!(["X-A", "b"])).is_empty());
     }
 }

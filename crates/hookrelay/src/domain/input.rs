@@ -84,29 +84,44 @@ impl<'a> Input<'a> {
 }
 
 /// A string of 1..=max characters with no control characters, surrounding spaces trimmed.
+/// The length and the characters are judged as sent, before trimming, so the rule is the one
+/// the OpenAPI document states (`maxLength`, a pattern): a tab or newline at either end is
+/// refused like one in the middle, not trimmed away.
 pub fn text(value: &Value, max: usize) -> Result<String, String> {
     let Value::String(raw) = value else {
         return Err("must be a string".into());
     };
+    if raw.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err("must not be empty".into());
     }
-    if trimmed.chars().count() > max {
-        return Err(format!("must be at most {max} characters"));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
     Ok(trimmed.to_owned())
 }
 
-/// An integer within `min..=max`. `3.0` and `"3"` are refused: the type is part of the contract.
+/// An integer within `min..=max`. `"3"` and `3.5` are refused: the type is part of the contract.
 pub fn integer(value: &Value, min: i64, max: i64) -> Result<i64, String> {
-    match value.as_i64() {
+    match whole_number(value) {
         Some(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(format!("must be an integer from {min} to {max}")),
     }
+}
+
+/// A number with no fractional part, `3` or `3.0` alike: JSON does not tell them apart, nor does
+/// JSON Schema's `integer` (which the OpenAPI document states), and some serialisers write
+/// every float with a fraction.
+pub fn whole_number(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        let f = value.as_f64()?;
+        // 2^63 as f64 is exact; anything from it up does not fit an i64.
+        let fits = f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(63);
+        fits.then_some(f as i64)
+    })
 }
 
 pub fn boolean(value: &Value) -> Result<bool, String> {
@@ -145,6 +160,12 @@ mod tests {
     fn text_trims_and_bounds() {
         assert_eq!(text(&json!("  ok "), 5), Ok("ok".into()));
         assert!(text(&json!("abcdef"), 5).is_err());
+        assert!(text(&json!("abcd  "), 5).is_err(), "length as sent");
+        assert!(
+            text(&json!("\tab"), 5).is_err(),
+            "a control is refused, not trimmed"
+        );
+        assert!(text(&json!(" \u{a0} "), 5).is_err(), "blank");
         assert!(text(&json!("a\u{0}b"), 5).is_err());
         assert!(text(&json!(5), 5).is_err());
         // Characters, not bytes.
@@ -152,9 +173,13 @@ mod tests {
     }
 
     #[test]
-    fn integer_refuses_floats_strings_and_out_of_range() {
+    fn integer_refuses_fractions_strings_and_out_of_range() {
         assert_eq!(integer(&json!(3), 0, 10), Ok(3));
-        assert!(integer(&json!(3.0), 0, 10).is_err());
+        assert_eq!(integer(&json!(3.0), 0, 10), Ok(3));
+        assert_eq!(integer(&json!(-0.0), 0, 10), Ok(0));
+        assert!(integer(&json!(3.5), 0, 10).is_err());
+        assert!(integer(&json!(1e300), 0, 10).is_err());
+        assert_eq!(whole_number(&json!(9.3e18)), None);
         assert!(integer(&json!("3"), 0, 10).is_err());
         assert!(integer(&json!(-1), 0, 10).is_err());
         assert!(integer(&json!(1e9), 0, 10).is_err());

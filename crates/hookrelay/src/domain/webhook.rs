@@ -289,7 +289,9 @@ impl Rotation {
 /// Seconds (a number) or a duration with a unit (`"24h"`, `"30m"`), from 0 to 7 days.
 fn parse_grace(v: &Value) -> Result<std::time::Duration, String> {
     let grace = match v {
-        Value::Number(n) => n.as_u64().map(std::time::Duration::from_secs),
+        Value::Number(_) => super::input::whole_number(v)
+            .and_then(|n| u64::try_from(n).ok())
+            .map(std::time::Duration::from_secs),
         Value::String(s) => humantime::parse_duration(s.trim()).ok(),
         _ => None,
     };
@@ -387,6 +389,11 @@ fn parse_headers_field(input: &mut Input<'_>, body: &Map<String, Value>) -> Opti
 
 /// A delivery target: absolute http(s) with a host, no credentials, no fragment. Returns the
 /// normalised form (WHATWG parsing), which is what is stored and later connected to.
+///
+/// Only the characters RFC 3986 allows in a URI are taken: a space, a control character or a
+/// non-ASCII character is refused rather than silently trimmed or percent-encoded, so the URL
+/// the client sent is the one it reads back, and the OpenAPI document can state the rule as a
+/// pattern.
 pub fn parse_url(v: &Value) -> Result<String, String> {
     let Value::String(raw) = v else {
         return Err("must be a string".into());
@@ -394,12 +401,24 @@ pub fn parse_url(v: &Value) -> Result<String, String> {
     if raw.len() > URL_MAX {
         return Err(format!("must be at most {URL_MAX} characters"));
     }
-    let url = Url::parse(raw.trim()).map_err(|e| format!("is not a valid absolute URL ({e})"))?;
+    if let Some(c) = raw.chars().find(|c| !is_uri_char(*c)) {
+        return Err(format!(
+            "must contain only URI characters (RFC 3986), not {c:?}: percent-encode it"
+        ));
+    }
+    let url = Url::parse(raw).map_err(|e| format!("is not a valid absolute URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("must use http or https".into());
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err("must have a host".into());
+    }
+    if let Some(url::Host::Domain(name)) = url.host()
+        && !is_dns_name(name)
+    {
+        return Err(format!(
+            "host {name:?} is not a DNS name (letters, digits and hyphens, dot-separated)"
+        ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain a user name or password".into());
@@ -410,11 +429,31 @@ pub fn parse_url(v: &Value) -> Result<String, String> {
     if url.port() == Some(0) {
         return Err("must not use port 0".into());
     }
-    let normalised = url.to_string();
-    if normalised.len() > URL_MAX {
-        return Err(format!("must be at most {URL_MAX} characters"));
-    }
-    Ok(normalised)
+    // The limit is on what the client sent: normalising may add a `/` (and percent-encode a
+    // `'` in a query), and a URL within the documented limit must not be refused for that.
+    Ok(url.to_string())
+}
+
+/// A host name that DNS can look up: labels of 1 to 63 letters, digits and hyphens, not
+/// starting or ending with a hyphen, at most 253 characters, an optional final dot. The URL
+/// parser takes far more (`a*b`, `a_b`, `a!b`), names no resolver will ever answer for.
+fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// RFC 3986: unreserved, reserved, and `%` of percent-encoding.
+fn is_uri_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
 }
 
 /// `events`: a non-empty array of catalogue names or `*`, duplicates dropped (first kept).
@@ -545,7 +584,24 @@ mod tests {
             ok("HTTP://Example.COM").as_deref(),
             Ok("http://example.com/")
         );
+        for good in [
+            "http://localhost:8080/x",
+            "https://1a.example.com./",
+            "http://[::1]/",
+        ] {
+            assert!(ok(good).is_ok(), "{good} refused");
+        }
         for bad in [
+            " https://example.com/",
+            "https://example.com/a b",
+            "https://exämple.com/",
+            "https://example.com/\u{7f}",
+            "https://example.com/{x}",
+            "https://rg3*/",
+            "https://a_b.example/",
+            "https://a!b.example/",
+            "https://-a.example/",
+            "https://a..b/",
             "example.com/hook",
             "/relative",
             "ftp://example.com",
@@ -562,6 +618,10 @@ mod tests {
         }
         let long = format!("https://example.com/{}", "a".repeat(URL_MAX));
         assert!(ok(&long).is_err());
+        // Exactly at the limit, even though normalising adds a `/`.
+        let at_limit = format!("HTTP://A?{}", "0".repeat(URL_MAX - 9));
+        assert_eq!(at_limit.len(), URL_MAX);
+        assert!(ok(&at_limit).is_ok_and(|u| u.len() == URL_MAX + 1));
         assert!(parse_url(&json!(42)).is_err());
     }
 

@@ -409,7 +409,7 @@ async fn event_input_is_validated() {
             "idempotency_key",
         ),
         (
-            json!({"type": "message.new", "data": {}, "tenant_id": t.id}),
+            json!({"type": "message.new", "data": {}, "tenant_id": 7}),
             "tenant_id",
         ),
     ] {
@@ -420,6 +420,23 @@ async fn event_input_is_validated() {
             fields(&problem(r, StatusCode::UNPROCESSABLE_ENTITY).await),
             [field]
         );
+    }
+    // A tenant key may name its own tenant; naming another is a 404, as for any foreign object.
+    let own = json!({"type": "message.new", "data": {}, "tenant_id": t.id});
+    let r = app
+        .call(Method::POST, "/api/v1/events", Some(&t.key), Some(own))
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let other = app.tenant("Other").await;
+    for path in ["/api/v1/events", "/api/v1/events/batch"] {
+        let event = json!({"type": "message.new", "data": {}, "tenant_id": other.id});
+        let body = if path.ends_with("batch") {
+            json!({"events": [event]})
+        } else {
+            event
+        };
+        let r = app.call(Method::POST, path, Some(&t.key), Some(body)).await;
+        problem(r, StatusCode::NOT_FOUND).await;
     }
     // The admin names the tenant in the body, and it must exist.
     let r = app

@@ -136,7 +136,8 @@ async fn reserved_and_malformed_headers_are_refused_by_name() {
     }
     // More than 4 KiB in all.
     let mut body = sample_webhook();
-    body["headers"] = json!({"X-A": "a".repeat(2048), "X-B": "b".repeat(2048)});
+    let v = "v".repeat(1024);
+    body["headers"] = json!({"X-A": v, "X-B": v, "X-C": v, "X-D": v});
     let r = app
         .call(Method::POST, "/api/v1/webhooks", Some(&t.key), Some(body))
         .await;

@@ -22,6 +22,7 @@ mod lifecycle;
 mod limits;
 pub(crate) mod listen;
 mod metrics;
+mod openapi;
 mod otlp;
 mod persistence;
 mod quickstart;

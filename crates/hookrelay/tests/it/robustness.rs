@@ -136,11 +136,30 @@ async fn a_cursor_from_another_tenant_is_refused() {
         .get(&a, &format!("/api/v1/webhooks?limit=1&cursor={cursor}"))
         .await;
     assert_eq!(next["data"].as_array().unwrap().len(), 1);
-    // …a 422 naming the cursor for B, exactly like a cursor that was never issued.
-    let r = app
+    // …for B, a 404: no page of B's list starts there, exactly as for a cursor never issued.
+    let foreign = app
         .call(
             Method::GET,
             &format!("/api/v1/webhooks?limit=1&cursor={cursor}"),
+            Some(&b.key),
+            None,
+        )
+        .await;
+    let foreign = problem(foreign, StatusCode::NOT_FOUND).await;
+    let made_up = app
+        .call(
+            Method::GET,
+            "/api/v1/webhooks?limit=1&cursor=AAAAAAAAAAAAAAAA",
+            Some(&b.key),
+            None,
+        )
+        .await;
+    assert_eq!(foreign, problem(made_up, StatusCode::NOT_FOUND).await);
+    // A cursor that is not even of the documented shape is a 422 naming it.
+    let r = app
+        .call(
+            Method::GET,
+            "/api/v1/webhooks?limit=1&cursor=not%20a%20cursor",
             Some(&b.key),
             None,
         )
@@ -179,6 +198,6 @@ async fn a_cursor_from_another_tenant_is_refused() {
             None,
         )
         .await;
-    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(fields(&p), ["cursor"]);
+    let p = problem(r, StatusCode::NOT_FOUND).await;
+    assert!(p["detail"].as_str().unwrap().contains("cursor"), "{p}");
 }

@@ -129,7 +129,8 @@ async fn a_backslash_cannot_smuggle_a_host() {
     require_backend!();
     let app = guarded().await;
     let t = app.tenant("Acme").await;
-    // WHATWG parsing reads "\" as "/": the host is a.com, and 127.0.0.1 is only a path.
+    // WHATWG parsing would read "\" as "/" (host a.com, 127.0.0.1 only a path); a backslash
+    // is not a URI character at all, so the URL is refused before any parser sees it.
     let r = app
         .call(
             Method::POST,
@@ -138,9 +139,10 @@ async fn a_backslash_cannot_smuggle_a_host() {
             Some(hook("http://a.com\\@127.0.0.1/")),
         )
         .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let created: Value = r.json().await.unwrap();
-    assert_eq!(created["url"], "http://a.com/@127.0.0.1/");
+    assert_eq!(
+        fields(&problem(r, StatusCode::UNPROCESSABLE_ENTITY).await),
+        ["url"]
+    );
 }
 
 #[tokio::test]

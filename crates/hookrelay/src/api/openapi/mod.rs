@@ -1,0 +1,197 @@
+//! The OpenAPI 3.1 document (`GET /api/v1/openapi.json`) and the reference page that renders it
+//! (`GET /docs/api`, with a Redoc bundle vendored in `vendor/redoc/` and embedded in the binary).
+//!
+//! Each handler carries its own `#[utoipa::path]`; this module gathers them, describes the
+//! request bodies (handlers read bodies field by field, so those types exist for the document
+//! only), and adds what every operation shares: the bearer scheme and the problem answers,
+//! whose examples are rendered by [`ApiError`] itself.
+//!
+//! Layout: `schemas` (the problem answer, domain types, shared parameters), `bodies` (request
+//! bodies), `shared` (what is added to every operation).
+
+mod bodies;
+mod schemas;
+mod shared;
+
+pub use bodies::{
+    NewApiKeyBody, NewEventBatchBody, NewEventBody, NewTenantBody, NewWebhookBody, RotationBody,
+    TestBody, WebhookPatchBody,
+};
+pub use schemas::{EventType, Problem, Subscription};
+pub use schemas::{PageQuery, TenantHeader};
+use shared::Shared;
+
+use std::sync::LazyLock;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use utoipa::OpenApi;
+
+pub const SPEC_PATH: &str = "/api/v1/openapi.json";
+pub const DOCS_PATH: &str = "/docs/api";
+pub const BUNDLE_PATH: &str = "/docs/api/redoc.standalone.js";
+
+/// Operations anyone may call, without a key.
+const PUBLIC: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    SPEC_PATH,
+    DOCS_PATH,
+    BUNDLE_PATH,
+];
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hookrelay",
+        description = "Self-hosted webhook delivery: signed, retried, logged, counted.\n\n\
+            Every `/api/v1` route takes `Authorization: Bearer <key>`: the **admin key** (the \
+            operator) or a **tenant key** (`hr_<key id>_<secret>`). Tenant routes act on the \
+            key's tenant; the admin key names the tenant in `X-Tenant-Id` (or, for events, in \
+            the body's `tenant_id`). Another tenant's objects answer 404, exactly as missing \
+            ones do.\n\n\
+            Every error is an RFC 9457 problem (`application/problem+json`) with a stable \
+            `type`; validation problems list every offending field in `errors`. Lists take \
+            `limit` (1–200, default 50) and `cursor`, and answer `{\"data\": [...], \
+            \"next_cursor\": ...}`, newest first.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        super::health::healthz,
+        super::health::readyz,
+        super::metrics::scrape,
+        openapi_json,
+        docs_page,
+        docs_bundle,
+        super::tenants::create,
+        super::tenants::list,
+        super::tenants::get,
+        super::tenants::create_key,
+        super::tenants::list_keys,
+        super::tenants::revoke_key,
+        super::webhooks::create,
+        super::webhooks::list,
+        super::webhooks::events,
+        super::webhooks::get,
+        super::webhooks::update,
+        super::webhooks::delete,
+        super::webhooks::get_secret,
+        super::webhooks::rotate_secret,
+        super::activity::test,
+        super::activity::logs,
+        super::activity::log,
+        super::activity::stats,
+        super::events::create,
+        super::events::create_batch,
+        super::events::get,
+    ),
+    components(schemas(Problem, EventType, Subscription)),
+    tags(
+        (name = "tenants", description = "Admin only: tenants and their API keys."),
+        (name = "webhooks", description = "A tenant's webhooks and the event catalogue."),
+        (name = "activity", description = "Attempt logs, statistics and test sends of a webhook."),
+        (name = "events", description = "Events from the platform, and where their deliveries stand."),
+        (name = "service", description = "Health, readiness and this document; no key needed."),
+    ),
+    modifiers(&Shared),
+)]
+pub struct ApiDoc;
+
+/// The document, rendered once.
+static SPEC: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"cannot render the OpenAPI document: {e}\"}}"))
+});
+
+const DOCS_HTML: &str = include_str!("../../../vendor/redoc/index.html");
+const REDOC_BUNDLE: &[u8] = include_bytes!("../../../vendor/redoc/redoc.standalone.js");
+
+/// The OpenAPI 3.1 document describing this API.
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "openapi", tag = "service",
+    responses((status = 200, description = "The OpenAPI 3.1 document (this document).",
+        content_type = "application/json", body = Object)))]
+pub async fn openapi_json() -> Response {
+    with_type(SPEC.as_str().to_owned(), "application/json")
+}
+
+/// The API reference, rendered in the browser from the OpenAPI document.
+#[utoipa::path(get, path = "/docs/api", operation_id = "reference_page", tag = "service",
+    responses((status = 200, description = "An HTML page rendering this document.",
+        content_type = "text/html", body = String)))]
+pub async fn docs_page() -> Response {
+    with_type(DOCS_HTML, "text/html; charset=utf-8")
+}
+
+/// The Redoc bundle the reference page loads (vendored; no CDN).
+#[utoipa::path(get, path = "/docs/api/redoc.standalone.js", operation_id = "reference_bundle", tag = "service",
+    responses((status = 200, description = "The JavaScript bundle of the reference page.",
+        content_type = "text/javascript", body = String)))]
+pub async fn docs_bundle() -> Response {
+    let mut response = with_type(REDOC_BUNDLE, "text/javascript; charset=utf-8");
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    response
+}
+
+fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared::PROBLEMS;
+    use super::*;
+    use crate::domain::catalog::CATALOG;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn document_is_openapi_3_1_with_every_problem() {
+        let doc: Value = serde_json::from_str(&SPEC).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        for problem in PROBLEMS {
+            let example = &doc["components"]["responses"][problem.name]["content"]["application/problem+json"]
+                ["example"];
+            assert!(
+                example["type"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("https://hookrelay.dev/problems/"),
+                "{}: {example}",
+                problem.name
+            );
+        }
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc: Value = serde_json::from_str(&SPEC).unwrap();
+        let mut ids = std::collections::BTreeSet::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                let id = op["operationId"].as_str().unwrap().to_owned();
+                assert!(ids.insert(id.clone()), "operationId {id} twice");
+            }
+        }
+        assert!(ids.len() >= 25);
+    }
+
+    #[test]
+    fn catalogue_enum_matches_the_catalogue() {
+        let doc: Value = serde_json::from_str(&SPEC).unwrap();
+        let names = doc["components"]["schemas"]["EventType"]["enum"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(names.len(), CATALOG.len());
+        assert_eq!(names[0], json!(CATALOG[0].name), "catalogue order is kept");
+    }
+}
