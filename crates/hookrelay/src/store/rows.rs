@@ -246,8 +246,41 @@ pub(crate) fn open_headers(
         .collect()
 }
 
+/// A webhook's sealed columns as stored: what `rotate-encryption-key` reads and rewrites.
+pub(crate) struct SealedColumns {
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub headers: Option<String>,
+}
+
+/// The columns sealed again with the current key, or `None` when all already are.
+pub(crate) fn reseal(
+    keys: &crate::domain::crypto::Keyring,
+    webhook_id: &str,
+    stored: &SealedColumns,
+) -> super::StoreResult<Option<SealedColumns>> {
+    let current = |s: &String| keys.is_current(s);
+    if current(&stored.secret)
+        && stored.previous_secret.as_ref().is_none_or(current)
+        && stored.headers.as_ref().is_none_or(current)
+    {
+        return Ok(None);
+    }
+    let secret = |s: &String| -> super::StoreResult<String> {
+        Ok(keys.seal(&open_secret(keys, s.clone(), webhook_id)?, webhook_id))
+    };
+    Ok(Some(SealedColumns {
+        secret: secret(&stored.secret)?,
+        previous_secret: stored.previous_secret.as_ref().map(secret).transpose()?,
+        headers: match &stored.headers {
+            Some(h) => Some(reseal_headers(keys, h, webhook_id)?.unwrap_or_else(|| h.clone())),
+            None => None,
+        },
+    }))
+}
+
 /// Stored custom headers sealed again with the current key; `None` when already current.
-pub(crate) fn reseal_headers(
+fn reseal_headers(
     keys: &crate::domain::crypto::Keyring,
     stored: &str,
     webhook_id: &str,

@@ -379,47 +379,33 @@ impl Store for SqliteStore {
     }
 
     async fn reencrypt_secrets(&self) -> StoreResult<u64> {
+        use crate::store::rows::{SealedColumns, reseal};
         let rows = sqlx::query("SELECT id, secret, previous_secret, headers FROM webhooks")
             .fetch_all(&self.writer)
             .await?;
         let mut sealed = 0;
         for row in rows {
             let id: String = row.try_get("id")?;
-            let stored: String = row.try_get("secret")?;
-            let previous: Option<String> = row.try_get("previous_secret")?;
-            let headers: Option<String> = row.try_get("headers")?;
-            let current = |s: &String| self.keys.is_current(s);
-            if current(&stored)
-                && previous.as_ref().is_none_or(current)
-                && headers.as_ref().is_none_or(current)
-            {
-                continue;
-            }
-            let open = |s: &String| crate::store::rows::open_secret(&self.keys, s.clone(), &id);
-            let secret = self.keys.seal(&open(&stored)?, &id);
-            let previous_sealed = match &previous {
-                Some(p) => Some(self.keys.seal(&open(p)?, &id)),
-                None => None,
+            let stored = SealedColumns {
+                secret: row.try_get("secret")?,
+                previous_secret: row.try_get("previous_secret")?,
+                headers: row.try_get("headers")?,
             };
-            let headers_sealed = match &headers {
-                Some(h) => Some(
-                    crate::store::rows::reseal_headers(&self.keys, h, &id)?
-                        .unwrap_or_else(|| h.clone()),
-                ),
-                None => None,
+            let Some(fresh) = reseal(&self.keys, &id, &stored)? else {
+                continue;
             };
             // Only if unchanged meanwhile: a concurrent update already sealed it afresh.
             sqlx::query(
                 "UPDATE webhooks SET secret = ?, previous_secret = ?, headers = ?
                  WHERE id = ? AND secret = ? AND previous_secret IS ? AND headers IS ?",
             )
-            .bind(secret)
-            .bind(previous_sealed)
-            .bind(headers_sealed)
+            .bind(fresh.secret)
+            .bind(fresh.previous_secret)
+            .bind(fresh.headers)
             .bind(&id)
-            .bind(&stored)
-            .bind(&previous)
-            .bind(&headers)
+            .bind(&stored.secret)
+            .bind(&stored.previous_secret)
+            .bind(&stored.headers)
             .execute(&self.writer)
             .await?;
             sealed += 1;
