@@ -89,27 +89,40 @@ impl Hookrelay {
                 }
                 Ok(response) => {
                     let status = response.status();
-                    // 429 and 503 say when to come back.
+                    let mut reason = status.as_u16().to_string();
+                    // 429 and 503 say when to come back, in seconds.
                     if let Some(seconds) = response
                         .headers()
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                        .filter(|&seconds| seconds > 0)
                     {
                         wait = Duration::from_secs(seconds);
+                        reason = format!("{reason} (Retry-After: {seconds})");
                     }
                     let problem: Value = response.json().await.unwrap_or(Value::Null);
                     if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
                         return Err(SendError::Refused(problem));
                     }
-                    format!("{status}: {problem}")
+                    if attempt >= self.max_attempts {
+                        return Err(SendError::GaveUp(format!("{status}: {problem}")));
+                    }
+                    reason
                 }
                 // The event may or may not be stored: retry, the idempotency key dedupes.
+                Err(error) if attempt >= self.max_attempts => {
+                    return Err(SendError::GaveUp(error.to_string()));
+                }
                 Err(error) => error.to_string(),
             };
-            if attempt >= self.max_attempts {
-                return Err(SendError::GaveUp(failure));
-            }
             attempt += 1;
+            // Your logger here; this example prints one JSON line, like its steps.
+            let message = format!(
+                "retrying POST {path} after {failure} in {} ms, attempt {attempt} of {}",
+                wait.as_millis(),
+                self.max_attempts
+            );
+            println!("{}", json!({"step": "warn", "message": message}));
             tokio::time::sleep(wait).await;
         }
     }
@@ -145,6 +158,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ])
         .await?;
     println!("{}", json!({"step": "batch", "data": batch}));
+
+    // A backlog, sent one after the other as fast as hookrelay takes them: over the API key's
+    // rate limit, answered 429 and retried after Retry-After, each still accepted once.
+    let mut backlog = Vec::new();
+    for n in 2..=4 {
+        let event = json!({
+            "type": "message.new",
+            "idempotency_key": format!("wamid.backlog.{n}"),
+            "data": {"message_id": format!("wamid.backlog.{n}"), "from": "+5511987654321",
+                     "text": format!("#{n}")}
+        });
+        backlog.push(hookrelay.send(&event).await?);
+    }
+    println!("{}", json!({"step": "backlog", "data": backlog}));
 
     // A mistake is not retried: the problem names the field.
     match hookrelay

@@ -427,7 +427,17 @@ async fn rust_receiver_verifies_deliveries() {
     check_receiver(&app, Command::new(exe)).await;
 }
 
-/// A tenant with one webhook on `*` (to a recording receiver), for the senders.
+/// A server whose tenant keys may make one API request a second, so that the senders, which
+/// send as fast as they are answered, meet 429s and must wait out `Retry-After`.
+async fn spawn_rate_limited() -> TestApp {
+    let db = super::helpers::TestDb::create().await;
+    let mut config = super::helpers::test_config(&db);
+    config.rate_limits.per_key = 1;
+    TestApp::spawn_with(db, config).await
+}
+
+/// A tenant with one webhook on `*` (to a recording receiver), for the senders. Creating
+/// the webhook spends the key's first request.
 async fn sender_setup(app: &TestApp, receiver: &super::receiver::Receiver) -> Tenant {
     let tenant = app.tenant("Acme Clinic").await;
     app.webhook(
@@ -438,8 +448,9 @@ async fn sender_setup(app: &TestApp, receiver: &super::receiver::Receiver) -> Te
     tenant
 }
 
-/// Checks the JSON lines the NestJS and Rust senders print, step by step.
-fn check_sender_output(lines: &[String], answer: &str) {
+/// Checks the JSON lines the NestJS and Rust senders print, step by step, and returns the
+/// ids of the events they were told were accepted.
+fn check_sender_output(lines: &[String], answer: &str) -> Vec<String> {
     let steps: Vec<Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
@@ -467,6 +478,12 @@ fn check_sender_output(lines: &[String], answer: &str) {
     assert_eq!(batch.len(), 2, "{batch:?}");
     assert_eq!(batch[0]["type"], "contact.created");
     assert_eq!(batch[1]["type"], "conversation.created");
+    let backlog = step("backlog")["data"].as_array().unwrap();
+    assert_eq!(backlog.len(), 3, "{backlog:?}");
+    for accepted in backlog {
+        assert_eq!(accepted["type"], "message.new", "{accepted}");
+        assert_eq!(accepted["duplicate"], false, "{accepted}");
+    }
     let error = step("error");
     let problem = if answer.is_empty() {
         error
@@ -475,6 +492,81 @@ fn check_sender_output(lines: &[String], answer: &str) {
     };
     assert_eq!(problem["status"], 422, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "type", "{problem}");
+    let mut ids: Vec<String> = [first]
+        .into_iter()
+        .chain(batch)
+        .chain(backlog)
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The sender's retries, from its warnings (`retrying POST /api/v1/events after 429
+/// (Retry-After: 1) in 1000 ms, attempt 2 of 5`): each after a 429, waiting what
+/// `Retry-After` said. Returns how many.
+///
+/// Each is a second attempt: the server's `Retry-After` is its limiter's wait rounded up to
+/// whole seconds, so a sender that really waited that long is never refused twice in a row
+/// (a slow machine only adds to the wait), while one that came back sooner (its own 250 ms
+/// backoff, say) would be, and would log a third attempt.
+fn check_retries(lines: &[String]) -> usize {
+    let warnings: Vec<String> = lines
+        .iter()
+        .filter_map(|l| {
+            let step: Value = serde_json::from_str(l).ok()?;
+            (step["step"] == "warn").then(|| step["message"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    for warning in &warnings {
+        let parsed = warning
+            .split_once(" after 429 (Retry-After: ")
+            .and_then(|(_, rest)| rest.split_once(") in "))
+            .and_then(|(seconds, rest)| Some((seconds, rest.split_once(" ms, attempt ")?)));
+        let Some((seconds, (waited_ms, attempt))) = parsed else {
+            panic!("not a retry after a 429 with Retry-After: {warning}");
+        };
+        let seconds: u64 = seconds.parse().unwrap();
+        assert!(seconds >= 1, "{warning}");
+        assert_eq!(
+            waited_ms.parse::<u64>().unwrap(),
+            seconds * 1000,
+            "{warning}"
+        );
+        assert!(attempt.starts_with("2 of "), "refused twice: {warning}");
+    }
+    warnings.len()
+}
+
+/// Every event the sender was told was accepted is stored once, and nothing else is (a retry
+/// under a new idempotency key would add one); each is delivered; every 429 the server
+/// answered was retried.
+async fn check_sent_once(
+    app: &TestApp,
+    receiver: &super::receiver::Receiver,
+    accepted: &[String],
+    retries: usize,
+) {
+    // Six events in eight requests at one a second: all could pass only if each took 1 s.
+    assert!(retries >= 1, "no 429 was retried");
+    let mut stored = app.db.strings("SELECT id FROM events").await;
+    stored.sort();
+    assert_eq!(stored, accepted);
+    let r = app
+        .call(reqwest::Method::GET, "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let limited: f64 = r
+        .lines()
+        .filter(|l| {
+            l.starts_with("hookrelay_http_requests_total{") && l.contains(r#"status="429""#)
+        })
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(limited, retries as f64, "{r}");
+    receiver.wait_for("/all", accepted.len(), LIMIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -488,8 +580,9 @@ async fn nestjs_service_sends_events() {
     ) {
         return;
     }
+    require_backend!();
     let receiver = super::receiver::Receiver::start().await;
-    let app = spawn_app!();
+    let app = spawn_rate_limited().await;
     let tenant = sender_setup(&app, &receiver).await;
     // Type-checks (strict) and compiles the service as a NestJS project would.
     let mut tsc = Command::new("node");
@@ -504,14 +597,15 @@ async fn nestjs_service_sends_events() {
         .env("HOOKRELAY_API_KEY", &tenant.key);
     let (status, lines) = ChildProcess::spawn(command).finish().await;
     assert!(status.success(), "{status}: {lines:?}");
-    check_sender_output(&lines, "");
-    receiver.wait_for("/all", 3, LIMIT).await;
+    let accepted = check_sender_output(&lines, "");
+    check_sent_once(&app, &receiver, &accepted, check_retries(&lines)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_client_sends_events() {
+    require_backend!();
     let receiver = super::receiver::Receiver::start().await;
-    let app = spawn_app!();
+    let app = spawn_rate_limited().await;
     let tenant = sender_setup(&app, &receiver).await;
     let exe = cargo_example("hookrelay", "send-events").await;
     let mut command = Command::new(exe);
@@ -520,6 +614,6 @@ async fn rust_client_sends_events() {
         .env("HOOKRELAY_API_KEY", &tenant.key);
     let (status, lines) = ChildProcess::spawn(command).finish().await;
     assert!(status.success(), "{status}: {lines:?}");
-    check_sender_output(&lines, "answer");
-    receiver.wait_for("/all", 3, LIMIT).await;
+    let accepted = check_sender_output(&lines, "answer");
+    check_sent_once(&app, &receiver, &accepted, check_retries(&lines)).await;
 }

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from "@nestjs/common";
+import { Inject, Injectable, Logger } from "@nestjs/common";
 import { randomUUID } from "node:crypto";
 
 /** What to send: a catalogue type, its data, and (strongly advised) an idempotency key. */
@@ -45,6 +45,8 @@ export const HOOKRELAY_OPTIONS = Symbol("HOOKRELAY_OPTIONS");
 
 @Injectable()
 export class HookrelayService {
+  private readonly logger = new Logger(HookrelayService.name);
+
   constructor(@Inject(HOOKRELAY_OPTIONS) private readonly options: HookrelayOptions) {}
 
   /** Sends one event. Safe to call again after any failure: the idempotency key dedupes. */
@@ -68,6 +70,7 @@ export class HookrelayService {
     const maxAttempts = this.options.maxAttempts ?? 5;
     for (let attempt = 1; ; attempt++) {
       let retryAfterMs = Math.min(250 * 2 ** (attempt - 1), 10_000);
+      let reason: string;
       try {
         const response = await fetch(new URL(path, this.options.baseUrl), {
           method: "POST",
@@ -87,13 +90,21 @@ export class HookrelayService {
         }))) as Problem;
         const retryable = response.status === 429 || response.status >= 500;
         if (!retryable || attempt >= maxAttempts) throw new HookrelayError(problem);
-        // 429 and 503 say when to come back.
+        reason = `${response.status}`;
+        // 429 and 503 say when to come back, in seconds.
         const retryAfter = Number(response.headers.get("retry-after"));
-        if (retryAfter > 0) retryAfterMs = retryAfter * 1000;
+        if (retryAfter > 0) {
+          retryAfterMs = retryAfter * 1000;
+          reason += ` (Retry-After: ${retryAfter})`;
+        }
       } catch (error) {
         if (error instanceof HookrelayError || attempt >= maxAttempts) throw error;
         // A network error or a timeout: the event may or may not be stored; retry.
+        reason = `${error}`;
       }
+      this.logger.warn(
+        `retrying POST ${path} after ${reason} in ${retryAfterMs} ms, attempt ${attempt + 1} of ${maxAttempts}`,
+      );
       await new Promise((resolve) => setTimeout(resolve, retryAfterMs));
     }
   }

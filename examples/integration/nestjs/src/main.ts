@@ -4,7 +4,7 @@
 //
 // Each step prints one JSON line.
 import "reflect-metadata";
-import { Module } from "@nestjs/common";
+import { LoggerService, Module } from "@nestjs/common";
 import { NestFactory } from "@nestjs/core";
 import { HookrelayError, HookrelayService } from "./hookrelay.service";
 import { HookrelayModule } from "./hookrelay.module";
@@ -13,8 +13,15 @@ import { MessagesService } from "./messages.service";
 @Module({ imports: [HookrelayModule], providers: [MessagesService] })
 class AppModule {}
 
+// Nest's warnings (HookrelayService logs each retry) as JSON lines too; the rest is quiet.
+const logger: LoggerService = {
+  log: () => {},
+  error: (message: unknown) => console.error(message),
+  warn: (message: unknown) => console.log(JSON.stringify({ step: "warn", message })),
+};
+
 async function main(): Promise<void> {
-  const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+  const app = await NestFactory.createApplicationContext(AppModule, { logger });
   const messages = app.get(MessagesService);
   const hookrelay = app.get(HookrelayService);
 
@@ -38,6 +45,16 @@ async function main(): Promise<void> {
     { type: "conversation.created", data: { id: "conv_8f3a2c", status: "open" } },
   ]);
   console.log(JSON.stringify({ step: "batch", data: batch }));
+
+  // A backlog, sent one after the other as fast as hookrelay takes them: over the API key's
+  // rate limit, answered 429 and retried after Retry-After, each still accepted once.
+  const backlog = [];
+  for (const n of [2, 3, 4]) {
+    backlog.push(
+      await messages.onInboundMessage({ ...message, wamid: `wamid.backlog.${n}`, text: `#${n}` }),
+    );
+  }
+  console.log(JSON.stringify({ step: "backlog", data: backlog }));
 
   // A mistake is not retried: the problem names the field.
   try {
