@@ -8,28 +8,14 @@ use serde_json::Value;
 
 use super::helpers::*;
 
-/// The shell block between `<!-- name:start -->` and `<!-- name:end -->` in operations.md.
-fn doc_block(name: &str) -> String {
-    let doc = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/operations.md"
-    ))
-    .unwrap();
-    let start = doc
-        .find(&format!("<!-- {name}:start -->"))
-        .expect("start marker");
-    let end = doc
-        .find(&format!("<!-- {name}:end -->"))
-        .expect("end marker");
-    let block = &doc[start..end];
-    let code = block.find("```sh\n").expect("code block") + "```sh\n".len();
-    let code_end = block[code..].find("```").expect("code block end") + code;
-    block[code..code_end].to_owned()
-}
-
 fn run_block(name: &str, dir: &std::path::Path) {
     let status = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &doc_block(name)])
+        .args([
+            "-euo",
+            "pipefail",
+            "-c",
+            &doc_block("docs/operations.md", name),
+        ])
         .current_dir(dir)
         .status()
         .expect("bash runs");

@@ -303,33 +303,6 @@ async fn refusals_print_the_problem_title_and_detail() {
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
-/// The ```sh block between `<!-- NAME:start -->` and `<!-- NAME:end -->` of a file of the
-/// repository.
-pub fn marked_block(file: &str, name: &str) -> String {
-    let path = format!("{}/../../{file}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    let start = text
-        .find(&format!("<!-- {name}:start -->"))
-        .expect("start marker");
-    let end = text
-        .find(&format!("<!-- {name}:end -->"))
-        .expect("end marker");
-    let block = &text[start..end];
-    let code = block.find("```sh\n").expect("a sh block") + "```sh\n".len();
-    let code_end = block[code..].find("```").expect("block end") + code;
-    block[code..code_end].to_owned()
-}
-
-/// `PATH` with the directory of the binary under test first, so scripts say `hookrelay`.
-pub fn path_with_binary() -> String {
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hookrelay"));
-    let dir = bin.parent().unwrap().display().to_string();
-    match std::env::var("PATH") {
-        Ok(path) => format!("{dir}:{path}"),
-        Err(_) => dir,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docs_cli_examples_run_as_written() {
     if !super::smoke::tools_present() {
@@ -337,10 +310,10 @@ async fn docs_cli_examples_run_as_written() {
     }
     let listen = super::listen::Listen::start(&["--json"]);
     let app = spawn_app!();
-    let script = marked_block("docs/cli.md", "cli-examples");
+    let script = super::helpers::doc_block("docs/cli.md", "cli-examples");
     let output = tokio::process::Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
-        .env("PATH", path_with_binary())
+        .env("PATH", super::helpers::path_with_binary())
         .env("HOOKRELAY_URL", &app.base)
         .env("ADMIN_KEY", ADMIN_KEY)
         .env("RECEIVER", format!("{}/webhooks", listen.url))

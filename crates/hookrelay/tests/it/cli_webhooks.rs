@@ -424,10 +424,10 @@ async fn docs_webhooks_examples_run_as_written() {
     let listen = super::listen::Listen::start(&["--json"]);
     let app = spawn_app!();
     let tenant = app.tenant("acme").await;
-    let script = super::cli::marked_block("docs/cli.md", "webhooks-examples");
+    let script = super::helpers::doc_block("docs/cli.md", "webhooks-examples");
     let output = tokio::process::Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
-        .env("PATH", super::cli::path_with_binary())
+        .env("PATH", super::helpers::path_with_binary())
         .env("HOOKRELAY_URL", &app.base)
         .env("ADMIN_KEY", ADMIN_KEY)
         .env("TENANT_KEY", &tenant.key)

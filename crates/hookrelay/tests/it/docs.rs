@@ -182,20 +182,6 @@ fn integration_shows_the_examples() {
     }
 }
 
-fn block(doc: &str, name: &str) -> String {
-    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
-    let start = text
-        .find(&format!("<!-- {name}:start -->"))
-        .unwrap_or_else(|| panic!("{name}:start in {doc}"));
-    let end = text
-        .find(&format!("<!-- {name}:end -->"))
-        .unwrap_or_else(|| panic!("{name}:end in {doc}"));
-    let block = &text[start..end];
-    let code = block.find("```sh\n").expect("a sh block") + "```sh\n".len();
-    let code_end = block[code..].find("```").expect("block closed") + code;
-    block[code..code_end].to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn integration_curl_block_runs_as_written() {
     let receiver = super::receiver::Receiver::start().await;
@@ -206,7 +192,7 @@ async fn integration_curl_block_runs_as_written() {
         serde_json::json!({"name": "all", "url": receiver.url("/all"), "events": ["*"]}),
     )
     .await;
-    let script = block("docs/integration.md", "integration-curl");
+    let script = super::helpers::doc_block("docs/integration.md", "integration-curl");
     let base = app.base.clone();
     let key = tenant.key.clone();
     let output = tokio::task::spawn_blocking(move || {
@@ -248,12 +234,12 @@ async fn zero_to_verified_delivery_runs_as_written() {
     }
     let app = spawn_app!();
     let tenant = app.tenant("Acme Clinic").await;
-    let port = super::examples::free_port();
+    let port = super::helpers::free_port();
     // If a step fails, the receiver started in the background must not outlive the script
     // (and hold its output open): a trap stops the script's jobs however it exits.
     let script = format!(
         "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{}",
-        block("docs/receiving-webhooks.md", "zero-to-verified")
+        super::helpers::doc_block("docs/receiving-webhooks.md", "zero-to-verified")
     );
     let base = app.base.clone();
     let key = tenant.key.clone();

@@ -174,14 +174,6 @@ impl Drop for ChildProcess {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -193,7 +185,7 @@ fn unix_now() -> i64 {
 /// webhook's secret), then checks it verifies a real delivery and refuses forgeries.
 async fn check_receiver(app: &TestApp, receiver: Command) {
     let tenant = app.tenant("Acme Clinic").await;
-    let port = free_port();
+    let port = super::helpers::free_port();
     let webhook = app
         .webhook(
             &tenant,

@@ -526,3 +526,44 @@ pub fn fields(problem: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A file of the repository (README.md, docs/…), as text.
+pub fn repo_file(path: &str) -> String {
+    let full = format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// The ```sh block between `<!-- NAME:start -->` and `<!-- NAME:end -->` of a repository
+/// file: the examples docs show, run as written by the tests.
+pub fn doc_block(file: &str, name: &str) -> String {
+    let text = repo_file(file);
+    let start = text
+        .find(&format!("<!-- {name}:start -->"))
+        .unwrap_or_else(|| panic!("{name}:start in {file}"));
+    let end = text
+        .find(&format!("<!-- {name}:end -->"))
+        .unwrap_or_else(|| panic!("{name}:end in {file}"));
+    let block = &text[start..end];
+    let code = block.find("```sh\n").expect("a sh block") + "```sh\n".len();
+    let code_end = block[code..].find("```").expect("block closed") + code;
+    block[code..code_end].to_owned()
+}
+
+/// `PATH` with the directory of the binary under test first, so scripts say `hookrelay`.
+pub fn path_with_binary() -> String {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hookrelay"));
+    let dir = bin.parent().unwrap().display().to_string();
+    match std::env::var("PATH") {
+        Ok(path) => format!("{dir}:{path}"),
+        Err(_) => dir,
+    }
+}
+
+/// A port free on loopback now (for a child process that must be told its port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -2,7 +2,7 @@
 //! starts it: no admin key configured, so the generated one is read from its output.
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,27 +15,6 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn quickstart_block() -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let start = readme
-        .find("<!-- quickstart:start -->")
-        .expect("start marker");
-    let end = readme.find("<!-- quickstart:end -->").expect("end marker");
-    let block = &readme[start..end];
-    let code_start = block.find("```sh\n").expect("code block") + "```sh\n".len();
-    let code_end = block[code_start..].find("```").expect("code block end") + code_start;
-    block[code_start..code_end].to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_quickstart_runs_as_written() {
     // The receiver the README suggests: `hookrelay listen`.
@@ -44,7 +23,7 @@ async fn readme_quickstart_runs_as_written() {
     require_backend!();
     let db = super::helpers::TestDb::create().await;
     let dir = &db.dir;
-    let port = free_port();
+    let port = super::helpers::free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .current_dir(dir.path())
@@ -87,14 +66,14 @@ async fn readme_quickstart_runs_as_written() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    let script = quickstart_block();
+    let script = super::helpers::doc_block("README.md", "quickstart");
     // The issue: a new user needs only the hookrelay binary (and jq), not curl.
     assert!(!script.contains("curl"), "the quickstart uses curl");
     let base = format!("http://127.0.0.1:{port}");
     let output = tokio::task::spawn_blocking(move || {
         Command::new("bash")
             .args(["-euo", "pipefail", "-c", &script])
-            .env("PATH", super::cli::path_with_binary())
+            .env("PATH", super::helpers::path_with_binary())
             .env("HOOKRELAY_URL", base)
             .env_remove("HOOKRELAY_KEY")
             .env("ADMIN_KEY", &admin_key)
