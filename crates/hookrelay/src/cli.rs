@@ -276,31 +276,26 @@ pub fn run() -> anyhow::Result<()> {
     }
     let matches = command.clone().get_matches_from(&args);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    if let Command::Config(args) = cli.command {
-        let config = ServeConfig::from(*args);
-        print!(
-            "{}",
-            // Listed in definition order: the file's defaults moved its settings last in `command`.
-            crate::config_file::describe(&Cli::command(), "config", &matches, file.as_ref())
-        );
-        config.validate()?;
-        crate::keyring::check_settings(&config.database_url, &config.encryption)?;
-        return Ok(());
-    }
-    main(cli)
+    // `config` shows where each value came from, which only the matches know.
+    let sources = matches!(cli.command, Command::Config(_)).then(|| {
+        // Listed in definition order: the file's defaults moved its settings last in `command`.
+        crate::config_file::describe(&Cli::command(), "config", &matches, file.as_ref())
+    });
+    execute(cli, sources.unwrap_or_default())
 }
 
-/// Runs a parsed command line to completion.
-pub fn main(cli: Cli) -> anyhow::Result<()> {
+/// Runs a parsed command line to completion; `sources` is what `config` prints.
+fn execute(cli: Cli, sources: String) -> anyhow::Result<()> {
     let telemetry = crate::telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve((*args).into()).await,
             Command::Config(args) => {
-                // `run` answers this one with the sources of each value; parsed directly,
-                // validating is what is left to do.
-                ServeConfig::from(*args).validate()
+                print!("{sources}");
+                let config = ServeConfig::from(*args);
+                config.validate()?;
+                crate::keyring::check_settings(&config.database_url, &config.encryption)
             }
             Command::Migrate(args) => {
                 let keyring =

@@ -7,7 +7,7 @@
 //! - [`metrics`]: Prometheus counters and the scrape.
 //! - [`retention`]: deleting old logs and events in the background.
 //! - [`server`]: wiring it together; [`server::run`] serves on a listener until cancelled.
-//! - [`cli`]: the command line; `main.rs` only parses and calls [`cli::main`].
+//! - [`cli`]: the command line; `main.rs` only calls [`cli::run`].
 //! - [`client`], [`listen`]: the commands for people: API calls and a local receiver.
 
 pub mod api;
