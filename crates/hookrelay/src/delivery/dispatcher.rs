@@ -52,18 +52,23 @@ struct State {
     closed: bool,
     /// Token buckets of rate-limited webhooks. They outlive lanes (a lane ends whenever its
     /// queue drains), or a webhook could burst past its limit each time it refilled.
-    pacers: HashMap<String, (Pacer, u32)>,
+    pacers: HashMap<String, Pacer>,
     /// Parked lanes by the time their next token is due.
     parked: BinaryHeap<Reverse<(Instant, String)>>,
 }
 
 pub struct Dispatcher {
     limits: Limits,
+    /// How far ahead a paced webhook's work is leased: its rate times this many seconds.
+    paced_horizon: Duration,
     state: Mutex<State>,
     work: Notify,
     /// Wakes the pacer when a lane is parked earlier than any before it, or on close.
     pacer: Notify,
 }
+
+/// Half the default lease: paced work is attempted well before its lease runs out.
+const DEFAULT_PACED_HORIZON: Duration = Duration::from_secs(60);
 
 /// How often the pacer forgets buckets that refilled completely.
 const PACER_PRUNE: Duration = Duration::from_secs(10);
@@ -72,10 +77,18 @@ impl Dispatcher {
     pub fn new(limits: Limits) -> Self {
         Dispatcher {
             limits,
+            paced_horizon: DEFAULT_PACED_HORIZON,
             state: Mutex::new(State::default()),
             work: Notify::new(),
             pacer: Notify::new(),
         }
+    }
+
+    /// Leases a paced webhook's work only `horizon` ahead of its rate, so queued jobs are
+    /// attempted before their lease (keep it well under the lease) runs out.
+    pub fn with_paced_horizon(mut self, horizon: Duration) -> Self {
+        self.paced_horizon = horizon;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -146,12 +159,16 @@ impl Dispatcher {
                 continue;
             };
             if let Some(rate) = rate {
-                let (pacer, limit) = state
-                    .pacers
-                    .entry(webhook_id.clone())
-                    .or_insert_with(|| (Pacer::new(rate, now), rate));
-                *limit = rate;
-                if let Err(due) = pacer.take(rate, now) {
+                if !state.pacers.contains_key(&webhook_id) {
+                    state
+                        .pacers
+                        .insert(webhook_id.clone(), Pacer::new(rate, now));
+                }
+                let taken = match state.pacers.get_mut(&webhook_id) {
+                    Some(pacer) => pacer.take(rate, now),
+                    None => Ok(()),
+                };
+                if let Err(due) = taken {
                     lane.ready = false;
                     lane.parked = true;
                     let earliest = state.parked.peek().is_none_or(|Reverse((at, _))| due < *at);
@@ -258,7 +275,7 @@ impl Dispatcher {
                 if now.duration_since(pruned) >= PACER_PRUNE {
                     pruned = now;
                     let State { pacers, lanes, .. } = &mut *state;
-                    pacers.retain(|id, (p, rate)| lanes.contains_key(id) || !p.is_full(*rate, now));
+                    pacers.retain(|id, p| lanes.contains_key(id) || !p.is_full(now));
                 }
                 if woke {
                     self.work.notify_one();
@@ -327,10 +344,24 @@ impl Dispatcher {
         let full = state
             .lanes
             .iter()
-            .filter(|(_, lane)| lane.jobs.len() >= self.limits.per_webhook_queue)
+            .filter(|(_, lane)| lane.jobs.len() >= self.queue_cap(lane))
             .map(|(id, _)| id.clone())
             .collect();
         (lease, full)
+    }
+
+    /// Jobs a lane may hold here. A paced webhook holds only what its rate gets through within
+    /// the horizon: more would sit parked past its lease, needing renewals or being claimed
+    /// by another node, and would take room that other webhooks' work should have.
+    fn queue_cap(&self, lane: &Lane) -> usize {
+        match lane.jobs.front().and_then(|j| j.target.rate_limit) {
+            Some(rate) => usize::try_from(rate)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(usize::try_from(self.paced_horizon.as_secs()).unwrap_or(usize::MAX))
+                .min(self.limits.per_webhook_queue)
+                .max(1),
+            None => self.limits.per_webhook_queue,
+        }
     }
 
     /// Jobs queued here (not in flight).
@@ -432,6 +463,22 @@ mod tests {
         d.push((0..3).map(|n| job(&t, n)).collect());
         assert_eq!(d.saturation(), (true, vec!["wh_a".to_owned()]));
         assert_eq!(d.room(), 97);
+    }
+
+    #[test]
+    fn a_paced_webhook_is_leased_only_its_rates_worth_ahead() {
+        let d = Dispatcher::new(Limits {
+            per_webhook_queue: 100,
+            ..limits()
+        })
+        .with_paced_horizon(Duration::from_secs(2));
+        let (paced, plain) = (paced("wh_paced", 3), target("wh_plain"));
+        d.push((0..5).map(|n| job(&paced, n)).collect());
+        d.push((0..5).map(|n| job(&plain, n)).collect());
+        assert_eq!(d.saturation(), (true, Vec::<String>::new()));
+        d.push(vec![job(&paced, 5)]);
+        // 3 a second for 2 seconds: six queued is as far ahead as it is leased.
+        assert_eq!(d.saturation(), (true, vec!["wh_paced".to_owned()]));
     }
 
     #[test]

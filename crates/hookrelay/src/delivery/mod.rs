@@ -170,7 +170,8 @@ impl Engine {
                 config.response_body_cap,
                 config.targets.clone(),
             )?,
-            dispatcher: dispatcher::Dispatcher::new(config.limits),
+            dispatcher: dispatcher::Dispatcher::new(config.limits)
+                .with_paced_horizon(config.lease / 2),
             records: records_tx,
             metrics,
             poll: Arc::new(Notify::new()),

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 pub struct Pacer {
     tokens: f64,
     last: Instant,
+    /// The limit last asked for (deliveries per second, at least 1).
+    rate: u32,
 }
 
 impl Pacer {
@@ -16,13 +18,15 @@ impl Pacer {
         Pacer {
             tokens: f64::from(rate.max(1)),
             last: now,
+            rate: rate.max(1),
         }
     }
 
     /// Takes a token for one delivery now, or says when the next token will be there.
     /// `rate` is read on every call, so a changed limit applies at once.
     pub fn take(&mut self, rate: u32, now: Instant) -> Result<(), Instant> {
-        let rate = f64::from(rate.max(1));
+        self.rate = rate.max(1);
+        let rate = f64::from(self.rate);
         self.refill(rate, now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -33,8 +37,8 @@ impl Pacer {
     }
 
     /// Whether the bucket has refilled completely, so forgetting it loses nothing.
-    pub fn is_full(&mut self, rate: u32, now: Instant) -> bool {
-        let rate = f64::from(rate.max(1));
+    pub fn is_full(&mut self, now: Instant) -> bool {
+        let rate = f64::from(self.rate);
         self.refill(rate, now);
         self.tokens >= rate
     }
@@ -83,8 +87,8 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Pacer::new(2, t0);
         assert_eq!(p.take(2, t0), Ok(()));
-        assert!(!p.is_full(2, t0));
-        assert!(p.is_full(2, t0 + Duration::from_millis(500)));
+        assert!(!p.is_full(t0));
+        assert!(p.is_full(t0 + Duration::from_millis(500)));
         // A rate of 0 is treated as 1, never as "never".
         let mut z = Pacer::new(0, t0);
         assert_eq!(z.take(0, t0), Ok(()));
