@@ -93,7 +93,8 @@ pub async fn logs(
     query: QueryParams,
 ) -> ApiResult<Json<List<LogOut>>> {
     let mut errors = Vec::new();
-    let page = query.page(&webhook_id, &mut errors)?;
+    let scope = super::extract::list_scope("logs", &webhook_id);
+    let page = query.page(&scope, &mut errors)?;
     let event_type = query.0.get("event_type").cloned();
     if let Some(t) = &event_type
         && catalog::find(t).is_none()
@@ -112,7 +113,7 @@ pub async fn logs(
         .store
         .logs(&tenant_id, &hook.id, &filter, &page)
         .await?;
-    let list = List::from_page(rows, &page, &webhook_id, |l| &l.id);
+    let list = List::from_page(rows, &page, &scope, |l| &l.id);
     Ok(Json(List {
         data: list
             .data

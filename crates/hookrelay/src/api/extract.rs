@@ -261,6 +261,12 @@ fn is_cursor_shaped(raw: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The scope a list's cursors are bound to: which list (`kind`) of which owner, so a cursor
+/// from a tenant's webhooks is not taken by the same tenant's keys.
+pub fn list_scope(kind: &str, owner: &str) -> String {
+    format!("{kind}/{owner}")
+}
+
 /// A cursor is the last id of a page, bound to its list's scope: `base64url(scope:id)`.
 fn encode_cursor(scope: &str, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{scope}:{id}"))

@@ -130,11 +130,12 @@ pub async fn list_keys(
     query: QueryParams,
 ) -> ApiResult<Json<List<ApiKeyInfo>>> {
     let mut errors = Vec::new();
-    let page = query.page(&tenant_id, &mut errors)?;
+    let scope = super::extract::list_scope("keys", &tenant_id);
+    let page = query.page(&scope, &mut errors)?;
     check(errors)?;
     let tenant = find(&state, &tenant_id).await?;
     let rows = state.store.api_keys(&tenant.id, &page).await?;
-    Ok(Json(List::from_page(rows, &page, &tenant_id, |k| &k.id)))
+    Ok(Json(List::from_page(rows, &page, &scope, |k| &k.id)))
 }
 
 /// Revoke an API key; it stops working at once.

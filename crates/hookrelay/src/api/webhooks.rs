@@ -117,13 +117,14 @@ pub async fn list(
     query: QueryParams,
 ) -> ApiResult<Json<List<WebhookOut>>> {
     let mut errors = Vec::new();
-    let page = query.page(&tenant_id, &mut errors)?;
+    let scope = super::extract::list_scope("webhooks", &tenant_id);
+    let page = query.page(&scope, &mut errors)?;
     let filter = WebhookFilter {
         is_active: query.bool("is_active", &mut errors),
     };
     check(errors)?;
     let rows = state.store.webhooks(&tenant_id, &filter, &page).await?;
-    let list = List::from_page(rows, &page, &tenant_id, |w| &w.id);
+    let list = List::from_page(rows, &page, &scope, |w| &w.id);
     Ok(Json(List {
         data: list
             .data

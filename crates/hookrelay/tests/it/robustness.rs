@@ -155,6 +155,15 @@ async fn a_cursor_from_another_tenant_is_refused() {
         )
         .await;
     assert_eq!(foreign, problem(made_up, StatusCode::NOT_FOUND).await);
+    // A's own cursor on A's other list (its keys) is no page of that list either.
+    let r = app
+        .admin(
+            Method::GET,
+            &format!("/api/v1/tenants/{}/keys?limit=1&cursor={cursor}", a.id),
+            None,
+        )
+        .await;
+    problem(r, StatusCode::NOT_FOUND).await;
     // A cursor that is not even of the documented shape is a 422 naming it.
     let r = app
         .call(
