@@ -113,7 +113,7 @@ const REDOC_BUNDLE: &[u8] = include_bytes!("../../../vendor/redoc/redoc.standalo
     responses((status = 200, description = "The OpenAPI 3.1 document (this document).",
         content_type = "application/json", body = Object)))]
 pub async fn openapi_json() -> Response {
-    with_type(SPEC.as_str().to_owned(), "application/json")
+    with_type(SPEC.as_str(), "application/json")
 }
 
 /// The API reference, rendered in the browser from the OpenAPI document.
