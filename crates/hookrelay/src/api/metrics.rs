@@ -30,10 +30,7 @@ use crate::metrics::{CONTENT_TYPE, Metrics};
         (status = 403, description = "`--metrics admin` and a tenant key.",
             body = super::openapi::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn scrape(
-    State(state): State<AppState>,
-    mut parts: Parts,
-) -> Result<Response, ApiError> {
+pub async fn scrape(State(state): State<AppState>, mut parts: Parts) -> Result<Response, ApiError> {
     // Only then is a key looked at: a public scrape that sends one neither reads the key
     // store nor spends that key's rate allowance.
     if state.metrics_access == MetricsAccess::Admin {

@@ -59,7 +59,6 @@ fn parse_base_url(s: &str) -> Result<Url, String> {
 pub enum Failure {
     /// The server refused, with an RFC 9457 problem (or a bare HTTP error).
     Problem {
-        status: u16,
         title: String,
         detail: String,
         /// `(field, message)` for each invalid field.
@@ -200,7 +199,6 @@ fn problem(status: StatusCode, body: &[u8]) -> Failure {
         let text = String::from_utf8_lossy(body);
         let text: String = text.trim().chars().take(200).collect();
         return Failure::Problem {
-            status: status.as_u16(),
             title: format!("HTTP {}", status.as_u16()),
             detail: if text.is_empty() { reason } else { text },
             fields: Vec::new(),
@@ -221,7 +219,6 @@ fn problem(status: StatusCode, body: &[u8]) -> Failure {
         })
         .unwrap_or_default();
     Failure::Problem {
-        status: status.as_u16(),
         title: text("title").unwrap_or(reason),
         detail: text("detail").unwrap_or_default(),
         fields,

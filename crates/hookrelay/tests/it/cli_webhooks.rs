@@ -4,21 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::cli::{hookrelay, stderr, stdout};
+use super::cli::{hookrelay, ok, stderr, stdout};
 use super::helpers::{ADMIN_KEY, TestApp};
 use super::receiver::{Receiver, Reply};
-
-/// Runs and checks success; the stdout.
-async fn ok(app: &TestApp, key: &str, args: &[&str]) -> String {
-    let output = hookrelay(app, key, args).await;
-    assert!(
-        output.status.success(),
-        "hookrelay {args:?} failed: {}{}",
-        stdout(&output),
-        stderr(&output)
-    );
-    stdout(&output)
-}
 
 /// Runs, checks exit status 1 and nothing on stdout; the stderr.
 async fn refused(app: &TestApp, key: &str, args: &[&str]) -> String {

@@ -18,13 +18,15 @@ pub fn tools_present() -> bool {
                 .map_or(true, |o| !o.status.success())
         })
         .collect();
-    if !missing.is_empty() {
-        eprintln!(
-            "SKIPPED: scripts/smoke.sh needs {} (.ci/run installs them)",
+    // Skipped loudly, or a failure where CI requires its tools.
+    super::examples::available(
+        &format!(
+            "{} (for scripts/smoke.sh and docs/cli.md)",
             missing.join(", ")
-        );
-    }
-    missing.is_empty()
+        ),
+        missing.is_empty(),
+        ".ci/run installs them: apt-get install curl jq",
+    )
 }
 
 async fn smoke(base: &str, admin_key: &str) -> (bool, String) {
