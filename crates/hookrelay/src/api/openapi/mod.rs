@@ -149,9 +149,74 @@ fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::shared::PROBLEMS;
+    use crate::api::problem::ApiError;
     use super::*;
     use crate::domain::catalog::CATALOG;
     use serde_json::{Value, json};
+
+    /// One of each error, and a match that stops compiling when a variant is added without
+    /// being listed here.
+    fn every_error() -> Vec<ApiError> {
+        use std::time::Duration;
+        let all = vec![
+            ApiError::BadRequest(String::new()),
+            ApiError::Unauthorized(""),
+            ApiError::Forbidden,
+            ApiError::NotFound(""),
+            ApiError::NoRoute,
+            ApiError::MethodNotAllowed,
+            ApiError::Conflict(String::new()),
+            ApiError::PayloadTooLarge(1),
+            ApiError::RequestTimeout(Duration::from_secs(1)),
+            ApiError::UnsupportedMediaType,
+            ApiError::Validation(Vec::new()),
+            ApiError::RateLimited {
+                scope: "",
+                retry_after: Duration::from_secs(1),
+            },
+            ApiError::QuotaExceeded(String::new()),
+            ApiError::Unavailable(String::new()),
+            ApiError::Internal(anyhow::anyhow!("x")),
+        ];
+        for error in &all {
+            match error {
+                ApiError::BadRequest(_)
+                | ApiError::Unauthorized(_)
+                | ApiError::Forbidden
+                | ApiError::NotFound(_)
+                | ApiError::NoRoute
+                | ApiError::MethodNotAllowed
+                | ApiError::Conflict(_)
+                | ApiError::PayloadTooLarge(_)
+                | ApiError::RequestTimeout(_)
+                | ApiError::UnsupportedMediaType
+                | ApiError::Validation(_)
+                | ApiError::RateLimited { .. }
+                | ApiError::QuotaExceeded(_)
+                | ApiError::Unavailable(_)
+                | ApiError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_document_names_every_problem_type() {
+        let doc: Value = serde_json::from_str(&SPEC).unwrap();
+        let described = doc["components"]["schemas"]["Problem"]["properties"]["type"]
+            ["description"]
+            .as_str()
+            .unwrap_or_default();
+        for error in every_error() {
+            let (_, example) = error.example();
+            let kind = example["type"].as_str().unwrap_or_default();
+            let slug = kind.rsplit('/').next().unwrap_or_default();
+            assert!(
+                described.contains(&format!("`{slug}`")),
+                "the Problem schema does not name {slug}: {described}"
+            );
+        }
+    }
 
     #[test]
     fn document_is_openapi_3_1_with_every_problem() {
