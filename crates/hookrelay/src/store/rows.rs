@@ -266,31 +266,25 @@ pub(crate) fn reseal(
     {
         return Ok(None);
     }
-    let secret = |s: &String| -> super::StoreResult<String> {
-        Ok(keys.seal(&open_secret(keys, s.clone(), webhook_id)?, webhook_id))
+    // Opened and sealed again under the same associated data.
+    let again = |stored: &String, aad: &str| -> super::StoreResult<String> {
+        let plain = keys.open(stored, aad).map_err(|e| {
+            super::StoreError::Corrupt(format!("sealed column of {webhook_id}: {e}"))
+        })?;
+        Ok(keys.seal(&plain, aad))
     };
+    let headers_aad = headers_aad(webhook_id);
     Ok(Some(SealedColumns {
-        secret: secret(&stored.secret)?,
-        previous_secret: stored.previous_secret.as_ref().map(secret).transpose()?,
-        headers: match &stored.headers {
-            Some(h) => Some(reseal_headers(keys, h, webhook_id)?.unwrap_or_else(|| h.clone())),
-            None => None,
-        },
+        secret: again(&stored.secret, webhook_id)?,
+        previous_secret: stored
+            .previous_secret
+            .as_ref()
+            .map(|s| again(s, webhook_id))
+            .transpose()?,
+        headers: stored
+            .headers
+            .as_ref()
+            .map(|h| again(h, &headers_aad))
+            .transpose()?,
     }))
-}
-
-/// Stored custom headers sealed again with the current key; `None` when already current.
-fn reseal_headers(
-    keys: &crate::domain::crypto::Keyring,
-    stored: &str,
-    webhook_id: &str,
-) -> super::StoreResult<Option<String>> {
-    if keys.is_current(stored) {
-        return Ok(None);
-    }
-    let aad = headers_aad(webhook_id);
-    let plain = keys
-        .open(stored, &aad)
-        .map_err(|e| super::StoreError::Corrupt(format!("headers of {webhook_id}: {e}")))?;
-    Ok(Some(keys.seal(&plain, &aad)))
 }

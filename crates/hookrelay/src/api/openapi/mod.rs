@@ -149,8 +149,8 @@ fn with_type(body: impl IntoResponse, content_type: &'static str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::shared::PROBLEMS;
-    use crate::api::problem::ApiError;
     use super::*;
+    use crate::api::problem::ApiError;
     use crate::domain::catalog::CATALOG;
     use serde_json::{Value, json};
 
@@ -203,10 +203,10 @@ mod tests {
     #[test]
     fn the_document_names_every_problem_type() {
         let doc: Value = serde_json::from_str(&SPEC).unwrap();
-        let described = doc["components"]["schemas"]["Problem"]["properties"]["type"]
-            ["description"]
-            .as_str()
-            .unwrap_or_default();
+        let described =
+            doc["components"]["schemas"]["Problem"]["properties"]["type"]["description"]
+                .as_str()
+                .unwrap_or_default();
         for error in every_error() {
             let (_, example) = error.example();
             let kind = example["type"].as_str().unwrap_or_default();
