@@ -63,43 +63,42 @@ fn prepare(
     body: &Map<String, Value>,
     now: Timestamp,
     prefix: &str,
-) -> Result<NewEvent, Vec<FieldError>> {
+) -> Result<NewEvent, Refusal> {
     let admin = matches!(caller, Caller::Admin);
     let input = EventInput::parse(body, admin).map_err(|errors| {
-        errors
-            .into_iter()
-            .map(|e| FieldError::new(format!("{prefix}{}", e.field), e.message))
-            .collect::<Vec<_>>()
+        Refusal::Fields(
+            errors
+                .into_iter()
+                .map(|e| FieldError::new(format!("{prefix}{}", e.field), e.message))
+                .collect(),
+        )
     })?;
     let tenant_id = match caller {
-        Caller::Tenant(tenant_id) => tenant_id.clone(),
+        // A tenant key may name its own tenant, so that one body suits both kinds of key.
+        // Another tenant is answered as every other tenant's object is: 404, whether it
+        // exists or not.
+        Caller::Tenant(own) => match &input.tenant_id {
+            Some(named) if named != own => return Err(Refusal::ForeignTenant),
+            _ => own.clone(),
+        },
         // The admin's body must name the tenant: `parse` refused it otherwise.
         Caller::Admin => input.tenant_id.clone().unwrap_or_default(),
     };
     Ok(NewEvent::new(tenant_id, &input, now))
 }
 
-/// A tenant key's events belong to its tenant; it may still name it in `tenant_id`, so that one
-/// body suits both kinds of key. Naming another tenant is answered as every other tenant's
-/// object is: 404, whether that tenant exists or not. The field is then dropped, as the parser
-/// only takes it from the admin key.
-fn own_tenant(caller: &Caller, body: &mut Map<String, Value>, prefix: &str) -> ApiResult<()> {
-    let Caller::Tenant(own) = caller else {
-        return Ok(());
-    };
-    match body.get("tenant_id") {
-        None => Ok(()),
-        Some(Value::String(named)) if named == own => {
-            body.remove("tenant_id");
-            Ok(())
+/// Why an event body was refused.
+enum Refusal {
+    Fields(Vec<FieldError>),
+    ForeignTenant,
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Fields(errors) => ApiError::Validation(errors),
+            Refusal::ForeignTenant => ApiError::NotFound("tenant"),
         }
-        Some(Value::String(named)) if id::is_valid(id::TENANT, named) => {
-            Err(ApiError::NotFound("tenant"))
-        }
-        Some(_) => Err(ApiError::field(
-            format!("{prefix}tenant_id"),
-            "must be a tenant id (ten_…)",
-        )),
     }
 }
 
@@ -151,10 +150,9 @@ async fn check_tenants(
 pub async fn create(
     caller: Caller,
     State(state): State<AppState>,
-    JsonObject(mut body): JsonObject,
+    JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<AcceptedOut>)> {
-    own_tenant(&caller, &mut body, "")?;
-    let event = prepare(&caller, &body, Timestamp::now(), "").map_err(ApiError::Validation)?;
+    let event = prepare(&caller, &body, Timestamp::now(), "")?;
     let events = [(String::new(), event)];
     check_tenants(&state, &caller, &events).await?;
     let [(_, event)] = events;
@@ -210,27 +208,25 @@ pub async fn create_batch(
     let now = Timestamp::now();
     let mut events = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
+    let mut foreign = false;
     for (i, item) in items.iter().enumerate() {
         let prefix = format!("events[{i}].");
         let Value::Object(object) = item else {
             errors.push(FieldError::new(format!("events[{i}]"), "must be an object"));
             continue;
         };
-        // Copied only in the rare case there is a field to drop.
-        let object = if object.contains_key("tenant_id") && matches!(caller, Caller::Tenant(_)) {
-            let mut copy = object.clone();
-            own_tenant(&caller, &mut copy, &prefix)?;
-            std::borrow::Cow::Owned(copy)
-        } else {
-            std::borrow::Cow::Borrowed(object)
-        };
-        match prepare(&caller, &object, now, &prefix) {
+        match prepare(&caller, object, now, &prefix) {
             Ok(event) => events.push((prefix, event)),
-            Err(mut e) => errors.append(&mut e),
+            Err(Refusal::Fields(mut e)) => errors.append(&mut e),
+            Err(Refusal::ForeignTenant) => foreign = true,
         }
     }
+    // Every bad field at once first; a foreign tenant only once the bodies are well formed.
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
+    }
+    if foreign {
+        return Err(Refusal::ForeignTenant.into());
     }
     check_tenants(&state, &caller, &events).await?;
     let events = events.into_iter().map(|(_, event)| event).collect();

@@ -18,35 +18,32 @@ pub struct EventInput {
     pub event_type: &'static str,
     pub data: Map<String, Value>,
     pub idempotency_key: Option<String>,
-    /// Only with the admin key: the tenant the event belongs to.
+    /// The tenant the event belongs to: required from the admin key; a tenant key may name
+    /// its own (the handler refuses any other).
     pub tenant_id: Option<String>,
 }
 
 impl EventInput {
-    /// `allow_tenant_id`: the caller is the operator and must name the tenant in the body.
+    /// `tenant_id_required`: the caller is the operator and must name the tenant in the body.
     pub fn parse(
         body: &Map<String, Value>,
-        allow_tenant_id: bool,
+        tenant_id_required: bool,
     ) -> Result<Self, Vec<FieldError>> {
-        let allowed: &[&str] = if allow_tenant_id {
-            &["type", "data", "idempotency_key", "tenant_id"]
-        } else {
-            &["type", "data", "idempotency_key"]
-        };
-        let mut input = Input::new(body, allowed);
+        let mut input = Input::new(body, &["type", "data", "idempotency_key", "tenant_id"]);
         let event_type = input.required("type", parse_type);
         let data = input.required("data", |v| match v {
             Value::Object(map) => Ok(map.clone()),
             _ => Err("must be a JSON object".to_owned()),
         });
         let idempotency_key = input.optional("idempotency_key", parse_idempotency_key);
-        let tenant_id = if allow_tenant_id {
-            input.required("tenant_id", |v| match v.as_str() {
-                Some(t) if id::is_valid(id::TENANT, t) => Ok(t.to_owned()),
-                _ => Err("must be a tenant id (ten_…)".to_owned()),
-            })
+        let parse_tenant = |v: &Value| match v.as_str() {
+            Some(t) if id::is_valid(id::TENANT, t) => Ok(t.to_owned()),
+            _ => Err("must be a tenant id (ten_…)".to_owned()),
+        };
+        let tenant_id = if tenant_id_required {
+            input.required("tenant_id", parse_tenant)
         } else {
-            None
+            input.optional("tenant_id", parse_tenant)
         };
         input.finish(|| EventInput {
             event_type: event_type.unwrap_or(""),

@@ -271,3 +271,50 @@ async fn every_route_answers_a_foreign_id_exactly_like_a_missing_one() {
     assert_eq!(secret["secret"], hook["secret"]);
     assert!(secret["previous_secret"].is_null(), "{secret}");
 }
+
+/// A tenant key may name its own tenant in an event (one body for both kinds of key); naming
+/// another is a 404, and in a batch only once every field is well formed.
+#[tokio::test]
+async fn an_event_naming_another_tenant_is_not_found() {
+    let app = spawn_app!();
+    let a = app.tenant("A").await;
+    let b = app.tenant("B").await;
+    let own = app
+        .event(
+            &a,
+            json!({"type": "message.new", "data": {}, "tenant_id": a.id}),
+        )
+        .await;
+    assert!(own["id"].as_str().unwrap().starts_with("evt_"));
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/events",
+            Some(&a.key),
+            Some(json!({"type": "message.new", "data": {}, "tenant_id": b.id})),
+        )
+        .await;
+    problem(r, StatusCode::NOT_FOUND).await;
+    let batch = |events: Value| {
+        app.call(
+            Method::POST,
+            "/api/v1/events/batch",
+            Some(&a.key),
+            Some(json!({ "events": events })),
+        )
+    };
+    let r = batch(json!([
+        {"type": "message.new", "data": {}, "tenant_id": b.id},
+        {"type": "message.new", "data": {}, "tenant_id": "nope"},
+        {"type": "nope", "data": {}},
+    ]))
+    .await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(fields(&p), ["events[1].tenant_id", "events[2].type"]);
+    let r = batch(json!([
+        {"type": "message.new", "data": {}},
+        {"type": "message.new", "data": {}, "tenant_id": b.id},
+    ]))
+    .await;
+    problem(r, StatusCode::NOT_FOUND).await;
+}
