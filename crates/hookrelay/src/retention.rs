@@ -93,6 +93,26 @@ pub async fn run(
     }
 }
 
+/// Deletes batch after batch until one comes back short (or `stop`); the rows deleted.
+async fn drain<F: Future<Output = StoreResult<u64>>>(
+    config: &RetentionConfig,
+    stop: &CancellationToken,
+    mut batch: impl FnMut() -> F,
+    counted: impl Fn(u64),
+) -> StoreResult<u64> {
+    let mut total = 0;
+    while !stop.is_cancelled() {
+        let n = batch().await?;
+        total += n;
+        counted(n);
+        if n < u64::from(config.batch) {
+            break;
+        }
+        rest(config.pause, stop).await;
+    }
+    Ok(total)
+}
+
 /// One round: logs, then events (with their finished deliveries), then free pages.
 async fn round(
     store: &dyn Store,
@@ -102,25 +122,21 @@ async fn round(
     stop: &CancellationToken,
 ) -> StoreResult<Purged> {
     let before = Timestamp::now().plus_millis(-(age.as_millis().min(i64::MAX as u128) as i64));
-    let mut purged = Purged::default();
-    while !stop.is_cancelled() {
-        let n = store.purge_logs(before, config.batch).await?;
-        purged.logs += n;
-        metrics.retention_deleted(n, 0);
-        if n < u64::from(config.batch) {
-            break;
-        }
-        rest(config.pause, stop).await;
-    }
-    while !stop.is_cancelled() {
-        let n = store.purge_events(before, config.batch).await?;
-        purged.events += n;
-        metrics.retention_deleted(0, n);
-        if n < u64::from(config.batch) {
-            break;
-        }
-        rest(config.pause, stop).await;
-    }
+    let logs = drain(
+        config,
+        stop,
+        || store.purge_logs(before, config.batch),
+        |n| metrics.retention_deleted(n, 0),
+    )
+    .await?;
+    let events = drain(
+        config,
+        stop,
+        || store.purge_events(before, config.batch),
+        |n| metrics.retention_deleted(0, n),
+    )
+    .await?;
+    let purged = Purged { logs, events };
     // Until no page is free, or none was freed (a database not in incremental mode).
     let mut free = u64::MAX;
     while !stop.is_cancelled() {
