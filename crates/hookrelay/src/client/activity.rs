@@ -7,9 +7,6 @@ use serde_json::{Map, Value, json};
 use super::send::read_data;
 use super::{Client, Failure, field, pairs, print_json, table};
 
-/// The most attempts the API gives in one page.
-const MAX_PAGE: usize = 200;
-
 /// `logs --status`: the API's `success` filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogStatus {
@@ -117,30 +114,15 @@ pub async fn logs(
     json: bool,
 ) -> Result<(), Failure> {
     let filters = filters.query();
-    let mut rows: Vec<Value> = Vec::new();
-    let mut cursor: Option<String> = None;
-    while rows.len() < limit {
-        let page = (limit - rows.len()).min(MAX_PAGE).to_string();
-        let mut query: Vec<(&str, &str)> = filters.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        query.push(("limit", &page));
-        if let Some(cursor) = &cursor {
-            query.push(("cursor", cursor));
-        }
-        let answer = client
-            .call(Method::GET, &["webhooks", id, "logs"], &query, None)
-            .await?;
-        if let Some(Value::Array(data)) = answer.get("data") {
-            rows.extend(data.iter().cloned());
-        }
-        cursor = answer
-            .get("next_cursor")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        if cursor.is_none() {
-            break;
-        }
-    }
-    rows.truncate(limit);
+    let query: Vec<(&str, &str)> = filters.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let rows = super::admin::list_all(
+        client,
+        &["webhooks", id, "logs"],
+        &query,
+        "attempts",
+        Some(limit),
+    )
+    .await?;
     if json {
         print_json(&json!({ "data": rows }));
     } else {

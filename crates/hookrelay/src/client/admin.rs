@@ -10,7 +10,8 @@ use serde_json::{Map, Value, json};
 use super::{Client, Connection, Failure, field, print_json, table};
 
 /// Page size when following a list to its end.
-const PAGE: &str = "200";
+/// The API's largest page.
+const PAGE: usize = 200;
 
 #[derive(Debug, Args)]
 pub struct TenantsArgs {
@@ -92,7 +93,7 @@ pub async fn tenants(args: TenantsArgs) -> Result<(), Failure> {
             }
         }
         TenantsCommand::List => {
-            let tenants = list_all(&client, &["tenants"], &[], "tenants").await?;
+            let tenants = list_all(&client, &["tenants"], &[], "tenants", None).await?;
             if json {
                 print_json(&json!({ "data": tenants }));
             } else {
@@ -152,7 +153,8 @@ pub async fn keys(args: KeysArgs) -> Result<(), Failure> {
             }
         }
         KeysCommand::List { tenant_id } => {
-            let keys = list_all(&client, &["tenants", &tenant_id, "keys"], &[], "keys").await?;
+            let keys =
+                list_all(&client, &["tenants", &tenant_id, "keys"], &[], "keys", None).await?;
             if json {
                 print_json(&json!({ "data": keys }));
             } else {
@@ -199,21 +201,24 @@ pub async fn keys(args: KeysArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Follows `next_cursor` to the end of a list (with `filters` in the query). Shows a count on
-/// a terminal while more than one page is fetched.
+/// Follows `next_cursor` to the end of a list (with `filters` in the query), or until `max`
+/// rows. Shows a count on a terminal while more than one page is fetched.
 pub(super) async fn list_all(
     client: &Client,
     segments: &[&str],
     filters: &[(&str, &str)],
     what: &str,
+    max: Option<usize>,
 ) -> Result<Vec<Value>, Failure> {
+    let max = max.unwrap_or(usize::MAX);
     let show = std::io::stderr().is_terminal();
     let mut all = Vec::new();
     let mut cursor: Option<String> = None;
     let mut shown = false;
-    loop {
+    while all.len() < max {
+        let page = (max - all.len()).min(PAGE).to_string();
         let mut query = filters.to_vec();
-        query.push(("limit", PAGE));
+        query.push(("limit", &page));
         if let Some(cursor) = &cursor {
             query.push(("cursor", cursor));
         }
@@ -236,5 +241,6 @@ pub(super) async fn list_all(
     if shown {
         eprint!("\r\x1b[K");
     }
+    all.truncate(max);
     Ok(all)
 }

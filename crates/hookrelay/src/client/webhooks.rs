@@ -216,7 +216,7 @@ pub async fn webhooks(args: WebhooksArgs) -> Result<(), Failure> {
                 inactive.then_some("false")
             };
             let query: Vec<(&str, &str)> = filter.map(|f| ("is_active", f)).into_iter().collect();
-            let hooks = list_all(&client, &["webhooks"], &query, "webhooks").await?;
+            let hooks = list_all(&client, &["webhooks"], &query, "webhooks", None).await?;
             if json {
                 print_json(&json!({ "data": hooks }));
             } else {
