@@ -23,7 +23,8 @@ impl Pacer {
     }
 
     /// Takes a token for one delivery now, or says when the next token will be there.
-    /// `rate` is read on every call, so a changed limit applies at once.
+    /// `rate` is read on every call: a changed limit applies to deliveries leased after the
+    /// change (a leased job keeps the webhook settings it was leased with).
     pub fn take(&mut self, rate: u32, now: Instant) -> Result<(), Instant> {
         self.rate = rate.max(1);
         let rate = f64::from(self.rate);

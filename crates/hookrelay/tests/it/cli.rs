@@ -239,6 +239,37 @@ async fn a_failed_delivery_makes_send_wait_fail() {
     );
 }
 
+/// docs/cli.md: `send --wait` exits 1 when deliveries are still pending at `--timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_wait_gives_up_at_its_timeout() {
+    let receiver = Receiver::start().await;
+    // The retry waits at least the test server's 5 s cap, far past the 1 s timeout.
+    receiver.script("/busy", |_| super::receiver::Reply {
+        headers: vec![("retry-after", "3600".into())],
+        ..super::receiver::Reply::status(503)
+    });
+    let app = spawn_app!();
+    let tenant = app.tenant("acme").await;
+    app.webhook(
+        &tenant,
+        json!({"name": "busy", "url": receiver.url("/busy"), "events": ["*"], "retry_count": 5}),
+    )
+    .await;
+    let output = hookrelay(
+        &app,
+        &tenant.key,
+        &["send", "contact.created", "{}", "--wait", "--timeout", "1s"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output)
+            .contains("error: gave up waiting after 1s: 1 of 1 deliveries still pending"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_print_the_problem_title_and_detail() {
     let app = spawn_app!();
