@@ -55,6 +55,64 @@ struct State {
     pacers: HashMap<String, Pacer>,
     /// Parked lanes by the time their next token is due.
     parked: BinaryHeap<Reverse<(Instant, String)>>,
+    /// Counts the changes seen ([`Dispatcher::drop_webhook`], [`Dispatcher::drop_all`]).
+    epoch: u64,
+    /// The latest changes, oldest first: the epoch each made and its webhook (`None`: all).
+    /// Work claimed before a change, with the settings of before, is refused after it.
+    changes: VecDeque<(u64, Option<String>)>,
+    /// The newest epoch no longer in `changes`: work claimed before it is refused whole.
+    forgotten: u64,
+}
+
+/// Changes remembered for refusing work claimed before them. A claim takes one transaction,
+/// so only the changes made during one are ever looked at; past this many, a claim that old
+/// is refused whole (its leases go back, to be claimed afresh).
+const CHANGES_KEPT: usize = 1024;
+
+impl State {
+    /// A change to one webhook's settings (`Some`), or possibly to any (`None`).
+    fn record_change(&mut self, webhook_id: Option<&str>) {
+        self.epoch += 1;
+        if self.changes.len() == CHANGES_KEPT
+            && let Some((epoch, _)) = self.changes.pop_front()
+        {
+            self.forgotten = epoch;
+        }
+        self.changes
+            .push_back((self.epoch, webhook_id.map(str::to_owned)));
+    }
+
+    /// Which webhooks changed after `since`: all of them (`None`), or these.
+    fn changed_since(&self, since: u64) -> Option<HashSet<String>> {
+        if since < self.forgotten {
+            return None;
+        }
+        let mut changed = HashSet::new();
+        for (epoch, webhook_id) in self.changes.iter().rev() {
+            if *epoch <= since {
+                break;
+            }
+            changed.insert(webhook_id.clone()?);
+        }
+        Some(changed)
+    }
+
+    /// Empties one lane's queue (its attempts in flight go on); the dropped delivery ids.
+    fn drop_lane(&mut self, webhook_id: &str) -> Vec<String> {
+        let Some(lane) = self.lanes.get_mut(webhook_id) else {
+            return Vec::new();
+        };
+        let dropped: Vec<String> = lane.jobs.drain(..).map(|j| j.delivery_id).collect();
+        lane.parked = false; // its heap entry goes stale and is skipped
+        if lane.in_flight == 0 {
+            self.lanes.remove(webhook_id);
+        }
+        self.queued -= dropped.len();
+        for id in &dropped {
+            self.known.remove(id);
+        }
+        dropped
+    }
 }
 
 pub struct Dispatcher {
@@ -98,13 +156,23 @@ impl Dispatcher {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Queues leased jobs. Returns those it refused (already known here, or closed), whose
-    /// leases the caller should give back unless they are duplicates.
-    pub fn push(&self, jobs: Vec<Job>) -> Vec<Job> {
+    /// Where changes stand now: take it before claiming work, and hand it to [`Self::push`].
+    pub fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// Queues jobs leased since `since` (an [`Self::epoch`] taken before the claim). Returns
+    /// those it refused, whose leases the caller should give back: all once closed, and those
+    /// of webhooks that changed since `since`, which carry the settings of before.
+    pub fn push(&self, jobs: Vec<Job>, since: u64) -> Vec<Job> {
         let mut refused = Vec::new();
         let mut state = self.lock();
+        let changed = state.changed_since(since);
         for job in jobs {
-            if state.closed {
+            let stale = changed
+                .as_ref()
+                .is_none_or(|changed| changed.contains(&job.target.webhook_id));
+            if state.closed || stale {
                 refused.push(job);
                 continue;
             }
@@ -219,22 +287,23 @@ impl Dispatcher {
 
     /// Drops the queued (not in-flight) jobs of a webhook whose settings changed; returns
     /// their delivery ids so their leases can be given back and reclaimed with fresh settings.
+    /// Work of it claimed before this call is refused when it comes to be queued.
     pub fn drop_webhook(&self, webhook_id: &str) -> Vec<String> {
         let mut state = self.lock();
-        let state = &mut *state;
-        let Some(lane) = state.lanes.get_mut(webhook_id) else {
-            return Vec::new();
-        };
-        let dropped: Vec<String> = lane.jobs.drain(..).map(|j| j.delivery_id).collect();
-        lane.parked = false; // its heap entry goes stale and is skipped
-        if lane.in_flight == 0 {
-            state.lanes.remove(webhook_id);
-        }
-        state.queued -= dropped.len();
-        for id in &dropped {
-            state.known.remove(id);
-        }
-        dropped
+        state.record_change(Some(webhook_id));
+        state.drop_lane(webhook_id)
+    }
+
+    /// Drops every queued job, as if every webhook had changed (changes may have been missed);
+    /// returns their delivery ids. Attempts in flight go on.
+    pub fn drop_all(&self) -> Vec<String> {
+        let mut state = self.lock();
+        state.record_change(None);
+        let webhooks: Vec<String> = state.lanes.keys().cloned().collect();
+        webhooks
+            .iter()
+            .flat_map(|webhook_id| state.drop_lane(webhook_id))
+            .collect()
     }
 
     /// Stops handing out work; returns the ids of every queued job (their leases to give
@@ -432,8 +501,8 @@ mod tests {
     fn caps_in_flight_per_webhook_and_serves_round_robin() {
         let d = Dispatcher::new(limits());
         let (slow, fast) = (target("wh_slow"), target("wh_fast"));
-        d.push((0..5).map(|n| job(&slow, n)).collect());
-        d.push((0..2).map(|n| job(&fast, n)).collect());
+        d.push((0..5).map(|n| job(&slow, n)).collect(), 0);
+        d.push((0..2).map(|n| job(&fast, n)).collect(), 0);
         let order: Vec<String> = std::iter::from_fn(|| d.try_next().ok())
             .map(|j| j.target.webhook_id.clone())
             .collect();
@@ -451,8 +520,8 @@ mod tests {
     fn known_jobs_are_not_queued_twice() {
         let d = Dispatcher::new(limits());
         let t = target("wh_a");
-        d.push(vec![job(&t, 1)]);
-        d.push(vec![job(&t, 1)]);
+        d.push(vec![job(&t, 1)], 0);
+        d.push(vec![job(&t, 1)], 0);
         assert_eq!(d.queued(), 1);
     }
 
@@ -460,7 +529,7 @@ mod tests {
     fn saturation_names_full_lanes() {
         let d = Dispatcher::new(limits());
         let t = target("wh_a");
-        d.push((0..3).map(|n| job(&t, n)).collect());
+        d.push((0..3).map(|n| job(&t, n)).collect(), 0);
         assert_eq!(d.saturation(), (true, vec!["wh_a".to_owned()]));
         assert_eq!(d.room(), 97);
     }
@@ -473,10 +542,10 @@ mod tests {
         })
         .with_paced_horizon(Duration::from_secs(2));
         let (paced, plain) = (paced("wh_paced", 3), target("wh_plain"));
-        d.push((0..5).map(|n| job(&paced, n)).collect());
-        d.push((0..5).map(|n| job(&plain, n)).collect());
+        d.push((0..5).map(|n| job(&paced, n)).collect(), 0);
+        d.push((0..5).map(|n| job(&plain, n)).collect(), 0);
         assert_eq!(d.saturation(), (true, Vec::<String>::new()));
-        d.push(vec![job(&paced, 5)]);
+        d.push(vec![job(&paced, 5)], 0);
         // 3 a second for 2 seconds: six queued is as far ahead as it is leased.
         assert_eq!(d.saturation(), (true, vec!["wh_paced".to_owned()]));
     }
@@ -485,14 +554,58 @@ mod tests {
     fn drop_and_close_return_queued_ids() {
         let d = Dispatcher::new(limits());
         let (a, b) = (target("wh_a"), target("wh_b"));
-        d.push(vec![job(&a, 1), job(&a, 2), job(&b, 1)]);
+        d.push(vec![job(&a, 1), job(&a, 2), job(&b, 1)], 0);
         let first = d.try_next().ok().map(|j| j.delivery_id);
         assert_eq!(first.as_deref(), Some("dlv_wh_a_1"));
         assert_eq!(d.drop_webhook("wh_a"), ["dlv_wh_a_2"]);
         assert_eq!(d.close(), ["dlv_wh_b_1"]);
         assert_eq!(d.try_next().err(), Some(true));
         assert_eq!(d.room(), 0);
-        assert_eq!(d.push(vec![job(&b, 9)]).len(), 1);
+        assert_eq!(d.push(vec![job(&b, 9)], 0).len(), 1);
+    }
+
+    #[test]
+    fn work_claimed_before_a_change_is_refused_after_it() {
+        let d = Dispatcher::new(limits());
+        let (a, b) = (target("wh_a"), target("wh_b"));
+        let before = d.epoch();
+        // A claim is under way (it read wh_a's settings) when wh_a changes.
+        assert!(d.drop_webhook("wh_a").is_empty());
+        let refused = d.push(vec![job(&a, 1), job(&b, 1)], before);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].delivery_id, "dlv_wh_a_1");
+        // Claimed after the change: fresh settings, queued.
+        assert!(d.push(vec![job(&a, 2)], d.epoch()).is_empty());
+        assert_eq!(d.queued(), 2);
+    }
+
+    #[test]
+    fn drop_all_empties_every_queue_and_refuses_older_claims() {
+        let d = Dispatcher::new(limits());
+        let (a, b) = (target("wh_a"), target("wh_b"));
+        let before = d.epoch();
+        d.push(vec![job(&a, 1), job(&a, 2), job(&b, 1)], before);
+        let running = d.try_next().ok().map(|j| j.delivery_id);
+        assert_eq!(running.as_deref(), Some("dlv_wh_a_1"));
+        let mut dropped = d.drop_all();
+        dropped.sort();
+        assert_eq!(dropped, ["dlv_wh_a_2", "dlv_wh_b_1"]);
+        assert_eq!(d.queued(), 0);
+        assert_eq!(d.in_flight(), 1, "the attempt in flight goes on");
+        assert_eq!(d.push(vec![job(&b, 2)], before).len(), 1);
+        // The dropped jobs may come back, claimed afresh.
+        assert!(d.push(vec![job(&a, 2)], d.epoch()).is_empty());
+    }
+
+    #[test]
+    fn a_claim_older_than_the_changes_kept_is_refused_whole() {
+        let d = Dispatcher::new(limits());
+        let before = d.epoch();
+        for n in 0..=CHANGES_KEPT {
+            d.drop_webhook(&format!("wh_other_{n}"));
+        }
+        assert_eq!(d.push(vec![job(&target("wh_a"), 1)], before).len(), 1);
+        assert!(d.push(vec![job(&target("wh_a"), 1)], d.epoch()).is_empty());
     }
 
     #[test]
@@ -502,8 +615,8 @@ mod tests {
             ..limits()
         });
         let (slow, other) = (paced("wh_paced", 1), target("wh_other"));
-        d.push((0..3).map(|n| job(&slow, n)).collect());
-        d.push((0..2).map(|n| job(&other, n)).collect());
+        d.push((0..3).map(|n| job(&slow, n)).collect(), 0);
+        d.push((0..2).map(|n| job(&other, n)).collect(), 0);
         let order: Vec<String> = std::iter::from_fn(|| d.try_next().ok())
             .map(|j| j.delivery_id)
             .collect();
@@ -513,7 +626,7 @@ mod tests {
             ["dlv_wh_paced_0", "dlv_wh_other_0", "dlv_wh_other_1"]
         );
         // Parked: new jobs and finished attempts do not bring it back early.
-        d.push(vec![job(&slow, 3)]);
+        d.push(vec![job(&slow, 3)], 0);
         d.done("wh_paced", "dlv_wh_paced_0");
         assert_eq!(d.try_next().err(), Some(false));
         let due = {

@@ -50,6 +50,8 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>, ma
     while rx.recv_many(&mut requests, max_batch).await > 0 {
         let (events, replies): (Vec<NewEvent>, Vec<_>) =
             requests.drain(..).map(|r| (r.event, r.reply)).unzip();
+        // Before the transaction reads any webhook: a change after this refuses its jobs.
+        let since = shared.dispatcher.epoch();
         let plan = shared.lease_plan();
         match shared.store.ingest(&events, &plan).await {
             Ok(results) => {
@@ -61,7 +63,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>, ma
                             jobs,
                         } => {
                             shared.metrics.event_accepted();
-                            shared.queue(jobs).await;
+                            shared.queue(jobs, since).await;
                             Accepted {
                                 event_id,
                                 event_type: event.event_type.to_owned(),

@@ -110,12 +110,13 @@ impl Shared {
         }
     }
 
-    /// Queues leased jobs; any refused (shutting down) are given back at once.
-    async fn queue(&self, jobs: Vec<Job>) {
+    /// Queues jobs leased by a claim that began at change epoch `since`; any refused (shutting
+    /// down, or their webhook changed meanwhile) are given back at once.
+    async fn queue(&self, jobs: Vec<Job>, since: u64) {
         if jobs.is_empty() {
             return;
         }
-        let refused = self.dispatcher.push(jobs);
+        let refused = self.dispatcher.push(jobs, since);
         if !refused.is_empty() {
             let ids: Vec<String> = refused.into_iter().map(|j| j.delivery_id).collect();
             self.release(ids).await;
@@ -239,13 +240,26 @@ impl Engine {
         results
     }
 
-    /// A webhook's settings changed or it was deleted: queued work made with the old settings
-    /// is handed back to the database, to be claimed again with the new ones (or held, if the
-    /// webhook is now inactive).
+    /// A webhook's settings changed or it was deleted (here, or on another node): queued work
+    /// made with the old settings is handed back to the database, to be claimed again with the
+    /// new ones (or held, if the webhook is now inactive). Attempts in flight go on.
     pub async fn webhook_changed(&self, webhook_id: &str) {
         let ids = self.shared.dispatcher.drop_webhook(webhook_id);
         self.shared.release(ids).await;
         self.shared.poll.notify_one();
+    }
+
+    /// Changes may have been missed (the connection that hears of them was lost): all queued
+    /// work is handed back, to be claimed again with the settings the database holds now.
+    pub async fn resync(&self) {
+        let ids = self.shared.dispatcher.drop_all();
+        self.shared.release(ids).await;
+        self.shared.poll.notify_one();
+    }
+
+    /// This node's id, as its leases and heartbeats name it.
+    pub fn node(&self) -> &str {
+        &self.shared.node
     }
 
     /// One signed attempt, now, outside the queue: no retries, no counters; logged as a test.

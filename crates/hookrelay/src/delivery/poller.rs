@@ -36,13 +36,14 @@ pub(super) async fn poll(shared: Arc<Shared>, stop: CancellationToken) {
             Ok(Some(due)) if due <= now => {
                 let room = shared.dispatcher.room().min(CLAIM_BATCH);
                 if room > 0 {
+                    let since = shared.dispatcher.epoch();
                     let plan = shared.lease_plan();
                     match shared.store.claim_due(&plan, now, room as u32).await {
                         Ok(jobs) if jobs.len() == room => {
-                            shared.queue(jobs).await;
+                            shared.queue(jobs, since).await;
                             continue; // there may be more
                         }
-                        Ok(jobs) => shared.queue(jobs).await,
+                        Ok(jobs) => shared.queue(jobs, since).await,
                         Err(error) => tracing::warn!(%error, "claiming due deliveries failed"),
                     }
                 }
