@@ -12,8 +12,9 @@ use crate::delivery::Engine;
 use crate::domain::apikey;
 use crate::store::{self, Store};
 
-/// How long a tenant key's credentials are trusted from memory (see [`KeyCache`]).
-const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long a tenant key's credentials are trusted from memory (see [`KeyCache`]): the bound
+/// on a revocation's reach should a node miss hearing of it.
+const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serves on `listener` until `shutdown` is cancelled, then drains in-flight requests and
 /// closes the database. Tests call this with a listener on port 0.
@@ -42,6 +43,19 @@ pub async fn run(
         metrics: metrics.clone(),
         metrics_access: config.metrics_access,
     };
+    // Changes made on other nodes (PostgreSQL): applied here as this node's own are.
+    let (changes_tx, mut changes_rx) = tokio::sync::mpsc::unbounded_channel();
+    store.watch_changes(engine.node(), changes_tx).await?;
+    // The first resync, before serving: work claimed before the watch listened is read again.
+    while let Ok(change) = changes_rx.try_recv() {
+        apply(change, &engine, &state.keys, &metrics).await;
+    }
+    let follower = tokio::spawn(follow_changes(
+        changes_rx,
+        engine.clone(),
+        state.keys.clone(),
+        metrics.clone(),
+    ));
     let stop_retention = CancellationToken::new();
     let retention = tokio::spawn(crate::retention::run(
         store.clone(),
@@ -66,10 +80,43 @@ pub async fn run(
     stop_retention.cancel();
     let _ = retention.await;
     engine.shutdown().await;
+    // Dropping the receiver ends the watch and its connection.
+    follower.abort();
+    let _ = follower.await;
     store.close().await;
     served?;
     tracing::info!("hookrelay stopped");
     Ok(())
+}
+
+/// Applies changes heard of from the database: queued work of a changed webhook is dropped,
+/// a revoked key forgotten, and after a reconnect everything kept is dropped and read afresh.
+async fn follow_changes(
+    mut changes: tokio::sync::mpsc::UnboundedReceiver<store::Change>,
+    engine: Engine,
+    keys: Arc<KeyCache>,
+    metrics: Arc<crate::metrics::Metrics>,
+) {
+    while let Some(change) = changes.recv().await {
+        apply(change, &engine, &keys, &metrics).await;
+    }
+}
+
+async fn apply(
+    change: store::Change,
+    engine: &Engine,
+    keys: &KeyCache,
+    metrics: &crate::metrics::Metrics,
+) {
+    match &change {
+        store::Change::Webhook(webhook_id) => engine.webhook_changed(webhook_id).await,
+        store::Change::ApiKeyRevoked(key_id) => keys.forget(key_id),
+        store::Change::Resync => {
+            keys.clear();
+            engine.resync().await;
+        }
+    }
+    metrics.change_heard(&change);
 }
 
 /// Forgets idle rate-limit entries now and then, so memory follows active clients only.

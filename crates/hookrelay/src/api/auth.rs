@@ -20,8 +20,9 @@ use crate::store::KeyCredentials;
 pub const TENANT_HEADER: &str = "x-tenant-id";
 
 /// Recently used tenant keys, so a busy client does not cost a database read per request.
-/// Revoking on this node drops the entry at once; an entry lives at most `ttl`, which bounds
-/// how long another node sharing the database may still accept a key revoked elsewhere.
+/// A revocation drops the entry at once on the node that served it and, on PostgreSQL, on
+/// every other node when they hear of it; an entry lives at most `ttl` whatever happens, which
+/// bounds how long a node that missed the news may still accept a revoked key.
 pub struct KeyCache {
     ttl: Duration,
     entries: Mutex<HashMap<String, (KeyCredentials, Instant)>>,
@@ -58,6 +59,11 @@ impl KeyCache {
 
     pub fn forget(&self, key_id: &str) {
         self.entries().remove(key_id);
+    }
+
+    /// Forgets every key (revocations may have been missed).
+    pub fn clear(&self) {
+        self.entries().clear();
     }
 }
 

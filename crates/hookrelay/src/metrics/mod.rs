@@ -18,7 +18,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::domain::delivery::{AttemptOutcome, Next};
 use crate::domain::id;
 use crate::domain::time::Timestamp;
-use crate::store::{QueueDepth, Store};
+use crate::store::{Change, QueueDepth, Store};
 pub use histogram::Histogram;
 
 /// The content type of the exposition (OpenMetrics text, which Prometheus reads).
@@ -93,6 +93,8 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     deleted_logs: Counter,
     deleted_events: Counter,
+    /// One per kind of [`Change`]: webhook, api_key, resync.
+    changes_heard: [Counter; 3],
     // Read at scrape time.
     queue: Family<StateLabel, Gauge>,
     in_flight: Gauge,
@@ -167,6 +169,16 @@ impl Metrics {
         );
         let kind = |kind| deleted.get_or_create_owned(&KindLabel { kind });
         let (deleted_logs, deleted_events) = (kind("logs"), kind("events"));
+        let heard = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "changes_heard",
+            "Changes this node heard of from the database and applied (PostgreSQL): webhook and \
+             api_key changes made on any node, and resync each time the connection that hears \
+             them (re)connected, when the node dropped its queue and cached keys",
+            heard.clone(),
+        );
+        let changes_heard = ["webhook", "api_key", "resync"]
+            .map(|kind| heard.get_or_create_owned(&KindLabel { kind }));
         let queue = Family::<StateLabel, Gauge>::default();
         registry.register(
             "queue_deliveries",
@@ -209,6 +221,7 @@ impl Metrics {
             http_requests,
             deleted_logs,
             deleted_events,
+            changes_heard,
             queue,
             in_flight,
             queued_here,
@@ -253,6 +266,16 @@ impl Metrics {
             status,
         };
         self.http_requests.get_or_create(&labels).inc();
+    }
+
+    /// A change heard of from the database was applied.
+    pub fn change_heard(&self, change: &Change) {
+        let kind = match change {
+            Change::Webhook(_) => 0,
+            Change::ApiKeyRevoked(_) => 1,
+            Change::Resync => 2,
+        };
+        self.changes_heard[kind].inc();
     }
 
     pub fn retention_deleted(&self, logs: u64, events: u64) {

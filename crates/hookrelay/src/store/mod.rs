@@ -4,6 +4,7 @@
 
 mod batch;
 mod bulk;
+mod changes;
 mod postgres;
 mod reads;
 mod retention;
@@ -22,6 +23,7 @@ use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookChange};
 
+pub use changes::Change;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -329,6 +331,17 @@ pub trait Store: Send + Sync + 'static {
     /// Wakes `wake` whenever another node leaves work for anyone to claim. Backends one node
     /// uses alone have nothing to watch.
     async fn watch_for_work(&self, _wake: Arc<Notify>) -> StoreResult<()> {
+        Ok(())
+    }
+    /// Sends `changes` every webhook change and key revocation committed by any node, from
+    /// now on, and [`Change::Resync`] each time the watch (re)connects, when some may have
+    /// been missed. `node` names the watch's connection to the database's operators. Backends
+    /// one node uses alone have nothing to watch: that node applies its changes itself.
+    async fn watch_changes(
+        &self,
+        _node: &str,
+        _changes: tokio::sync::mpsc::UnboundedSender<Change>,
+    ) -> StoreResult<()> {
         Ok(())
     }
     /// Records finished attempts in one transaction: log rows, delivery states and, for

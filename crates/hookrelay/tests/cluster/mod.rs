@@ -1,5 +1,7 @@
 //! PostgreSQL only: several nodes on one database, and the database going away.
 
+mod changes;
+
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 

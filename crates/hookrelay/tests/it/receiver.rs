@@ -1,6 +1,7 @@
-//! A real HTTP receiver on loopback that records every delivery and answers as told.
+//! A real HTTP receiver on loopback that records every delivery and answers as told, or holds
+//! requests open until released, counting the connections it holds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,22 @@ struct State {
     hits: Mutex<Vec<Hit>>,
     scripts: Mutex<HashMap<String, Script>>,
     arrived: Notify,
+    /// Requests being answered now, by path.
+    open: Mutex<HashMap<String, usize>>,
+    /// Paths whose requests wait, unanswered, until released.
+    held: Mutex<HashSet<String>>,
+    released: Notify,
+}
+
+/// Counts a request open until its answer is sent, or until the client gives up on it.
+struct Open<'a>(&'a State, String);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.open.lock().unwrap().get_mut(&self.1) {
+            *n -= 1;
+        }
+    }
 }
 
 pub struct Receiver {
@@ -101,6 +118,31 @@ impl Receiver {
             .lock()
             .unwrap()
             .insert(path.to_owned(), Arc::new(script));
+    }
+
+    /// Requests on `path` wait, unanswered, until [`Self::release`]: attempts stay in flight.
+    #[allow(dead_code)] // used by the PostgreSQL-only cluster tests
+    pub fn hold(&self, path: &str) {
+        self.state.held.lock().unwrap().insert(path.to_owned());
+    }
+
+    /// Answers the requests held on `path`, and from now on answers at once again.
+    #[allow(dead_code)] // used by the PostgreSQL-only cluster tests
+    pub fn release(&self, path: &str) {
+        self.state.held.lock().unwrap().remove(path);
+        self.state.released.notify_waiters();
+    }
+
+    /// Requests on `path` open now (arrived, not yet answered).
+    #[allow(dead_code)] // used by the PostgreSQL-only cluster tests
+    pub fn open(&self, path: &str) -> usize {
+        self.state
+            .open
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn hits(&self, path: &str) -> Vec<Hit> {
@@ -153,9 +195,21 @@ async fn receive(state: Arc<State>, uri: Uri, headers: HeaderMap, body: Bytes) -
         let mut hits = state.hits.lock().unwrap();
         let n = hits.iter().filter(|h| h.path == path).count();
         hits.push(hit);
+        // Counted under the same lock: a request is never seen arrived but not open.
+        *state.open.lock().unwrap().entry(path.clone()).or_default() += 1;
         n
     };
+    let _open = Open(&state, path.clone());
     state.arrived.notify_waiters();
+    loop {
+        let released = state.released.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        if !state.held.lock().unwrap().contains(&path) {
+            break;
+        }
+        released.await;
+    }
     let script = state.scripts.lock().unwrap().get(&path).cloned();
     let reply = script.map_or_else(|| Reply::status(200), |s| s(n));
     if !reply.delay.is_zero() {

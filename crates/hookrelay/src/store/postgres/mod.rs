@@ -13,12 +13,13 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow}
 use sqlx::{Row, migrate::Migrator};
 use tokio::sync::Notify;
 
+mod changes;
 mod queue;
 mod reads;
 mod retention;
 
 use super::{
-    EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, PoolUsage,
+    Change, EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, PoolUsage,
     QueueDepth, Store, StoreResult, WebhookFilter, WebhookStats,
 };
 use crate::domain::crypto::Keyring;
@@ -205,6 +206,7 @@ impl Store for PostgresStore {
         key_id: &str,
         at: Timestamp,
     ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1)
              WHERE id = $2 AND tenant_id = $3",
@@ -212,8 +214,12 @@ impl Store for PostgresStore {
         .bind(at.millis())
         .bind(key_id)
         .bind(tenant_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() > 0 {
+            changes::key_revoked(&mut tx, key_id).await?;
+        }
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -334,6 +340,7 @@ impl Store for PostgresStore {
         .bind(&w.id)
         .execute(&mut *tx)
         .await?;
+        changes::webhook_changed(&mut tx, &w.id).await?;
         tx.commit().await?;
         Ok(Some(w))
     }
@@ -396,6 +403,7 @@ impl Store for PostgresStore {
         if deleted.rows_affected() == 0 {
             return Ok(false); // dropping the transaction undoes the cancel
         }
+        changes::webhook_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -485,6 +493,14 @@ impl Store for PostgresStore {
             *slot = Some(task);
         }
         Ok(())
+    }
+
+    async fn watch_changes(
+        &self,
+        node: &str,
+        changes: tokio::sync::mpsc::UnboundedSender<Change>,
+    ) -> StoreResult<()> {
+        changes::watch(&self.listen_options, node, changes).await
     }
 
     async fn record_attempts(&self, records: &[AttemptRecord], node: &str) -> StoreResult<()> {
