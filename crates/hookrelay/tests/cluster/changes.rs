@@ -119,17 +119,7 @@ impl Cluster {
         key: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.nodes[n].base))
-            .bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let r = request.send().await.expect("an answer");
-        let status = r.status();
-        let text = r.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        self.nodes[n].send(method, path, key, body).await
     }
 
     /// A sample of node `n`'s `/metrics`, by its name with labels; 0 when absent.

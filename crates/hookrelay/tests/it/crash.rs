@@ -72,7 +72,21 @@ impl Node {
         panic!("node never became ready");
     }
 
+    /// A request that must succeed; its JSON answer.
     pub async fn call(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> Value {
+        let (status, answer) = self.send(method, path, key, body).await;
+        assert!(status.is_success(), "{path}: {status}");
+        answer
+    }
+
+    /// A request; its status and JSON answer (`Null` when there is none).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -81,8 +95,9 @@ impl Node {
             req = req.json(&body);
         }
         let r = req.send().await.unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().await.unwrap()
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     pub fn signal(&self, signal: &str) {
