@@ -1,4 +1,7 @@
-//! PostgreSQL only: several nodes on one database, and the database going away.
+//! PostgreSQL only: several nodes on one database, the database going away, and the
+//! database connections themselves.
+
+mod connections;
 
 mod changes;
 
