@@ -55,6 +55,7 @@ impl Server {
         config.rate_limits = hookrelay::api::limits::RateLimitConfig {
             per_key: limit,
             per_ip: limit,
+            auth_failures_per_minute: limit,
             test_sends_per_minute: 0,
             client_ip_header: None,
         };

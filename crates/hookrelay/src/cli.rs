@@ -149,11 +149,19 @@ pub struct ServeArgs {
 /// Rate limits and quotas (see docs/security.md). 0 switches a limit off.
 #[derive(Debug, Args)]
 pub struct LimitArgs {
+    /// Failed authentications per minute allowed from one client address; past it the address
+    /// gets 429 on every API request until the allowance refills.
+    #[arg(long, env = "HOOKRELAY_AUTH_FAILURES_PER_MINUTE", default_value_t = RateLimitConfig::default().auth_failures_per_minute)]
+    pub auth_failures_per_minute: u32,
+
     /// API requests per second allowed to one tenant key (the admin key is not limited).
+    /// Off by default: set it when tenants post with their own keys and one must not crowd
+    /// out the others.
     #[arg(long, env = "HOOKRELAY_RATE_LIMIT_PER_KEY", default_value_t = RateLimitConfig::default().per_key)]
     pub rate_limit_per_key: u32,
 
-    /// API requests per second allowed from one client address, authenticated or not.
+    /// API requests per second allowed from one client address, authenticated or not. Off by
+    /// default.
     #[arg(long, env = "HOOKRELAY_RATE_LIMIT_PER_IP", default_value_t = RateLimitConfig::default().per_ip)]
     pub rate_limit_per_ip: u32,
 
@@ -230,6 +238,7 @@ impl From<ServeArgs> for ServeConfig {
             rate_limits: RateLimitConfig {
                 per_key: args.limits.rate_limit_per_key,
                 per_ip: args.limits.rate_limit_per_ip,
+                auth_failures_per_minute: args.limits.auth_failures_per_minute,
                 test_sends_per_minute: args.limits.test_sends_per_minute,
                 client_ip_header: args.limits.client_ip_header,
             },

@@ -1,10 +1,21 @@
-//! Rate limits on the API: requests per tenant key and per client address, and test sends per
-//! webhook. Counted in this node's memory (GCRA, by `governor`): with several nodes behind a
-//! load balancer each enforces the limit on the requests it sees.
+//! Rate limits on the API: failed authentications per client address, requests per tenant key
+//! and per client address (both off unless the operator sets them), and test sends per webhook.
+//! Counted in this node's memory (GCRA, by `governor`): with several nodes behind a load
+//! balancer each enforces the limit on the requests it sees.
+//!
+//! Why failures, not requests, by default: a platform posting events from one address with a
+//! valid key must reach the engine's capacity, while guessing keys must stay slow. A tenant
+//! key has 128 random bits, so guessing cannot succeed anyway; the limit keeps a scanner from
+//! costing a key lookup per request.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
@@ -23,6 +34,10 @@ pub struct RateLimitConfig {
     pub per_key: u32,
     /// API requests per second from one client address, every key and none included.
     pub per_ip: u32,
+    /// Failed authentications (answers 401) per minute from one client address; past it, every
+    /// API request from that address answers 429 until the allowance refills, so a guess is
+    /// refused before it is checked.
+    pub auth_failures_per_minute: u32,
     /// `POST /webhooks/{id}/test` per minute for one webhook.
     pub test_sends_per_minute: u32,
     /// A header set by the operator's reverse proxy naming the client (`x-forwarded-for`,
@@ -33,8 +48,9 @@ pub struct RateLimitConfig {
 impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig {
-            per_key: 200,
-            per_ip: 1000,
+            per_key: 0,
+            per_ip: 0,
+            auth_failures_per_minute: 60,
             test_sends_per_minute: 5,
             client_ip_header: None,
         }
@@ -52,6 +68,11 @@ fn per_second<K: std::hash::Hash + Eq + Clone>(n: u32) -> Option<Keyed<K>> {
 pub struct RateLimits {
     per_key: Option<Keyed<String>>,
     per_ip: Option<Keyed<IpAddr>>,
+    auth_failures: Option<Keyed<IpAddr>>,
+    /// Addresses over their failure allowance, until it refills. Checked on every request, so
+    /// `any_blocked` lets the common case (nobody blocked) skip the lock.
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    any_blocked: AtomicBool,
     test_sends: Option<Keyed<String>>,
     client_ip_header: Option<String>,
     clock: DefaultClock,
@@ -62,6 +83,10 @@ impl RateLimits {
         RateLimits {
             per_key: per_second(config.per_key),
             per_ip: per_second(config.per_ip),
+            auth_failures: NonZeroU32::new(config.auth_failures_per_minute)
+                .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            blocked: Mutex::new(HashMap::new()),
+            any_blocked: AtomicBool::new(false),
             test_sends: NonZeroU32::new(config.test_sends_per_minute)
                 .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
             client_ip_header: config
@@ -95,6 +120,36 @@ impl RateLimits {
         self.check(self.per_key.as_ref(), &key_id.to_owned(), "this API key")
     }
 
+    fn blocked(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
+        self.blocked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Refuses an address that spent its failed-authentication allowance, until it refills.
+    fn check_not_blocked(&self, ip: IpAddr) -> Result<(), ApiError> {
+        if !self.any_blocked.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        match self.blocked().get(&ip) {
+            Some(until) if *until > Instant::now() => Err(ApiError::RateLimited {
+                scope: "failed authentications from this client address",
+                retry_after: until.saturating_duration_since(Instant::now()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// One request from `ip` failed authentication.
+    fn auth_failed(&self, ip: IpAddr) {
+        let Some(limiter) = &self.auth_failures else {
+            return;
+        };
+        if let Err(not_until) = limiter.check_key(&ip) {
+            let wait = not_until.wait_time_from(self.clock.now());
+            self.blocked().insert(ip, Instant::now() + wait);
+            self.any_blocked.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// One test send to `webhook_id`.
     pub fn check_test_send(&self, webhook_id: &str) -> Result<(), ApiError> {
         self.check(
@@ -120,31 +175,46 @@ impl RateLimits {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
-        if let Some(limiter) = &self.per_ip {
+        for limiter in [&self.per_ip, &self.auth_failures].into_iter().flatten() {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+        let now = Instant::now();
+        let mut blocked = self.blocked();
+        blocked.retain(|_, until| *until > now);
+        self.any_blocked
+            .store(!blocked.is_empty(), Ordering::Relaxed);
     }
 }
 
 /// How often idle entries are forgotten.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
-/// Middleware: the per-address limit, before authentication, so guessing keys costs requests.
+/// Middleware: the per-address limits, before authentication, so that an address that keeps
+/// failing to authenticate is refused before its next guess is even checked.
 pub async fn per_client(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let limits = &state.limits;
-    if limits.per_ip.is_some() {
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        if let Some(ip) = limits.client_ip(request.headers(), peer)
-            && let Err(limited) = limits.check(limits.per_ip.as_ref(), &ip, "this client address")
-        {
-            return limited.into_response();
-        }
+    if limits.per_ip.is_none() && limits.auth_failures.is_none() {
+        return next.run(request).await;
     }
-    next.run(request).await
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let Some(ip) = limits.client_ip(request.headers(), peer) else {
+        return next.run(request).await;
+    };
+    if let Err(limited) = limits
+        .check_not_blocked(ip)
+        .and_then(|()| limits.check(limits.per_ip.as_ref(), &ip, "this client address"))
+    {
+        return limited.into_response();
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        limits.auth_failed(ip);
+    }
+    response
 }
 
 #[cfg(test)]
@@ -174,15 +244,54 @@ mod tests {
     }
 
     #[test]
+    fn defaults_limit_failed_authentications_not_requests() {
+        let l = limits(RateLimitConfig::default());
+        for _ in 0..10_000 {
+            assert!(l.check_key("k").is_ok());
+        }
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        for _ in 0..60 {
+            l.auth_failed(ip);
+            assert!(l.check_not_blocked(ip).is_ok());
+        }
+        l.auth_failed(ip);
+        match l.check_not_blocked(ip) {
+            Err(ApiError::RateLimited { scope, retry_after }) => {
+                assert!(scope.contains("failed authentications"), "{scope}");
+                assert!(retry_after <= Duration::from_secs(1), "{retry_after:?}");
+            }
+            other => panic!("expected the address to be refused, got {other:?}"),
+        }
+        // Another address is not affected.
+        assert!(l.check_not_blocked("203.0.113.8".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn a_block_ends_when_the_allowance_refills() {
+        let l = limits(RateLimitConfig::default());
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        l.blocked()
+            .insert(ip, Instant::now() - Duration::from_millis(1));
+        l.any_blocked.store(true, Ordering::Relaxed);
+        assert!(l.check_not_blocked(ip).is_ok());
+        l.prune();
+        assert!(!l.any_blocked.load(Ordering::Relaxed));
+    }
+
+    #[test]
     fn zero_switches_a_limit_off() {
         let l = limits(RateLimitConfig {
             per_key: 0,
+            auth_failures_per_minute: 0,
             test_sends_per_minute: 0,
             ..RateLimitConfig::default()
         });
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
         for _ in 0..1000 {
             assert!(l.check_key("k").is_ok());
             assert!(l.check_test_send("wh").is_ok());
+            l.auth_failed(ip);
+            assert!(l.check_not_blocked(ip).is_ok());
         }
     }
 

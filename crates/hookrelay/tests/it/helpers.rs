@@ -463,6 +463,7 @@ pub fn test_config(db: &TestDb) -> ServeConfig {
     config.rate_limits = RateLimitConfig {
         per_key: 0,
         per_ip: 0,
+        auth_failures_per_minute: 0,
         test_sends_per_minute: 0,
         client_ip_header: None,
     };

@@ -21,6 +21,7 @@ fn off() -> hookrelay::api::limits::RateLimitConfig {
     hookrelay::api::limits::RateLimitConfig {
         per_key: 0,
         per_ip: 0,
+        auth_failures_per_minute: 0,
         test_sends_per_minute: 0,
         client_ip_header: None,
     }
@@ -102,6 +103,89 @@ async fn a_client_address_over_its_rate_gets_429_before_authentication() {
         let r = app.client.get(app.url("/healthz")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
     }
+}
+
+/// The defaults aim at guessing, not at the platform: a valid key posting from one address
+/// is not held back (it used to get 429 past 200 requests a second).
+#[tokio::test]
+async fn defaults_do_not_throttle_a_valid_key_from_one_address() {
+    require_backend!();
+    let app = spawn_limited(hookrelay::api::limits::RateLimitConfig::default()).await;
+    let t = app.tenant("busy").await;
+    let url = app.url("/api/v1/webhooks");
+    // 32 clients at once, 32 requests each, as fast as the server answers.
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (client, url, key) = (app.client.clone(), url.clone(), t.key.clone());
+        clients.spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..32 {
+                let r = client.get(&url).bearer_auth(&key).send().await;
+                statuses.push(r.expect("an answer").status().as_u16());
+            }
+            statuses
+        });
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    while let Some(done) = clients.join_next().await {
+        for status in done.expect("client task") {
+            *statuses.entry(status).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(
+        statuses,
+        [(200, 1024)].into_iter().collect(),
+        "{statuses:?}"
+    );
+}
+
+/// Past 60 failed authentications in a minute, an address is refused before its key is
+/// looked at, even a valid one, so that guessing stays slow; others are not affected.
+#[tokio::test]
+async fn failed_authentications_get_the_address_refused_before_its_key_is_checked() {
+    require_backend!();
+    let app = spawn_limited(hookrelay::api::limits::RateLimitConfig::default()).await;
+    let t = app.tenant("t").await;
+    let mut failures = 0;
+    let limited = loop {
+        let r = app
+            .call(Method::GET, "/api/v1/webhooks", Some("hr_nope_guess"), None)
+            .await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            break r;
+        }
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        failures += 1;
+        assert!(
+            failures <= 200,
+            "200 failed authentications and never limited"
+        );
+    };
+    // The allowance is 60 a minute, refilling about one a second.
+    assert!(failures >= 60, "limited after only {failures} failures");
+    let wait = retry_after(&limited);
+    let p = problem(limited, StatusCode::TOO_MANY_REQUESTS).await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("failed authentications from this client address"),
+        "{p}"
+    );
+    // Refused before the key is checked: the valid key gets the same answer meanwhile.
+    let r = app
+        .call(Method::GET, "/api/v1/webhooks", Some(&t.key), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Health checks are outside the API.
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // After the wait it asked for, the valid key works again.
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let r = app
+        .call(Method::GET, "/api/v1/webhooks", Some(&t.key), None)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 #[tokio::test]
