@@ -1,15 +1,27 @@
-//! Persistence. Handlers and the delivery engine see only the [`Store`] trait; each backend
-//! (SQLite today, PostgreSQL next) implements it with its own SQL and migrations, chosen by the
-//! database URL.
+//! Persistence. Handlers and the delivery engine see only the [`Store`] trait, implemented
+//! once by [`sql::SqlStore`] over either backend (chosen by the database URL). Each backend
+//! module keeps only what really differs: connection setup and migrations, and its
+//! [`backend::Backend`] mechanisms (the single SQLite writer and its file lock; PostgreSQL's
+//! `LISTEN/NOTIFY`). Where the dialects part, the operation carries both SQL strings.
+//!
+//! Operations by group: `accounts` (settings, tenants, API keys), `webhooks`, `ingest`,
+//! `record` (finished attempts), `queue` (claims, leases, depth), `retention`, `reads`;
+//! `rows` reads rows into domain types, `bulk` writes multi-row INSERTs.
 
-mod batch;
+mod accounts;
+mod backend;
 mod bulk;
 mod changes;
+mod ingest;
 mod postgres;
+mod queue;
 mod reads;
+mod record;
 mod retention;
 mod rows;
+mod sql;
 mod sqlite;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -24,8 +36,8 @@ use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookChange};
 
 pub use changes::Change;
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+use postgres::PostgresStore;
+use sqlite::SqliteStore;
 
 /// Why a store call failed, in terms callers can act on.
 #[derive(Debug, thiserror::Error)]

@@ -1,184 +1,227 @@
 //! Reading what happened (events with their deliveries, attempt logs, statistics), written
-//! once: each backend's reads module defines its SQL text in a module `sql` and invokes
-//! [`reads!`] with its pool type.
+//! once for every backend.
 
-/// The attempt-log SELECT both backends share (the payload of a delivery attempt is its
-/// event's body, joined), for `concat!` with each backend's WHERE clause.
+use sqlx::Pool;
+
+use super::backend::{Backend, Bind, get, query, sql};
+use super::rows::{delivery_from, log_from, opt_ts, ts};
+use super::{EventDetail, LogEntry, LogFilter, Page, StoreResult, WebhookStats};
+use crate::domain::id;
+use crate::domain::time::Timestamp;
+
+/// The attempt-log SELECT (the payload of a delivery attempt is its event's body, joined),
+/// for `concat!` with a WHERE clause.
 macro_rules! log_select {
     () => {
         "SELECT l.id, l.tenant_id, l.webhook_id, l.delivery_id, l.event_id,
             l.event_type, COALESCE(l.payload, e.body, '') AS payload, l.request_headers,
             l.response_status, l.response_body, l.response_body_truncated, l.response_time_ms,
-            l.error_message, l.attempt_count, l.is_success, l.is_test, l.created_at FROM webhook_logs l LEFT JOIN events e ON e.id = l.event_id"
+            l.error_message, l.attempt_count, l.is_success, l.is_test, l.created_at
+         FROM webhook_logs l LEFT JOIN events e ON e.id = l.event_id"
     };
 }
 
-pub(crate) use log_select;
-
-macro_rules! reads {
-    ($pool:ty) => {
-        pub(super) async fn event(
-            pool: &$pool,
-            tenant_id: &str,
-            id: &str,
-        ) -> StoreResult<Option<EventDetail>> {
-            let Some(row) = sqlx::query(sql::EVENT)
-                .bind(id)
-                .bind(tenant_id)
-                .fetch_optional(pool)
-                .await?
-            else {
-                return Ok(None);
-            };
-            let deliveries = sqlx::query(sql::EVENT_DELIVERIES)
-                .bind(id)
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(delivery_from)
-                .collect::<StoreResult<Vec<_>>>()?;
-            Ok(Some(EventDetail {
-                id: row.try_get("id")?,
-                tenant_id: row.try_get("tenant_id")?,
-                event_type: row.try_get("event_type")?,
-                idempotency_key: row.try_get("idempotency_key")?,
-                created_at: ts(&row, "created_at")?,
-                body: row.try_get("body")?,
-                deliveries,
-            }))
-        }
-
-        pub(super) async fn logs(
-            pool: &$pool,
-            tenant_id: &str,
-            webhook_id: &str,
-            filter: &LogFilter,
-            page: &Page,
-        ) -> StoreResult<Vec<LogEntry>> {
-            // Keyset on (created_at, id): an attempt id embeds its created_at, so the cursor id alone
-            // gives both, and the (webhook_id, created_at) index serves the scan.
-            let (before_at, before_id) = match page.before.as_deref() {
-                Some(cursor) => (
-                    id::time_of(cursor).map_or(i64::MIN, Timestamp::millis),
-                    cursor,
-                ),
-                None => (i64::MAX, "~"),
-            };
-            sqlx::query(sql::LOGS)
-                .bind(webhook_id)
-                .bind(tenant_id)
-                .bind(before_at)
-                .bind(before_id)
-                .bind(&filter.event_type)
-                .bind(filter.success)
-                .bind(filter.since.map(Timestamp::millis))
-                .bind(filter.until.map(Timestamp::millis))
-                .bind(i64::from(page.limit))
-                .fetch_all(pool)
-                .await?
-                .iter()
-                .map(log_from)
-                .collect()
-        }
-
-        pub(super) async fn log(
-            pool: &$pool,
-            tenant_id: &str,
-            webhook_id: &str,
-            id: &str,
-        ) -> StoreResult<Option<LogEntry>> {
-            sqlx::query(sql::LOG)
-                .bind(id)
-                .bind(webhook_id)
-                .bind(tenant_id)
-                .fetch_optional(pool)
-                .await?
-                .as_ref()
-                .map(log_from)
-                .transpose()
-        }
-
-        pub(super) async fn stats(
-            pool: &$pool,
-            tenant_id: &str,
-            webhook_id: &str,
-            since: Option<Timestamp>,
-        ) -> StoreResult<Option<WebhookStats>> {
-            let Some(hook) = sqlx::query(sql::STATS_COUNTERS)
-                .bind(webhook_id)
-                .bind(tenant_id)
-                .fetch_optional(pool)
-                .await?
-            else {
-                return Ok(None);
-            };
-            let mut stats = WebhookStats::default();
-            match since {
-                None => {
-                    stats.total_deliveries = hook.try_get("total_deliveries")?;
-                    stats.successful_deliveries = hook.try_get("successful_deliveries")?;
-                    stats.failed_deliveries = hook.try_get("failed_deliveries")?;
-                }
-                Some(since) => {
-                    let row = sqlx::query(sql::STATS_ENDED_SINCE)
-                        .bind(webhook_id)
-                        .bind(since.millis())
-                        .fetch_one(pool)
-                        .await?;
-                    stats.successful_deliveries = row.try_get("ok")?;
-                    stats.failed_deliveries = row.try_get("failed")?;
-                    stats.total_deliveries = stats.successful_deliveries + stats.failed_deliveries;
-                }
-            }
-            stats.pending_deliveries = sqlx::query(sql::STATS_PENDING)
-                .bind(webhook_id)
-                .fetch_one(pool)
-                .await?
-                .try_get("n")?;
-
-            let from = since.map_or(i64::MIN, Timestamp::millis);
-            let row = sqlx::query(sql::STATS_ATTEMPTS)
-                .bind(webhook_id)
-                .bind(from)
-                .fetch_one(pool)
-                .await?;
-            stats.attempts = row.try_get("attempts")?;
-            stats.successful_attempts = row.try_get("ok")?;
-            stats.avg_response_time_ms = row.try_get("avg_ms")?;
-            stats.last_success_at = opt_ts(&row, "last_ok")?;
-            stats.last_failure_at = opt_ts(&row, "last_fail")?;
-            let timed: i64 = row.try_get("timed")?;
-            let percentile = |p: f64| {
-                // Nearest rank: the smallest value with at least p of the samples at or below it.
-                let rank = ((p * timed as f64).ceil() as i64).clamp(1, timed.max(1));
-                rank - 1
-            };
-            if timed > 0 {
-                let mut values = [None; 3];
-                for (slot, p) in values.iter_mut().zip([0.50, 0.95, 0.99]) {
-                    let row = sqlx::query(sql::STATS_PERCENTILE)
-                        .bind(webhook_id)
-                        .bind(from)
-                        .bind(percentile(p))
-                        .fetch_optional(pool)
-                        .await?;
-                    *slot = row.map(|r| r.try_get::<i64, _>(0)).transpose()?;
-                }
-                [
-                    stats.p50_response_time_ms,
-                    stats.p95_response_time_ms,
-                    stats.p99_response_time_ms,
-                ] = values;
-            }
-            stats.consecutive_failures = sqlx::query(sql::STATS_CONSECUTIVE_FAILURES)
-                .bind(webhook_id)
-                .bind(webhook_id)
-                .fetch_one(pool)
-                .await?
-                .try_get("n")?;
-            Ok(Some(stats))
-        }
+pub(crate) async fn event<B: Backend>(
+    reader: &Pool<B>,
+    tenant_id: &str,
+    id: &str,
+) -> StoreResult<Option<EventDetail>> {
+    let q = query("SELECT * FROM events WHERE id = $1 AND tenant_id = $2");
+    let Some(row) = B::fetch_optional(reader, q.s(id).s(tenant_id)).await? else {
+        return Ok(None);
     };
+    let q = query("SELECT * FROM deliveries WHERE event_id = $1 ORDER BY id");
+    let deliveries = B::fetch_all(reader, q.s(id))
+        .await?
+        .iter()
+        .map(delivery_from::<B>)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Some(EventDetail {
+        id: get::<B, _>(&row, "id")?,
+        tenant_id: get::<B, _>(&row, "tenant_id")?,
+        event_type: get::<B, _>(&row, "event_type")?,
+        idempotency_key: get::<B, _>(&row, "idempotency_key")?,
+        created_at: ts::<B>(&row, "created_at")?,
+        body: get::<B, _>(&row, "body")?,
+        deliveries,
+    }))
 }
 
-pub(crate) use reads;
+pub(crate) async fn logs<B: Backend>(
+    reader: &Pool<B>,
+    tenant_id: &str,
+    webhook_id: &str,
+    filter: &LogFilter,
+    page: &Page,
+) -> StoreResult<Vec<LogEntry>> {
+    // Keyset on (created_at, id): an attempt id embeds its created_at, so the cursor id alone
+    // gives both, and the (webhook_id, created_at) index serves the scan.
+    let (before_at, before_id) = match page.before.as_deref() {
+        Some(cursor) => (
+            id::time_of(cursor).map_or(i64::MIN, Timestamp::millis),
+            cursor,
+        ),
+        None => (i64::MAX, "~"),
+    };
+    let q = query(sql::<B>(
+        concat!(
+            log_select!(),
+            "
+             WHERE l.webhook_id = $1 AND l.tenant_id = $2
+               AND (l.created_at, l.id) < ($3, $4)
+               AND ($5 IS NULL OR l.event_type = $5)
+               AND ($6 IS NULL OR l.is_success = $6)
+               AND ($7 IS NULL OR l.created_at >= $7)
+               AND ($8 IS NULL OR l.created_at < $8)
+             ORDER BY l.created_at DESC, l.id DESC
+             LIMIT $9"
+        ),
+        concat!(
+            log_select!(),
+            "
+             WHERE l.webhook_id = $1 AND l.tenant_id = $2
+               AND (l.created_at, l.id) < ($3, $4)
+               AND ($5::TEXT IS NULL OR l.event_type = $5)
+               AND ($6::BOOLEAN IS NULL OR l.is_success = $6)
+               AND ($7::BIGINT IS NULL OR l.created_at >= $7)
+               AND ($8::BIGINT IS NULL OR l.created_at < $8)
+             ORDER BY l.created_at DESC, l.id DESC
+             LIMIT $9"
+        ),
+    ))
+    .s(webhook_id)
+    .s(tenant_id)
+    .b(before_at)
+    .s(before_id)
+    .os(filter.event_type.as_deref())
+    .b(filter.success)
+    .b(filter.since.map(Timestamp::millis))
+    .b(filter.until.map(Timestamp::millis))
+    .b(i64::from(page.limit));
+    B::fetch_all(reader, q)
+        .await?
+        .iter()
+        .map(log_from::<B>)
+        .collect()
+}
+
+pub(crate) async fn log<B: Backend>(
+    reader: &Pool<B>,
+    tenant_id: &str,
+    webhook_id: &str,
+    id: &str,
+) -> StoreResult<Option<LogEntry>> {
+    let q = query(concat!(
+        log_select!(),
+        " WHERE l.id = $1 AND l.webhook_id = $2 AND l.tenant_id = $3"
+    ));
+    B::fetch_optional(reader, q.s(id).s(webhook_id).s(tenant_id))
+        .await?
+        .as_ref()
+        .map(log_from::<B>)
+        .transpose()
+}
+
+pub(crate) async fn stats<B: Backend>(
+    reader: &Pool<B>,
+    tenant_id: &str,
+    webhook_id: &str,
+    since: Option<Timestamp>,
+) -> StoreResult<Option<WebhookStats>> {
+    let q = query(
+        "SELECT total_deliveries, successful_deliveries, failed_deliveries
+         FROM webhooks WHERE id = $1 AND tenant_id = $2",
+    );
+    let Some(hook) = B::fetch_optional(reader, q.s(webhook_id).s(tenant_id)).await? else {
+        return Ok(None);
+    };
+    let mut stats = WebhookStats::default();
+    match since {
+        None => {
+            stats.total_deliveries = get::<B, _>(&hook, "total_deliveries")?;
+            stats.successful_deliveries = get::<B, _>(&hook, "successful_deliveries")?;
+            stats.failed_deliveries = get::<B, _>(&hook, "failed_deliveries")?;
+        }
+        Some(since) => {
+            let q = query(sql::<B>(
+                "SELECT COALESCE(SUM(state = 'succeeded'), 0) AS ok,
+                        COALESCE(SUM(state = 'failed'), 0) AS failed
+                 FROM deliveries
+                 WHERE webhook_id = $1 AND state IN ('succeeded', 'failed') AND completed_at >= $2",
+                "SELECT COUNT(*) FILTER (WHERE state = 'succeeded') AS ok,
+                        COUNT(*) FILTER (WHERE state = 'failed') AS failed
+                 FROM deliveries
+                 WHERE webhook_id = $1 AND state IN ('succeeded', 'failed') AND completed_at >= $2",
+            ));
+            let row = B::fetch_one(reader, q.s(webhook_id).b(since.millis())).await?;
+            stats.successful_deliveries = get::<B, _>(&row, "ok")?;
+            stats.failed_deliveries = get::<B, _>(&row, "failed")?;
+            stats.total_deliveries = stats.successful_deliveries + stats.failed_deliveries;
+        }
+    }
+    let q =
+        query("SELECT COUNT(*) AS n FROM deliveries WHERE webhook_id = $1 AND state = 'pending'");
+    stats.pending_deliveries = get::<B, _>(&B::fetch_one(reader, q.s(webhook_id)).await?, "n")?;
+
+    let from = since.map_or(i64::MIN, Timestamp::millis);
+    let q = query(sql::<B>(
+        "SELECT COUNT(*) AS attempts, COALESCE(SUM(is_success), 0) AS ok,
+                AVG(response_time_ms) AS avg_ms, COUNT(response_time_ms) AS timed,
+                MAX(CASE WHEN is_success THEN created_at END) AS last_ok,
+                MAX(CASE WHEN NOT is_success THEN created_at END) AS last_fail
+         FROM webhook_logs WHERE webhook_id = $1 AND is_test = 0 AND created_at >= $2",
+        "SELECT COUNT(*) AS attempts, COUNT(*) FILTER (WHERE is_success) AS ok,
+                AVG(response_time_ms)::DOUBLE PRECISION AS avg_ms, COUNT(response_time_ms) AS timed,
+                MAX(CASE WHEN is_success THEN created_at END) AS last_ok,
+                MAX(CASE WHEN NOT is_success THEN created_at END) AS last_fail
+         FROM webhook_logs WHERE webhook_id = $1 AND NOT is_test AND created_at >= $2",
+    ));
+    let row = B::fetch_one(reader, q.s(webhook_id).b(from)).await?;
+    stats.attempts = get::<B, _>(&row, "attempts")?;
+    stats.successful_attempts = get::<B, _>(&row, "ok")?;
+    stats.avg_response_time_ms = get::<B, _>(&row, "avg_ms")?;
+    stats.last_success_at = opt_ts::<B>(&row, "last_ok")?;
+    stats.last_failure_at = opt_ts::<B>(&row, "last_fail")?;
+    let timed: i64 = get::<B, _>(&row, "timed")?;
+    let percentile = |p: f64| {
+        // Nearest rank: the smallest value with at least p of the samples at or below it.
+        let rank = ((p * timed as f64).ceil() as i64).clamp(1, timed.max(1));
+        rank - 1
+    };
+    if timed > 0 {
+        let mut values = [None; 3];
+        for (slot, p) in values.iter_mut().zip([0.50, 0.95, 0.99]) {
+            let q = query(sql::<B>(
+                "SELECT response_time_ms FROM webhook_logs
+                 WHERE webhook_id = $1 AND is_test = 0 AND created_at >= $2
+                   AND response_time_ms IS NOT NULL
+                 ORDER BY response_time_ms LIMIT 1 OFFSET $3",
+                "SELECT response_time_ms FROM webhook_logs
+                 WHERE webhook_id = $1 AND NOT is_test AND created_at >= $2
+                   AND response_time_ms IS NOT NULL
+                 ORDER BY response_time_ms LIMIT 1 OFFSET $3",
+            ));
+            let row = B::fetch_optional(reader, q.s(webhook_id).b(from).b(percentile(p))).await?;
+            *slot = row
+                .map(|r| get::<B, i64>(&r, "response_time_ms"))
+                .transpose()?;
+        }
+        [
+            stats.p50_response_time_ms,
+            stats.p95_response_time_ms,
+            stats.p99_response_time_ms,
+        ] = values;
+    }
+    let q = query(sql::<B>(
+        "SELECT COUNT(*) AS n FROM webhook_logs
+         WHERE webhook_id = $1 AND is_test = 0 AND is_success = 0
+           AND created_at > COALESCE((SELECT MAX(created_at) FROM webhook_logs
+                                      WHERE webhook_id = $1 AND is_test = 0 AND is_success = 1), -1)",
+        "SELECT COUNT(*) AS n FROM webhook_logs
+         WHERE webhook_id = $1 AND NOT is_test AND NOT is_success
+           AND created_at > COALESCE((SELECT MAX(created_at) FROM webhook_logs
+                                      WHERE webhook_id = $1 AND NOT is_test AND is_success), -1)",
+    ));
+    stats.consecutive_failures = get::<B, _>(&B::fetch_one(reader, q.s(webhook_id)).await?, "n")?;
+    Ok(Some(stats))
+}

@@ -1,0 +1,293 @@
+//! Ingest, written once for every backend: idempotency, fan-out to the tenant's matching
+//! active webhooks, and leasing the new deliveries to this node, in one transaction.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::Pool;
+
+use super::backend::{Backend, Bind, get, query, sql};
+use super::bulk::{insert_deliveries, insert_events};
+use super::rows::{SealedTarget, events_json_list, ts};
+use super::{Ingested, LeasePlan, StoreError, StoreResult};
+use crate::domain::crypto::Keyring;
+use crate::domain::delivery::{Job, Target};
+use crate::domain::event::{IDEMPOTENCY_WINDOW_MS, NewEvent};
+use crate::domain::id;
+use crate::domain::time::Timestamp;
+use crate::domain::webhook::subscribes;
+
+/// Rows per multi-row statement: every statement is a round trip, so rows go in bulk, kept
+/// well under both backends' limits on bound parameters.
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
+
+/// An active webhook as fan-out sees it.
+struct Subscriber {
+    target: Arc<Target>,
+    events: Vec<String>,
+}
+
+/// A delivery row to insert.
+pub(crate) struct NewDelivery<'a> {
+    pub id: String,
+    pub event: &'a NewEvent,
+    pub target: Arc<Target>,
+    pub leased: bool,
+}
+
+impl NewDelivery<'_> {
+    pub fn webhook_id(&self) -> &str {
+        &self.target.webhook_id
+    }
+}
+
+/// An event that already holds an idempotency key.
+struct KeyHolder {
+    event_id: String,
+    event_type: String,
+    created_at: Timestamp,
+    deliveries: usize,
+}
+
+/// Stores `events` and their deliveries, committed before returning. Answers per event, in
+/// order.
+pub(crate) async fn ingest<B: Backend>(
+    writer: &Pool<B>,
+    keys: &Keyring,
+    events: &[NewEvent],
+    plan: &LeasePlan,
+) -> StoreResult<Vec<Ingested>> {
+    // Another node may commit the same idempotency key between our check and our insert; the
+    // unique index refuses ours, and on the next try the check finds theirs.
+    let mut tries = 0;
+    loop {
+        match ingest_once(writer, keys, events, plan).await {
+            Err(StoreError::Conflict(_)) if B::SHARED && tries < 3 => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn ingest_once<B: Backend>(
+    writer: &Pool<B>,
+    keys: &Keyring,
+    events: &[NewEvent],
+    plan: &LeasePlan,
+) -> StoreResult<Vec<Ingested>> {
+    let mut tx = writer.begin().await?;
+    let results = ingest_on::<B>(&mut *tx, keys, events, plan).await?;
+    let left_for_others = results.iter().any(|r| match r {
+        Ingested::Created {
+            deliveries, jobs, ..
+        } => jobs.len() < *deliveries,
+        Ingested::Existing { .. } => false,
+    });
+    if left_for_others {
+        // Delivered with the commit: idle nodes wake and claim what this node could not take.
+        B::notify_work_on(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Runs one ingest batch on `conn`, inside its transaction.
+async fn ingest_on<B: Backend>(
+    conn: &mut B::Connection,
+    keys: &Keyring,
+    events: &[NewEvent],
+    plan: &LeasePlan,
+) -> StoreResult<Vec<Ingested>> {
+    let mut by_tenant: HashMap<&str, Vec<Subscriber>> = HashMap::new();
+    let mut results: Vec<Ingested> = Vec::with_capacity(events.len());
+    let mut fresh: Vec<&NewEvent> = Vec::with_capacity(events.len());
+    let mut deliveries: Vec<NewDelivery<'_>> = Vec::new();
+    // Keys taken earlier in this same batch: (tenant, key) → index in `events`/`results`.
+    let mut batch_keys: HashMap<(&str, &str), usize> = HashMap::new();
+    for (index, event) in events.iter().enumerate() {
+        if let Some(key) = &event.idempotency_key {
+            if let Some(&first) = batch_keys.get(&(event.tenant_id.as_str(), key.as_str())) {
+                results.push(existing_from(&results[first], events[first].event_type));
+                continue;
+            }
+            if let Some(holder) = key_holder::<B>(conn, &event.tenant_id, key).await? {
+                if holder.created_at.millis() > event.created_at.millis() - IDEMPOTENCY_WINDOW_MS {
+                    results.push(Ingested::Existing {
+                        event_id: holder.event_id,
+                        event_type: holder.event_type,
+                        deliveries: holder.deliveries,
+                    });
+                    continue;
+                }
+                // Past the window: the key is free again; the old event keeps its data.
+                free_key::<B>(conn, &holder.event_id).await?;
+            }
+            batch_keys.insert((&event.tenant_id, key), index);
+        }
+        if !by_tenant.contains_key(event.tenant_id.as_str()) {
+            let found = subscribers::<B>(conn, keys, &event.tenant_id).await?;
+            by_tenant.insert(&event.tenant_id, found);
+        }
+        let subscribers = by_tenant
+            .get(event.tenant_id.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        results.push(fan_out(event, subscribers, plan, &mut deliveries));
+        fresh.push(event);
+    }
+    for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+        insert_events::<B>(conn, chunk).await?;
+    }
+    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+        insert_deliveries::<B>(conn, chunk, plan).await?;
+    }
+    Ok(results)
+}
+
+/// The event holding `key` for this tenant, if any.
+async fn key_holder<B: Backend>(
+    conn: &mut B::Connection,
+    tenant_id: &str,
+    key: &str,
+) -> StoreResult<Option<KeyHolder>> {
+    let q = query(
+        "SELECT id, event_type, created_at,
+                (SELECT COUNT(*) FROM deliveries d WHERE d.event_id = events.id) AS n
+         FROM events WHERE tenant_id = $1 AND idempotency_key = $2",
+    );
+    let Some(row) = B::fetch_optional_on(conn, q.s(tenant_id).s(key)).await? else {
+        return Ok(None);
+    };
+    Ok(Some(KeyHolder {
+        event_id: get::<B, _>(&row, "id")?,
+        event_type: get::<B, _>(&row, "event_type")?,
+        created_at: ts::<B>(&row, "created_at")?,
+        deliveries: get::<B, i64>(&row, "n")? as usize,
+    }))
+}
+
+/// Frees a key past its window, so a new event may take it.
+async fn free_key<B: Backend>(conn: &mut B::Connection, event_id: &str) -> StoreResult<()> {
+    let q = query("UPDATE events SET idempotency_key = NULL WHERE id = $1").s(event_id);
+    B::execute_on(conn, q).await?;
+    Ok(())
+}
+
+/// The tenant's active webhooks.
+async fn subscribers<B: Backend>(
+    conn: &mut B::Connection,
+    keys: &Keyring,
+    tenant_id: &str,
+) -> StoreResult<Vec<Subscriber>> {
+    let q = query(sql::<B>(
+        "SELECT id, url, secret, previous_secret, previous_secret_expires_at, timeout_seconds,
+                retry_count, headers, rate_limit_per_second, events
+         FROM webhooks WHERE tenant_id = $1 AND is_active = 1",
+        "SELECT id, url, secret, previous_secret, previous_secret_expires_at, timeout_seconds,
+                retry_count, headers, rate_limit_per_second, events
+         FROM webhooks WHERE tenant_id = $1 AND is_active",
+    ));
+    let rows = B::fetch_all_on(conn, q.s(tenant_id)).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Subscriber {
+                target: SealedTarget::read::<B>(row, "id")?.open(keys)?,
+                events: events_json_list(get::<B, _>(row, "events")?)?,
+            })
+        })
+        .collect()
+}
+
+/// One delivery per matching subscriber; jobs for the ones this node leases.
+fn fan_out<'a>(
+    event: &'a NewEvent,
+    subscribers: &[Subscriber],
+    plan: &LeasePlan,
+    deliveries: &mut Vec<NewDelivery<'a>>,
+) -> Ingested {
+    let shared = EventShare::new(&event.id, &event.tenant_id, event.event_type, &event.body);
+    let mut count = 0;
+    let mut jobs = Vec::new();
+    for sub in subscribers
+        .iter()
+        .filter(|s| subscribes(&s.events, event.event_type))
+    {
+        count += 1;
+        let id = id::new_at(id::DELIVERY, event.created_at);
+        let leased = plan.takes(&sub.target.webhook_id);
+        if leased {
+            jobs.push(shared.job(id.clone(), 1, plan.until, sub.target.clone()));
+        }
+        deliveries.push(NewDelivery {
+            id,
+            event,
+            target: sub.target.clone(),
+            leased,
+        });
+    }
+    Ingested::Created {
+        event_id: event.id.clone(),
+        deliveries: count,
+        jobs,
+    }
+}
+
+/// The same answer again, for a key repeated within one batch.
+fn existing_from(first: &Ingested, first_type: &str) -> Ingested {
+    match first {
+        Ingested::Created {
+            event_id,
+            deliveries,
+            ..
+        } => Ingested::Existing {
+            event_id: event_id.clone(),
+            event_type: first_type.to_owned(),
+            deliveries: *deliveries,
+        },
+        Ingested::Existing {
+            event_id,
+            event_type,
+            deliveries,
+        } => Ingested::Existing {
+            event_id: event_id.clone(),
+            event_type: event_type.clone(),
+            deliveries: *deliveries,
+        },
+    }
+}
+
+/// The parts of a job every delivery of one event shares, allocated once.
+pub(crate) struct EventShare {
+    event_id: Arc<str>,
+    tenant_id: Arc<str>,
+    event_type: Arc<str>,
+    body: Arc<str>,
+}
+
+impl EventShare {
+    pub fn new(event_id: &str, tenant_id: &str, event_type: &str, body: &str) -> Self {
+        EventShare {
+            event_id: Arc::from(event_id),
+            tenant_id: Arc::from(tenant_id),
+            event_type: Arc::from(event_type),
+            body: Arc::from(body),
+        }
+    }
+
+    pub fn job(
+        &self,
+        delivery_id: String,
+        attempt: u32,
+        leased_until: Timestamp,
+        target: Arc<Target>,
+    ) -> Job {
+        Job {
+            delivery_id,
+            event_id: self.event_id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            event_type: self.event_type.clone(),
+            body: self.body.clone(),
+            attempt,
+            leased_until,
+            target,
+        }
+    }
+}
