@@ -21,9 +21,10 @@ use crate::domain::webhook::subscribes;
 /// well under both backends' limits on bound parameters.
 pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
-/// An active webhook as fan-out sees it.
+/// An active webhook as fan-out sees it: its secrets still sealed, since most webhooks of a
+/// tenant do not match a given event, and a delivery this node does not lease needs none.
 struct Subscriber {
-    target: Arc<Target>,
+    target: Arc<SealedTarget>,
     events: Vec<String>,
 }
 
@@ -31,13 +32,32 @@ struct Subscriber {
 pub(crate) struct NewDelivery<'a> {
     pub id: String,
     pub event: &'a NewEvent,
-    pub target: Arc<Target>,
+    target: Arc<SealedTarget>,
     pub leased: bool,
 }
 
 impl NewDelivery<'_> {
     pub fn webhook_id(&self) -> &str {
         &self.target.webhook_id
+    }
+}
+
+/// Targets opened so far in one batch, by webhook id: each webhook's secrets are opened once,
+/// and only when a delivery to it is leased here.
+struct Opened<'k> {
+    keys: &'k Keyring,
+    targets: HashMap<String, Arc<Target>>,
+}
+
+impl Opened<'_> {
+    fn target(&mut self, sealed: &SealedTarget) -> StoreResult<Arc<Target>> {
+        if let Some(target) = self.targets.get(&sealed.webhook_id) {
+            return Ok(target.clone());
+        }
+        let target = sealed.open(self.keys)?;
+        self.targets
+            .insert(sealed.webhook_id.clone(), target.clone());
+        Ok(target)
     }
 }
 
@@ -98,6 +118,10 @@ async fn ingest_on<B: Backend>(
     plan: &LeasePlan,
 ) -> StoreResult<Vec<Ingested>> {
     let mut by_tenant: HashMap<&str, Vec<Subscriber>> = HashMap::new();
+    let mut opened = Opened {
+        keys,
+        targets: HashMap::new(),
+    };
     let mut results: Vec<Ingested> = Vec::with_capacity(events.len());
     let mut fresh: Vec<&NewEvent> = Vec::with_capacity(events.len());
     let mut deliveries: Vec<NewDelivery<'_>> = Vec::new();
@@ -124,13 +148,19 @@ async fn ingest_on<B: Backend>(
             batch_keys.insert((&event.tenant_id, key), index);
         }
         if !by_tenant.contains_key(event.tenant_id.as_str()) {
-            let found = subscribers::<B>(conn, keys, &event.tenant_id).await?;
+            let found = subscribers::<B>(conn, &event.tenant_id).await?;
             by_tenant.insert(&event.tenant_id, found);
         }
         let subscribers = by_tenant
             .get(event.tenant_id.as_str())
             .map_or(&[][..], Vec::as_slice);
-        results.push(fan_out(event, subscribers, plan, &mut deliveries));
+        results.push(fan_out(
+            event,
+            subscribers,
+            plan,
+            &mut deliveries,
+            &mut opened,
+        )?);
         fresh.push(event);
     }
     for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
@@ -174,7 +204,6 @@ async fn free_key<B: Backend>(conn: &mut B::Connection, event_id: &str) -> Store
 /// The tenant's active webhooks.
 async fn subscribers<B: Backend>(
     conn: &mut B::Connection,
-    keys: &Keyring,
     tenant_id: &str,
 ) -> StoreResult<Vec<Subscriber>> {
     let q = query(sql::<B>(
@@ -189,20 +218,22 @@ async fn subscribers<B: Backend>(
     rows.iter()
         .map(|row| {
             Ok(Subscriber {
-                target: SealedTarget::read::<B>(row, "id")?.open(keys)?,
+                target: Arc::new(SealedTarget::read::<B>(row, "id")?),
                 events: events_json_list(get::<B, _>(row, "events")?)?,
             })
         })
         .collect()
 }
 
-/// One delivery per matching subscriber; jobs for the ones this node leases.
+/// One delivery per matching subscriber; jobs for the ones this node leases, whose targets
+/// (secrets opened) are the only ones it needs.
 fn fan_out<'a>(
     event: &'a NewEvent,
     subscribers: &[Subscriber],
     plan: &LeasePlan,
     deliveries: &mut Vec<NewDelivery<'a>>,
-) -> Ingested {
+    opened: &mut Opened<'_>,
+) -> StoreResult<Ingested> {
     let shared = EventShare::new(&event.id, &event.tenant_id, event.event_type, &event.body);
     let mut count = 0;
     let mut jobs = Vec::new();
@@ -214,7 +245,8 @@ fn fan_out<'a>(
         let id = id::new_at(id::DELIVERY, event.created_at);
         let leased = plan.takes(&sub.target.webhook_id);
         if leased {
-            jobs.push(shared.job(id.clone(), 1, plan.until, sub.target.clone()));
+            let target = opened.target(&sub.target)?;
+            jobs.push(shared.job(id.clone(), 1, plan.until, target));
         }
         deliveries.push(NewDelivery {
             id,
@@ -223,11 +255,11 @@ fn fan_out<'a>(
             leased,
         });
     }
-    Ingested::Created {
+    Ok(Ingested::Created {
         event_id: event.id.clone(),
         deliveries: count,
         jobs,
-    }
+    })
 }
 
 /// The same answer again, for a key repeated within one batch.
@@ -289,5 +321,120 @@ impl EventShare {
             leased_until,
             target,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::domain::crypto::Keyring;
+    use crate::domain::event::NewEvent;
+    use crate::domain::id;
+    use crate::domain::tenant::Tenant;
+    use crate::domain::time::Timestamp;
+    use crate::domain::webhook::{NewWebhook, Webhook};
+    use crate::store::{Ingested, LeasePlan, SqliteStore, Store, StoreError};
+
+    fn webhook(tenant_id: &str, event: &str) -> Webhook {
+        let new = NewWebhook {
+            name: event.to_owned(),
+            description: None,
+            url: "http://127.0.0.1:9/".to_owned(),
+            events: vec![event.to_owned()],
+            secret: None,
+            retry_count: 0,
+            timeout_seconds: 5,
+            headers: Vec::new(),
+            rate_limit_per_second: None,
+            is_active: true,
+        };
+        Webhook::create(tenant_id, new, Timestamp::now())
+    }
+
+    fn event(tenant_id: &str, event_type: &'static str) -> NewEvent {
+        NewEvent {
+            id: id::new(id::EVENT),
+            tenant_id: tenant_id.to_owned(),
+            event_type,
+            idempotency_key: None,
+            created_at: Timestamp::now(),
+            body: "{}".to_owned(),
+        }
+    }
+
+    fn plan(lease: bool) -> LeasePlan {
+        LeasePlan {
+            node: "node".to_owned(),
+            until: Timestamp::now().plus_millis(60_000),
+            lease,
+            skip_webhooks: Vec::new(),
+        }
+    }
+
+    fn keys() -> Arc<Keyring> {
+        Arc::new(Keyring::new(&Keyring::generate_key(), &[]))
+    }
+
+    /// Fan-out opens the secrets of the webhooks an event is delivered to by this node, and
+    /// no others: a webhook whose secret cannot be opened (sealed with a key this node no
+    /// longer has) stops only the events it would receive, not every event of its tenant.
+    #[tokio::test]
+    async fn fan_out_opens_only_the_secrets_it_delivers_with() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("hookrelay.db").display().to_string();
+        let now = Timestamp::now();
+        let tenant = Tenant {
+            id: id::new(id::TENANT),
+            name: "t".to_owned(),
+            created_at: now,
+            updated_at: now,
+        };
+        let unopenable = webhook(&tenant.id, "invoice.paid");
+        let store = SqliteStore::open(&url, keys()).await.expect("open");
+        store.insert_tenant(&tenant).await.expect("tenant");
+        assert!(store.insert_webhook(&unopenable, 0).await.expect("insert"));
+        store.close().await;
+        drop(store);
+
+        // Another operator key: the first webhook's secret no longer opens.
+        let store = SqliteStore::open(&url, keys()).await.expect("reopen");
+        let openable = webhook(&tenant.id, "order.created");
+        assert!(store.insert_webhook(&openable, 0).await.expect("insert"));
+
+        let done = store
+            .ingest(&[event(&tenant.id, "order.created")], &plan(true))
+            .await
+            .expect("an event the unopenable webhook does not subscribe to");
+        let [
+            Ingested::Created {
+                deliveries, jobs, ..
+            },
+        ] = &done[..]
+        else {
+            panic!("one event created, got {done:?}");
+        };
+        assert_eq!(*deliveries, 1);
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].target.webhook_id, openable.id);
+
+        // Left for the poller, a delivery needs no secret at ingest.
+        let done = store
+            .ingest(&[event(&tenant.id, "invoice.paid")], &plan(false))
+            .await
+            .expect("a delivery this node does not lease");
+        assert!(
+            matches!(&done[..], [Ingested::Created { deliveries: 1, jobs, .. }] if jobs.is_empty())
+        );
+
+        // Leased here, it does: the secret really is unopenable.
+        let refused = store
+            .ingest(&[event(&tenant.id, "invoice.paid")], &plan(true))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Corrupt(_))),
+            "{refused:?}"
+        );
+        store.close().await;
     }
 }
