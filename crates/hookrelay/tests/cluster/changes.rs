@@ -289,7 +289,9 @@ async fn a_node_whose_change_connection_is_cut_converges_once_it_is_back() {
     cluster.backlog_on_node_2().await;
     let resyncs = cluster.heard(1, "resync").await;
     // Node 2 cannot listen again until the test says so; the other connections stay up.
-    let name = cluster.db.url.rsplit('/').next().unwrap().to_owned();
+    let url = url::Url::parse(&cluster.db.url).unwrap();
+    // The path only: the URL may carry options (`?sslmode=require`).
+    let name = url.path().trim_start_matches('/').to_owned();
     let admin = std::env::var(crate::it::helpers::POSTGRES_URL_VAR).unwrap();
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
         .await
