@@ -187,6 +187,11 @@ pub struct DeliveryArgs {
     #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_TARGETS", default_value = "", value_parser = TargetPolicy::parse)]
     pub allow_private_targets: TargetPolicy,
 
+    /// The hosts file webhook host names are looked up in before DNS. Advanced: for tests
+    /// and containers; names are never expanded with search domains either way.
+    #[arg(long, env = "HOOKRELAY_HOSTS_FILE", default_value = crate::delivery::guard::SYSTEM_HOSTS_FILE, hide = true)]
+    pub hosts_file: std::path::PathBuf,
+
     /// Delivery attempts in flight at once on this node, all webhooks together.
     #[arg(long, env = "HOOKRELAY_CONCURRENCY", default_value_t = 128)]
     pub concurrency: usize,
@@ -265,6 +270,7 @@ impl From<ServeArgs> for ServeConfig {
                 shutdown_grace: d.shutdown_grace,
                 poll_interval: d.poll_interval,
                 targets: Arc::new(d.allow_private_targets),
+                hosts_file: d.hosts_file,
                 ..defaults
             },
         }

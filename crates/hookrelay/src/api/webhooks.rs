@@ -145,7 +145,9 @@ async fn check_target(state: &AppState, url: &str) -> ApiResult<()> {
     guard::check_literal(&state.targets, &parsed).map_err(refuse)?;
     if let Some(url::Host::Domain(name)) = parsed.host() {
         let port = parsed.port_or_known_default().unwrap_or(0);
-        if let Err(GuardError::Blocked(blocked)) = guard::resolve(&state.targets, name, port).await
+        let resolver = state.engine.resolver();
+        if let Err(GuardError::Blocked(blocked)) =
+            guard::resolve(&state.targets, resolver, name, port).await
         {
             return Err(refuse(blocked));
         }

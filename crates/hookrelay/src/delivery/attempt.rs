@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 
-use super::guard::{GuardError, GuardedResolver, check_literal};
+use super::guard::{GuardError, GuardedResolver, Resolver, check_literal};
 use crate::domain::delivery::{AttemptOutcome, Target};
 use crate::domain::retry::parse_retry_after;
 use crate::domain::target::{Blocked, TargetPolicy};
@@ -45,10 +45,12 @@ impl Sender {
         connect_timeout: Duration,
         body_cap: usize,
         policy: Arc<TargetPolicy>,
+        resolver: Arc<Resolver>,
     ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(GuardedResolver {
                 policy: policy.clone(),
+                resolver,
             }))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()

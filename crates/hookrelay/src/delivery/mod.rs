@@ -55,6 +55,8 @@ pub struct DeliveryConfig {
     pub ingest_batch: usize,
     /// Which addresses webhooks may reach.
     pub targets: Arc<TargetPolicy>,
+    /// The hosts file webhook names are looked up in before DNS (`/etc/hosts`).
+    pub hosts_file: std::path::PathBuf,
 }
 
 impl Default for DeliveryConfig {
@@ -74,6 +76,7 @@ impl Default for DeliveryConfig {
             shutdown_grace: Duration::from_secs(30),
             ingest_batch: 512,
             targets: Arc::new(TargetPolicy::default()),
+            hosts_file: guard::SYSTEM_HOSTS_FILE.into(),
         }
     }
 }
@@ -85,6 +88,8 @@ struct Shared {
     config: DeliveryConfig,
     dispatcher: dispatcher::Dispatcher,
     sender: attempt::Sender,
+    /// Resolves webhook hosts, for the delivery client and for checks at create/update.
+    resolver: Arc<guard::Resolver>,
     records: mpsc::Sender<recorder::ToRecorder>,
     metrics: Arc<Metrics>,
     /// Wakes the poller early: retries were scheduled, room was freed, or another node left
@@ -164,13 +169,16 @@ impl Engine {
         }
         let (records_tx, records_rx) = mpsc::channel(config.ingest_batch.max(1024) * 4);
         let (ingest_tx, ingest_rx) = mpsc::channel(config.ingest_batch * 4);
+        let resolver = Arc::new(guard::Resolver::new(&config.hosts_file)?);
         let shared = Arc::new(Shared {
             node: id::new("node"),
             sender: attempt::Sender::new(
                 config.connect_timeout,
                 config.response_body_cap,
                 config.targets.clone(),
+                resolver.clone(),
             )?,
+            resolver,
             dispatcher: dispatcher::Dispatcher::new(config.limits)
                 .with_paced_horizon(config.lease / 2),
             records: records_tx,
@@ -311,6 +319,11 @@ impl Engine {
         };
         self.shared.store.insert_test_log(&entry).await?;
         Ok((entry.id, outcome))
+    }
+
+    /// The resolver deliveries use, so that checks at create/update see what they will see.
+    pub fn resolver(&self) -> &guard::Resolver {
+        &self.shared.resolver
     }
 
     /// Stops: no new work, in-flight attempts finish within the grace period and are

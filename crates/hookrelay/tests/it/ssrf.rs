@@ -300,3 +300,107 @@ async fn an_unresolvable_name_is_accepted_but_fails_closed() {
         "retry_count 0: one failed attempt"
     );
 }
+
+/// A hosts file of the test's own, so that no test touches the machine's `/etc/hosts`.
+fn hosts_file(text: &str) -> tempfile::NamedTempFile {
+    use std::io::Write;
+    let mut file = tempfile::NamedTempFile::new().expect("temp hosts file");
+    file.write_all(text.as_bytes()).expect("write hosts file");
+    file
+}
+
+/// A server allowing loopback (as other tests do) whose resolver reads `hosts`.
+async fn with_hosts(hosts: &tempfile::NamedTempFile) -> TestApp {
+    let db = TestDb::create().await;
+    let mut config = test_config(&db);
+    config.delivery.hosts_file = hosts.path().to_owned();
+    TestApp::spawn_with(db, config).await
+}
+
+#[tokio::test]
+async fn a_name_from_the_hosts_file_is_delivered_to() {
+    require_backend!();
+    let rx = Receiver::start().await;
+    let port = rx.base.rsplit(':').next().unwrap().to_owned();
+    // A single-label name, as compose files and on-premises /etc/hosts have them.
+    let hosts = hosts_file("# test hosts\n127.0.0.1 hookrelay-rx receiver.hookrelay.test\n");
+    let app = with_hosts(&hosts).await;
+    let t = app.tenant("Acme").await;
+    for name in ["hookrelay-rx", "receiver.hookrelay.test"] {
+        app.webhook(&t, hook(&format!("http://{name}:{port}/{name}")))
+            .await;
+    }
+    app.event(&t, json!({"type": "message.new", "data": {}}))
+        .await;
+    for name in ["hookrelay-rx", "receiver.hookrelay.test"] {
+        let hits = rx.wait_for(&format!("/{name}"), 1, WAIT).await;
+        assert_eq!(hits.len(), 1, "{name} was delivered to");
+    }
+}
+
+#[tokio::test]
+async fn a_name_the_hosts_file_maps_into_a_blocked_range_is_refused_at_create() {
+    require_backend!();
+    let hosts = hosts_file("169.254.169.254 imds-alias\n10.1.2.3 intranet-db\n127.0.0.1 fine\n");
+    let app = with_hosts(&hosts).await; // loopback allowed, nothing else
+    let t = app.tenant("Acme").await;
+    let ok = app.webhook(&t, hook("http://fine:9/")).await;
+    let path = format!("/api/v1/webhooks/{}", ok["id"].as_str().unwrap());
+    for (url, needle) in [
+        (
+            "http://imds-alias/latest/meta-data/",
+            "imds-alias (169.254.169.254) is not an allowed target: a cloud metadata endpoint",
+        ),
+        (
+            "http://intranet-db:5432/",
+            "intranet-db (10.1.2.3) is not an allowed target: a private network",
+        ),
+    ] {
+        for (method, target) in [(Method::POST, "/api/v1/webhooks"), (Method::PATCH, &*path)] {
+            let body = if method == Method::POST {
+                hook(url)
+            } else {
+                json!({"url": url})
+            };
+            let r = app
+                .call(method.clone(), target, Some(&t.key), Some(body))
+                .await;
+            let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+            assert_eq!(fields(&p), ["url"], "{method} {url}: {p}");
+            let message = p["errors"][0]["message"].as_str().unwrap();
+            assert!(message.starts_with(needle), "{message}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_hosts_file_entry_changed_after_create_is_refused_at_delivery() {
+    require_backend!();
+    let rx = Receiver::start().await;
+    let port = rx.base.rsplit(':').next().unwrap().to_owned();
+    let hosts = hosts_file("127.0.0.1 moving-target\n");
+    let app = with_hosts(&hosts).await;
+    let t = app.tenant("Acme").await;
+    let w = app
+        .webhook(&t, hook(&format!("http://moving-target:{port}/in")))
+        .await;
+    // The operator's hosts file now points the name at the metadata service.
+    std::fs::write(hosts.path(), "169.254.169.254 moving-target\n").expect("rewrite hosts");
+    app.event(&t, json!({"type": "message.new", "data": {}}))
+        .await;
+    let path = format!("/api/v1/webhooks/{}/logs", w["id"].as_str().unwrap());
+    let logs = app
+        .eventually(&t, &path, WAIT, |l| {
+            !l["data"].as_array().unwrap().is_empty()
+        })
+        .await;
+    let log = &logs["data"][0];
+    assert!(
+        log["error_message"].as_str().unwrap().starts_with(
+            "refused: moving-target (169.254.169.254) is not an allowed target: a cloud metadata"
+        ),
+        "{log}"
+    );
+    assert!(log["response_status"].is_null());
+    assert!(rx.all_hits().is_empty(), "no connection was made");
+}
