@@ -1,8 +1,8 @@
 //! The SSRF guard from arbitrary input: the webhook URL rule, the literal-address check and
 //! the host-name check under the default policy and a permissive one, the allow-list parser,
 //! and the address classifier on raw IPv4/IPv6 bytes. Nothing may panic; metadata endpoints
-//! stay blocked whatever the operator allows, and an IPv6 address carrying an IPv4 one is
-//! never more permitted than that IPv4 address.
+//! stay blocked whatever the operator allows, and an IPv6 address carrying an IPv4 one (in
+//! any of the forms that carry one) is never more permitted than that IPv4 address.
 
 #![no_main]
 
@@ -35,12 +35,41 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
         }
-        let mapped = IpAddr::V6(v4.to_ipv6_mapped());
-        if strict.check_ip(IpAddr::V4(v4)).is_err() {
-            assert!(
-                strict.check_ip(mapped).is_err(),
-                "{mapped} slips past as IPv6"
-            );
+        // Every IPv6 spelling of the IPv4 address is at most as permitted as the address,
+        // under either policy: mapped, translated, compatible, NAT64 (well-known and
+        // local-use), 6to4, Teredo (server and client), ISATAP.
+        let n = u32::from(v4);
+        let (hi, lo) = ((n >> 16) as u16, n as u16);
+        let forms = [
+            Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, hi, lo),
+            Ipv6Addr::new(0, 0, 0, 0, 0xffff, 0, hi, lo),
+            Ipv6Addr::new(0, 0, 0, 0, 0, 0, hi, lo),
+            Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, hi, lo),
+            Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, hi, lo),
+            Ipv6Addr::new(0x64, 0xff9b, 1, hi, lo >> 8, lo << 8, 0, 0),
+            Ipv6Addr::new(0x2002, hi, lo, 0, 0, 0, 0, 1),
+            Ipv6Addr::new(0x2001, 0, hi, lo, 0, 0, 0, 0),
+            Ipv6Addr::new(0x2001, 0, 0x0808, 0x0808, 0, 0, !hi, !lo),
+            Ipv6Addr::new(0x2a00, 0x1450, 0, 0, 0, 0x5efe, hi, lo),
+        ];
+        for form in forms {
+            for policy in [&strict, &open] {
+                if policy.check_ip(IpAddr::V4(v4)).is_err() && n > 1 {
+                    assert!(
+                        policy.check_ip(IpAddr::V6(form)).is_err(),
+                        "{form} slips past as IPv6"
+                    );
+                }
+            }
+        }
+        // And whatever the classifier finds inside an address judges it.
+        for carried in hookrelay::domain::target::embedded_ipv4(v6) {
+            if open.check_ip(IpAddr::V4(carried)).is_err() {
+                assert!(
+                    open.check_ip(IpAddr::V6(v6)).is_err(),
+                    "{v6} carries {carried}"
+                );
+            }
         }
     }
     for metadata in ["169.254.169.254", "fd00:ec2::254"] {

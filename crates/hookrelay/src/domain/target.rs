@@ -2,8 +2,10 @@
 //! from inside the operator's network: without this it is a ready-made SSRF proxy to cloud
 //! metadata endpoints, admin panels and databases.
 //!
-//! Blocked by default: every IANA special-purpose range (IPv4 and IPv6), including IPv6 forms
-//! that embed an IPv4 address (mapped, compatible, NAT64, 6to4), and cloud metadata endpoints.
+//! Blocked by default: every entry of the IANA special-purpose registries (IPv4 and IPv6),
+//! multicast, reserved space, and cloud metadata endpoints. An IPv6 form that embeds an IPv4
+//! address (mapped, translated, compatible, NAT64, 6to4, Teredo, ISATAP) is blocked as its
+//! own range and is also judged by the IPv4 address it carries.
 //! An operator may allow private ranges by CIDR (for development, tests, or internal
 //! receivers); metadata endpoints stay blocked even then.
 
@@ -66,13 +68,13 @@ impl TargetPolicy {
             reason,
         };
         // An IPv6 address carrying an IPv4 one is judged by the IPv4 address as well.
-        if let IpAddr::V6(v6) = ip
-            && let Some(v4) = embedded_ipv4(v6)
-        {
-            self.check_ip(IpAddr::V4(v4)).map_err(|b| Blocked {
-                target: ip.to_string(),
-                reason: b.reason,
-            })?;
+        if let IpAddr::V6(v6) = ip {
+            for v4 in embedded_ipv4(v6) {
+                self.check_ip(IpAddr::V4(v4)).map_err(|b| Blocked {
+                    target: ip.to_string(),
+                    reason: b.reason,
+                })?;
+            }
         }
         if is_metadata(ip) {
             return Err(blocked("a cloud metadata endpoint, never allowed"));
@@ -122,105 +124,248 @@ fn is_metadata(ip: IpAddr) -> bool {
     }
 }
 
-/// The IPv4 address inside IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d),
-/// NAT64 (64:ff9b::a.b.c.d) and 6to4 (2002:aabb:ccdd::) addresses.
-fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+/// The IPv4 addresses an IPv6 address carries, by every form that carries one: IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-translated (`::ffff:0:a.b.c.d`), IPv4-compatible (`::a.b.c.d`,
+/// but not `::` or `::1`), NAT64 (`64:ff9b::a.b.c.d`; in the local-use `64:ff9b:1::/48`, at
+/// each RFC 6052 position that is well-formed there), 6to4 (`2002:aabb:ccdd::`), Teredo
+/// (server in bits 32–63, client as the bitwise NOT of the last 32 bits) and an ISATAP
+/// interface identifier (`…:0:5efe:a.b.c.d`, under any prefix).
+pub fn embedded_ipv4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let bits = u128::from(v6);
+    let low = Ipv4Addr::from(bits as u32);
     let s = v6.segments();
-    let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    match s {
-        [0, 0, 0, 0, 0, 0xffff, _, _] => Some(low),
-        // ::a.b.c.d, but not :: or ::1 (judged as IPv6 themselves).
-        [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(low),
-        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(low),
-        [0x2002, a, b, ..] => Some(Ipv4Addr::new(
-            (a >> 8) as u8,
-            a as u8,
-            (b >> 8) as u8,
-            b as u8,
-        )),
-        _ => None,
+    let mut found = match s {
+        [0, 0, 0, 0, 0, 0xffff, _, _] | [0, 0, 0, 0, 0xffff, 0, _, _] => vec![low],
+        [0, 0, 0, 0, 0, 0, _, _] if bits > 1 => vec![low],
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => vec![low],
+        [0x64, 0xff9b, 1, ..] => local_nat64(bits),
+        [0x2002, a, b, ..] => vec![ipv4(a, b)],
+        [0x2001, 0, server_hi, server_lo, ..] => vec![ipv4(server_hi, server_lo), !low],
+        _ => Vec::new(),
+    };
+    // ISATAP (RFC 5214): the interface identifier 0000:5efe or 0200:5efe (either u/g bit).
+    if ((bits >> 32) as u32) & !0x0300_0000 == 0x0000_5efe && !found.contains(&low) {
+        found.push(low);
     }
+    found
 }
+
+fn ipv4(hi: u16, lo: u16) -> Ipv4Addr {
+    Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))
+}
+
+/// Bits `from..to` of an IPv6 address, counted from the most significant.
+fn bits_of(bits: u128, from: u32, to: u32) -> u32 {
+    ((bits >> (128 - to)) & ((1u128 << (to - from)) - 1)) as u32
+}
+
+/// The IPv4 addresses a local-use NAT64 address (RFC 8215) may carry. The network-specific
+/// prefix inside 64:ff9b:1::/48 may be a /48, /56, /64 or /96 (RFC 6052 §2.2), which cannot
+/// be told from the address; every reading that is well-formed (the `u` octet and the suffix
+/// zero) and not 0.0.0.0 is judged, so an address is refused if any reading is. (The /96
+/// reading of a /64-layout address is its IPv4's last octet followed by zeros: a rare
+/// refusal of a good address, where the alternative is letting a bad one through.)
+fn local_nat64(bits: u128) -> Vec<Ipv4Addr> {
+    let mut found = vec![bits_of(bits, 96, 128)];
+    if bits_of(bits, 64, 72) == 0 {
+        if bits_of(bits, 104, 128) == 0 {
+            found.push(bits_of(bits, 72, 104));
+        }
+        if bits_of(bits, 96, 128) == 0 {
+            found.push((bits_of(bits, 56, 64) << 24) | bits_of(bits, 72, 96));
+        }
+        if bits_of(bits, 88, 128) == 0 {
+            found.push((bits_of(bits, 48, 64) << 16) | bits_of(bits, 72, 88));
+        }
+    }
+    found.retain(|&v4| v4 != 0);
+    found.dedup();
+    found.into_iter().map(Ipv4Addr::from).collect()
+}
+
+/// The IANA IPv4 Special-Purpose Address Registry (RFC 6890 and its updates), every entry
+/// whether globally reachable or not (none is a webhook receiver), plus multicast and the
+/// reserved 240.0.0.0/4. The first row that contains an address names it.
+pub const V4_RANGES: &[(Ipv4Net, &str)] = &[
+    (v4(0, 0, 0, 0, 8), "\"this network\" (0.0.0.0/8)"),
+    (v4(10, 0, 0, 0, 8), "a private network (10.0.0.0/8)"),
+    (
+        v4(100, 64, 0, 0, 10),
+        "shared address space (100.64.0.0/10)",
+    ),
+    (v4(127, 0, 0, 0, 8), "loopback (127.0.0.0/8)"),
+    (v4(169, 254, 0, 0, 16), "link-local (169.254.0.0/16)"),
+    (v4(172, 16, 0, 0, 12), "a private network (172.16.0.0/12)"),
+    (
+        v4(192, 0, 0, 0, 29),
+        "IPv4 service continuity (192.0.0.0/29)",
+    ),
+    (v4(192, 0, 0, 8, 32), "the IPv4 dummy address (192.0.0.8)"),
+    (
+        v4(192, 0, 0, 9, 32),
+        "Port Control Protocol anycast (192.0.0.9)",
+    ),
+    (v4(192, 0, 0, 10, 32), "TURN anycast (192.0.0.10)"),
+    (
+        v4(192, 0, 0, 170, 31),
+        "NAT64/DNS64 discovery (192.0.0.170/31)",
+    ),
+    (
+        v4(192, 0, 0, 0, 24),
+        "IETF protocol assignments (192.0.0.0/24)",
+    ),
+    (v4(192, 0, 2, 0, 24), "documentation (192.0.2.0/24)"),
+    (v4(192, 31, 196, 0, 24), "AS112 DNS (192.31.196.0/24)"),
+    (
+        v4(192, 52, 193, 0, 24),
+        "AMT relay anycast (192.52.193.0/24)",
+    ),
+    (
+        v4(192, 88, 99, 0, 24),
+        "6to4 relay anycast, deprecated (192.88.99.0/24)",
+    ),
+    (v4(192, 168, 0, 0, 16), "a private network (192.168.0.0/16)"),
+    (
+        v4(192, 175, 48, 0, 24),
+        "AS112 direct delegation (192.175.48.0/24)",
+    ),
+    (v4(198, 18, 0, 0, 15), "benchmarking (198.18.0.0/15)"),
+    (v4(198, 51, 100, 0, 24), "documentation (198.51.100.0/24)"),
+    (v4(203, 0, 113, 0, 24), "documentation (203.0.113.0/24)"),
+    (v4(224, 0, 0, 0, 4), "multicast (224.0.0.0/4)"),
+    (
+        v4(255, 255, 255, 255, 32),
+        "limited broadcast (255.255.255.255)",
+    ),
+    (v4(240, 0, 0, 0, 4), "reserved (240.0.0.0/4)"),
+];
+
+/// The IANA IPv6 Special-Purpose Address Registry (RFC 6890 and its updates), every entry
+/// whether globally reachable or not, plus the embedded-IPv4 forms, deprecated site-local and
+/// multicast. The first row that contains an address names it; an address in none of them
+/// outside 2000::/3 is still refused ([`V6_RESERVED`]).
+pub const V6_RANGES: &[(Ipv6Net, &str)] = &[
+    (
+        v6([0, 0, 0, 0, 0, 0, 0, 0], 128),
+        "the unspecified address (::)",
+    ),
+    (v6([0, 0, 0, 0, 0, 0, 0, 1], 128), "loopback (::1)"),
+    (
+        v6([0, 0, 0, 0, 0, 0xffff, 0, 0], 96),
+        "IPv4-mapped (::ffff:0:0/96)",
+    ),
+    (
+        v6([0, 0, 0, 0, 0xffff, 0, 0, 0], 96),
+        "IPv4-translated (::ffff:0:0:0/96)",
+    ),
+    (
+        v6([0, 0, 0, 0, 0, 0, 0, 0], 96),
+        "IPv4-compatible, deprecated (::/96)",
+    ),
+    (
+        v6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96),
+        "NAT64 (64:ff9b::/96)",
+    ),
+    (
+        v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48),
+        "local-use NAT64 (64:ff9b:1::/48)",
+    ),
+    (
+        v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64),
+        "discard-only (100::/64)",
+    ),
+    (
+        v6([0x100, 0, 0, 1, 0, 0, 0, 0], 64),
+        "the dummy IPv6 prefix (100:0:0:1::/64)",
+    ),
+    (v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 32), "Teredo (2001::/32)"),
+    (
+        v6([0x2001, 1, 0, 0, 0, 0, 0, 1], 128),
+        "Port Control Protocol anycast (2001:1::1)",
+    ),
+    (
+        v6([0x2001, 1, 0, 0, 0, 0, 0, 2], 128),
+        "TURN anycast (2001:1::2)",
+    ),
+    (
+        v6([0x2001, 1, 0, 0, 0, 0, 0, 3], 128),
+        "DNS-SD service registration anycast (2001:1::3)",
+    ),
+    (
+        v6([0x2001, 2, 0, 0, 0, 0, 0, 0], 48),
+        "benchmarking (2001:2::/48)",
+    ),
+    (v6([0x2001, 3, 0, 0, 0, 0, 0, 0], 32), "AMT (2001:3::/32)"),
+    (
+        v6([0x2001, 4, 0x112, 0, 0, 0, 0, 0], 48),
+        "AS112 DNS (2001:4:112::/48)",
+    ),
+    (
+        v6([0x2001, 0x10, 0, 0, 0, 0, 0, 0], 28),
+        "ORCHID, deprecated (2001:10::/28)",
+    ),
+    (
+        v6([0x2001, 0x20, 0, 0, 0, 0, 0, 0], 28),
+        "ORCHIDv2 (2001:20::/28)",
+    ),
+    (
+        v6([0x2001, 0x30, 0, 0, 0, 0, 0, 0], 28),
+        "drone remote ID entity tags (2001:30::/28)",
+    ),
+    (
+        v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23),
+        "IETF protocol assignments (2001::/23)",
+    ),
+    (
+        v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32),
+        "documentation (2001:db8::/32)",
+    ),
+    (v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16), "6to4 (2002::/16)"),
+    (
+        v6([0x2620, 0x4f, 0x8000, 0, 0, 0, 0, 0], 48),
+        "AS112 direct delegation (2620:4f:8000::/48)",
+    ),
+    (
+        v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20),
+        "documentation (3fff::/20)",
+    ),
+    (
+        v6([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16),
+        "SRv6 segment identifiers (5f00::/16)",
+    ),
+    (
+        v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7),
+        "unique local (fc00::/7)",
+    ),
+    (
+        v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10),
+        "link-local (fe80::/10)",
+    ),
+    (
+        v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10),
+        "site-local, deprecated (fec0::/10)",
+    ),
+    (v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8), "multicast (ff00::/8)"),
+];
+
+/// Global unicast: all of IPv6 that IANA allocates to registries. The rest is reserved.
+const V6_GLOBAL_UNICAST: Ipv6Net = v6([0x2000, 0, 0, 0, 0, 0, 0, 0], 3);
+
+/// Why an IPv6 address outside every row above but also outside 2000::/3 is refused.
+pub const V6_RESERVED: &str = "reserved by the IETF (outside global unicast 2000::/3)";
 
 /// Why an address is special-purpose (IANA registries), or `None` for a public address.
 fn special_purpose(ip: IpAddr) -> Option<&'static str> {
-    const V4: &[(Ipv4Net, &str)] = &[
-        (v4(0, 0, 0, 0, 8), "\"this network\" (0.0.0.0/8)"),
-        (v4(10, 0, 0, 0, 8), "a private network (10.0.0.0/8)"),
-        (
-            v4(100, 64, 0, 0, 10),
-            "shared address space (100.64.0.0/10)",
-        ),
-        (v4(127, 0, 0, 0, 8), "loopback (127.0.0.0/8)"),
-        (v4(169, 254, 0, 0, 16), "link-local (169.254.0.0/16)"),
-        (v4(172, 16, 0, 0, 12), "a private network (172.16.0.0/12)"),
-        (
-            v4(192, 0, 0, 0, 24),
-            "IETF protocol assignments (192.0.0.0/24)",
-        ),
-        (v4(192, 0, 2, 0, 24), "documentation (192.0.2.0/24)"),
-        (
-            v4(192, 88, 99, 0, 24),
-            "6to4 relay anycast (192.88.99.0/24)",
-        ),
-        (v4(192, 168, 0, 0, 16), "a private network (192.168.0.0/16)"),
-        (v4(198, 18, 0, 0, 15), "benchmarking (198.18.0.0/15)"),
-        (v4(198, 51, 100, 0, 24), "documentation (198.51.100.0/24)"),
-        (v4(203, 0, 113, 0, 24), "documentation (203.0.113.0/24)"),
-        (v4(224, 0, 0, 0, 4), "multicast (224.0.0.0/4)"),
-        (v4(240, 0, 0, 0, 4), "reserved (240.0.0.0/4)"),
-    ];
-    const V6: &[(Ipv6Net, &str)] = &[
-        (
-            v6([0, 0, 0, 0, 0, 0, 0, 0], 128),
-            "the unspecified address (::)",
-        ),
-        (v6([0, 0, 0, 0, 0, 0, 0, 1], 128), "loopback (::1)"),
-        (
-            v6([0, 0, 0, 0, 0, 0xffff, 0, 0], 96),
-            "IPv4-mapped (::ffff:0:0/96)",
-        ),
-        (
-            v6([0x64, 0xff9b, 0, 0, 0, 0, 0, 0], 96),
-            "NAT64 (64:ff9b::/96)",
-        ),
-        (
-            v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48),
-            "local NAT64 (64:ff9b:1::/48)",
-        ),
-        (
-            v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64),
-            "discard-only (100::/64)",
-        ),
-        (
-            v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 23),
-            "IETF protocol assignments (2001::/23)",
-        ),
-        (
-            v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32),
-            "documentation (2001:db8::/32)",
-        ),
-        (v6([0x2002, 0, 0, 0, 0, 0, 0, 0], 16), "6to4 (2002::/16)"),
-        (
-            v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7),
-            "unique local (fc00::/7)",
-        ),
-        (
-            v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10),
-            "link-local (fe80::/10)",
-        ),
-        (
-            v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10),
-            "site-local (fec0::/10)",
-        ),
-        (v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8), "multicast (ff00::/8)"),
-    ];
     match ip {
-        IpAddr::V4(a) if a.is_broadcast() => Some("broadcast (255.255.255.255)"),
-        IpAddr::V4(a) => V4.iter().find(|(net, _)| net.contains(&a)).map(|(_, r)| *r),
-        // ::a.b.c.d (deprecated IPv4-compatible) outside the cases above.
-        IpAddr::V6(a) if a.segments()[..6] == [0; 6] => Some("IPv4-compatible (::/96)"),
-        IpAddr::V6(a) => V6.iter().find(|(net, _)| net.contains(&a)).map(|(_, r)| *r),
+        IpAddr::V4(a) => V4_RANGES
+            .iter()
+            .find(|(net, _)| net.contains(&a))
+            .map(|(_, r)| *r),
+        IpAddr::V6(a) => V6_RANGES
+            .iter()
+            .find(|(net, _)| net.contains(&a))
+            .map(|(_, r)| *r)
+            .or_else(|| (!V6_GLOBAL_UNICAST.contains(&a)).then_some(V6_RESERVED)),
     }
 }
 
@@ -370,6 +515,223 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "10.0.0.1 is not an allowed target: a private network (10.0.0.0/8)"
+        );
+    }
+    /// One or two addresses in every row of the tables, with the reason each must get.
+    const V4_SAMPLES: &[(&str, &str)] = &[
+        ("0.0.0.0", "\"this network\" (0.0.0.0/8)"),
+        ("0.255.255.255", "\"this network\" (0.0.0.0/8)"),
+        ("10.255.0.1", "a private network (10.0.0.0/8)"),
+        ("100.127.255.255", "shared address space (100.64.0.0/10)"),
+        ("127.0.0.1", "loopback (127.0.0.0/8)"),
+        ("169.254.0.1", "link-local (169.254.0.0/16)"),
+        ("172.31.0.1", "a private network (172.16.0.0/12)"),
+        ("192.0.0.1", "IPv4 service continuity (192.0.0.0/29)"),
+        ("192.0.0.7", "IPv4 service continuity (192.0.0.0/29)"),
+        ("192.0.0.8", "the IPv4 dummy address (192.0.0.8)"),
+        ("192.0.0.9", "Port Control Protocol anycast (192.0.0.9)"),
+        ("192.0.0.10", "TURN anycast (192.0.0.10)"),
+        ("192.0.0.170", "NAT64/DNS64 discovery (192.0.0.170/31)"),
+        ("192.0.0.171", "NAT64/DNS64 discovery (192.0.0.170/31)"),
+        ("192.0.0.255", "IETF protocol assignments (192.0.0.0/24)"),
+        ("192.0.2.1", "documentation (192.0.2.0/24)"),
+        ("192.31.196.1", "AS112 DNS (192.31.196.0/24)"),
+        ("192.52.193.1", "AMT relay anycast (192.52.193.0/24)"),
+        (
+            "192.88.99.2",
+            "6to4 relay anycast, deprecated (192.88.99.0/24)",
+        ),
+        ("192.168.255.255", "a private network (192.168.0.0/16)"),
+        ("192.175.48.1", "AS112 direct delegation (192.175.48.0/24)"),
+        ("198.19.255.255", "benchmarking (198.18.0.0/15)"),
+        ("198.51.100.7", "documentation (198.51.100.0/24)"),
+        ("203.0.113.7", "documentation (203.0.113.0/24)"),
+        ("239.255.255.250", "multicast (224.0.0.0/4)"),
+        ("255.255.255.255", "limited broadcast (255.255.255.255)"),
+        ("255.255.255.254", "reserved (240.0.0.0/4)"),
+    ];
+
+    const V6_SAMPLES: &[(&str, &str)] = &[
+        ("::", "the unspecified address (::)"),
+        ("::1", "loopback (::1)"),
+        ("::ffff:8.8.8.8", "IPv4-mapped (::ffff:0:0/96)"),
+        ("::ffff:0:808:808", "IPv4-translated (::ffff:0:0:0/96)"),
+        ("::808:808", "IPv4-compatible, deprecated (::/96)"),
+        ("::2", "IPv4-compatible, deprecated (::/96)"),
+        ("64:ff9b::808:808", "NAT64 (64:ff9b::/96)"),
+        ("64:ff9b:1::808:808", "local-use NAT64 (64:ff9b:1::/48)"),
+        (
+            "64:ff9b:1:ffff:ffff:ffff:ffff:ffff",
+            "local-use NAT64 (64:ff9b:1::/48)",
+        ),
+        ("100::1", "discard-only (100::/64)"),
+        ("100:0:0:1::1", "the dummy IPv6 prefix (100:0:0:1::/64)"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo (2001::/32)"),
+        ("2001:1::1", "Port Control Protocol anycast (2001:1::1)"),
+        ("2001:1::2", "TURN anycast (2001:1::2)"),
+        (
+            "2001:1::3",
+            "DNS-SD service registration anycast (2001:1::3)",
+        ),
+        ("2001:2::1", "benchmarking (2001:2::/48)"),
+        ("2001:3::1", "AMT (2001:3::/32)"),
+        ("2001:4:112::1", "AS112 DNS (2001:4:112::/48)"),
+        ("2001:10::1", "ORCHID, deprecated (2001:10::/28)"),
+        ("2001:2f:ffff::1", "ORCHIDv2 (2001:20::/28)"),
+        ("2001:30::1", "drone remote ID entity tags (2001:30::/28)"),
+        ("2001:1::4", "IETF protocol assignments (2001::/23)"),
+        ("2001:1ff::1", "IETF protocol assignments (2001::/23)"),
+        ("2001:db8::1", "documentation (2001:db8::/32)"),
+        ("2002:808:808::1", "6to4 (2002::/16)"),
+        (
+            "2620:4f:8000::1",
+            "AS112 direct delegation (2620:4f:8000::/48)",
+        ),
+        ("3fff:fff::1", "documentation (3fff::/20)"),
+        ("5f00::1", "SRv6 segment identifiers (5f00::/16)"),
+        ("fd12:3456::1", "unique local (fc00::/7)"),
+        ("fe80::1", "link-local (fe80::/10)"),
+        ("fec0::1", "site-local, deprecated (fec0::/10)"),
+        ("ff02::1", "multicast (ff00::/8)"),
+        ("1::1", V6_RESERVED),
+        ("4000::1", V6_RESERVED),
+        ("e000::1", V6_RESERVED),
+    ];
+
+    #[test]
+    fn every_ipv4_row_names_its_addresses() {
+        for (addr, reason) in V4_SAMPLES {
+            assert_eq!(special_purpose(ip(addr)), Some(*reason), "{addr}");
+        }
+        for (net, reason) in V4_RANGES {
+            assert!(
+                V4_SAMPLES.iter().any(|(_, r)| r == reason),
+                "{net} has no sample"
+            );
+        }
+    }
+
+    #[test]
+    fn every_ipv6_row_names_its_addresses() {
+        for (addr, reason) in V6_SAMPLES {
+            assert_eq!(special_purpose(ip(addr)), Some(*reason), "{addr}");
+        }
+        for (net, reason) in V6_RANGES {
+            assert!(
+                V6_SAMPLES.iter().any(|(_, r)| r == reason),
+                "{net} has no sample"
+            );
+        }
+    }
+
+    #[test]
+    fn loopback_and_unspecified_ipv6_say_so() {
+        let p = TargetPolicy::default();
+        assert_eq!(p.check_ip(ip("::1")).unwrap_err().reason, "loopback (::1)");
+        assert_eq!(
+            p.check_ip(ip("::")).unwrap_err().reason,
+            "the unspecified address (::)"
+        );
+    }
+
+    #[test]
+    fn public_ipv6_outside_the_tables_is_allowed() {
+        let p = TargetPolicy::default();
+        for s in [
+            "2001:4860:4860::8888",
+            "2000::1",
+            "2001:200::1",
+            "3fff:1000::1",
+            "2c0f::1",
+        ] {
+            assert_eq!(p.check_ip(ip(s)), Ok(()), "{s}");
+        }
+    }
+
+    fn carried(s: &str) -> Vec<String> {
+        match ip(s) {
+            IpAddr::V6(v6) => embedded_ipv4(v6).iter().map(|a| a.to_string()).collect(),
+            IpAddr::V4(_) => unreachable!("test address is IPv6"),
+        }
+    }
+
+    #[test]
+    fn every_form_that_embeds_ipv4_gives_it_up() {
+        for (s, want) in [
+            ("::ffff:a9fe:a9fe", &["169.254.169.254"][..]),
+            ("::ffff:0:a9fe:a9fe", &["169.254.169.254"]),
+            ("::ffff:0:7f00:1", &["127.0.0.1"]),
+            ("::7f00:1", &["127.0.0.1"]),
+            ("::0.0.0.2", &["0.0.0.2"]),
+            ("::", &[]),
+            ("::1", &[]),
+            ("64:ff9b::a9fe:a9fe", &["169.254.169.254"]),
+            // Local-use NAT64 in each RFC 6052 layout: /96, /64, /56, /48.
+            ("64:ff9b:1::a9fe:a9fe", &["169.254.169.254"]),
+            // (Other layouts may read it too, giving more addresses; every one is judged.)
+            ("64:ff9b:1:0:a9:fea9:fe00:0", &["169.254.169.254"]),
+            ("64:ff9b:1:a9:fe:a9fe::", &["169.254.169.254"]),
+            ("64:ff9b:1:a9fe:a9:fe00::", &["169.254.169.254"]),
+            ("64:ff9b:1::", &[]),
+            ("2002:a9fe:a9fe::1", &["169.254.169.254"]),
+            // RFC 4380's example: server 65.54.227.120, client 192.0.2.45 (inverted).
+            (
+                "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+                &["65.54.227.120", "192.0.2.45"],
+            ),
+            (
+                "2001:0:a9fe:a9fe::ffff:ffff",
+                &["169.254.169.254", "0.0.0.0"],
+            ),
+            ("2001:db8:1:2::5efe:a9fe:a9fe", &["169.254.169.254"]),
+            ("2001:db8:1:2:200:5efe:a00:1", &["10.0.0.1"]),
+            ("2606:4700::1111", &[]),
+        ] {
+            let got = carried(s);
+            if s.starts_with("64:ff9b:1:") {
+                assert!(
+                    want.iter().all(|w| got.contains(&w.to_string())),
+                    "{s}: {got:?}"
+                );
+            } else {
+                assert_eq!(got, want, "{s}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_allowed_ipv6_range_does_not_open_the_ipv4_it_carries() {
+        // Even with all of IPv6 allowed, each form is judged by the IPv4 it carries.
+        let p = TargetPolicy::parse("::/0").expect("valid");
+        for s in [
+            "::ffff:0:a9fe:a9fe",
+            "::ffff:0:7f00:1",
+            "::ffff:7f00:1",
+            "::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:a9fe:a9:fe00::",
+            "2002:a00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:0:a00:1::",
+            "2001:db8::5efe:a9fe:a9fe",
+        ] {
+            assert!(p.check_ip(ip(s)).is_err(), "{s}");
+        }
+        for s in [
+            "64:ff9b::808:808",
+            "::ffff:0:808:808",
+            "2002:808:808::1",
+            "2001:0:808:808::f7f7:f7f7",
+        ] {
+            assert_eq!(p.check_ip(ip(s)), Ok(()), "{s}");
+        }
+        assert!(
+            p.check_ip(ip("::ffff:0:a9fe:a9fe"))
+                .unwrap_err()
+                .reason
+                .contains("metadata")
         );
     }
 }

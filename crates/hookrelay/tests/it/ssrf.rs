@@ -43,6 +43,42 @@ const REFUSED: &[&str] = &[
     "http://[::ffff:a9fe:a9fe]/",
     "http://[64:ff9b::a9fe:a9fe]/",
     "http://[2002:a9fe:a9fe::1]/",
+    // IPv4-translated (::ffff:0:0/96) metadata and loopback, in both notations.
+    "http://[::ffff:0:a9fe:a9fe]/",
+    "http://[::ffff:0:169.254.169.254]/",
+    "http://[::ffff:0:7f00:1]/",
+    // Local-use NAT64 (64:ff9b:1::/48), /96 and /48 layouts of 169.254.169.254.
+    "http://[64:ff9b:1::a9fe:a9fe]/",
+    "http://[64:ff9b:1:a9fe:a9:fe00::]/",
+    // Teredo (RFC 4380's example) and an ISATAP identifier carrying the metadata address.
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+    "http://[2001:db8::5efe:a9fe:a9fe]/",
+    "http://[::0.0.0.2]/",
+    // The rest of the IPv6 special-purpose registry.
+    "http://[100::1]/",
+    "http://[100:0:0:1::1]/",
+    "http://[2001:1::1]/",
+    "http://[2001:2::1]/",
+    "http://[2001:3::1]/",
+    "http://[2001:4:112::1]/",
+    "http://[2001:10::1]/",
+    "http://[2001:20::1]/",
+    "http://[2001:30::1]/",
+    "http://[2001:db8::1]/",
+    "http://[2620:4f:8000::1]/",
+    "http://[3fff::1]/",
+    "http://[5f00::1]/",
+    "http://[fec0::1]/",
+    "http://[ff02::1]/",
+    "http://[4000::1]/",
+    // And of the IPv4 one.
+    "http://192.0.0.9/",
+    "http://192.0.0.170/",
+    "http://192.31.196.1/",
+    "http://192.52.193.1/",
+    "http://192.175.48.1/",
+    "http://192.0.2.1/",
+    "http://203.0.113.9/",
     "http://10.0.0.1/",
     "http://172.16.5.4/",
     "http://192.168.0.1/",
@@ -106,22 +142,30 @@ async fn every_spelling_of_a_private_target_is_refused_at_create_and_update() {
     );
 
     // The reason says what the address is.
-    let r = app
-        .call(
-            Method::POST,
-            "/api/v1/webhooks",
-            Some(&t.key),
-            Some(hook("http://169.254.169.254/")),
-        )
-        .await;
-    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert!(
-        p["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("metadata"),
-        "{p}"
-    );
+    for (url, reason) in [
+        ("http://169.254.169.254/", "metadata"),
+        ("http://[::ffff:0:a9fe:a9fe]/", "metadata"),
+        (
+            "http://[::1]/",
+            "::1 is not an allowed target: loopback (::1)",
+        ),
+        (
+            "http://[::]/",
+            ":: is not an allowed target: the unspecified address (::)",
+        ),
+    ] {
+        let r = app
+            .call(
+                Method::POST,
+                "/api/v1/webhooks",
+                Some(&t.key),
+                Some(hook(url)),
+            )
+            .await;
+        let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+        let message = p["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(reason), "{url}: {message}");
+    }
 }
 
 #[tokio::test]
@@ -154,6 +198,9 @@ async fn allowing_loopback_never_allows_metadata() {
     for url in [
         "http://169.254.169.254/",
         "http://[::ffff:a9fe:a9fe]/",
+        "http://[::ffff:0:a9fe:a9fe]/",
+        "http://[::ffff:0:7f00:1]/",
+        "http://[64:ff9b:1::a9fe:a9fe]/",
         "http://metadata.google.internal/",
         "http://10.0.0.1/",
     ] {
