@@ -104,6 +104,81 @@ pub fn text(value: &Value, max: usize) -> Result<String, String> {
     Ok(trimmed.to_owned())
 }
 
+/// A name (of a tenant, a key, a webhook): [`text`], and something a reader can see, with
+/// nothing that reorders how it or the text beside it is displayed. Refused: names made only
+/// of invisible characters ([`is_invisible`]: whitespace, zero-width and other format
+/// characters, variation selectors, fillers), and names containing a bidirectional control
+/// ([`is_bidi_control`]), with which `"invoice\u{202E}fdp.exe"` shows as `invoiceexe.pdf`.
+pub fn name(value: &Value, max: usize) -> Result<String, String> {
+    let name = text(value, max)?;
+    if let Some(c) = name.chars().find(|&c| is_bidi_control(c)) {
+        return Err(format!(
+            "must not contain bidirectional control characters (U+{:04X})",
+            u32::from(c)
+        ));
+    }
+    if name.chars().all(is_invisible) {
+        return Err("must contain a visible character".into());
+    }
+    Ok(name)
+}
+
+/// Free text (a description): [`text`] without bidirectional controls. One made only of
+/// invisible characters is blank, like one made only of spaces: `None`.
+pub fn free_text(value: &Value, max: usize) -> Result<Option<String>, String> {
+    let text = text(value, max)?;
+    if let Some(c) = text.chars().find(|&c| is_bidi_control(c)) {
+        return Err(format!(
+            "must not contain bidirectional control characters (U+{:04X})",
+            u32::from(c)
+        ));
+    }
+    Ok((!text.chars().all(is_invisible)).then_some(text))
+}
+
+/// The explicit bidirectional formatting characters (Unicode UAX #9): embeddings and
+/// overrides U+202A–U+202E, isolates U+2066–U+2069, and the marks U+200E, U+200F, U+061C.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// A character that shows nothing by itself: whitespace, a default-ignorable code point
+/// (Unicode's Default_Ignorable_Code_Point: zero-width characters, joiners, word joiner,
+/// invisible operators, variation selectors, the BOM, Hangul fillers, tags …), any other
+/// format character (general category Cf), or the blank Braille pattern.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
 /// An integer within `min..=max`. `"3"` and `3.5` are refused: the type is part of the contract.
 pub fn integer(value: &Value, min: i64, max: i64) -> Result<i64, String> {
     match whole_number(value) {
@@ -170,6 +245,82 @@ mod tests {
         assert!(text(&json!(5), 5).is_err());
         // Characters, not bytes.
         assert_eq!(text(&json!("ééééé"), 5), Ok("ééééé".into()));
+    }
+
+    #[test]
+    fn a_name_must_show_something() {
+        for invisible in [
+            "\u{200B}",
+            "\u{200B}\u{200C}\u{200D}",
+            "\u{2060}",
+            "\u{FEFF}",
+            "\u{FE0F}",
+            "\u{E0100}",
+            "\u{3164}\u{3164}",
+            "\u{2800}",
+            "\u{00AD}",
+            "\u{E0041}\u{E0042}",
+            " \u{200B} \u{3000}",
+            "\u{180E}",
+        ] {
+            assert_eq!(
+                name(&json!(invisible), 100),
+                Err("must contain a visible character".into()),
+                "{invisible:?}"
+            );
+        }
+        // Invisible characters beside visible ones are someone's spelling (ZWJ emoji, ZWNJ
+        // in Persian): allowed.
+        for fine in [
+            "Acme",
+            "👩\u{200D}💻 team",
+            "می\u{200C}خواهم",
+            "❤\u{FE0F}",
+            "CRM sync",
+        ] {
+            assert_eq!(name(&json!(fine), 100), Ok(fine.to_owned()), "{fine:?}");
+        }
+        // The `text` rules still hold.
+        assert!(name(&json!("   "), 100).is_err());
+        assert!(name(&json!("a\tb"), 100).is_err());
+        assert!(name(&json!(5), 100).is_err());
+    }
+
+    #[test]
+    fn a_name_must_not_reorder_text() {
+        for (c, code) in [
+            ('\u{202A}', "U+202A"),
+            ('\u{202B}', "U+202B"),
+            ('\u{202C}', "U+202C"),
+            ('\u{202D}', "U+202D"),
+            ('\u{202E}', "U+202E"),
+            ('\u{2066}', "U+2066"),
+            ('\u{2067}', "U+2067"),
+            ('\u{2068}', "U+2068"),
+            ('\u{2069}', "U+2069"),
+            ('\u{200E}', "U+200E"),
+            ('\u{200F}', "U+200F"),
+            ('\u{061C}', "U+061C"),
+        ] {
+            let value = json!(format!("invoice{c}fdp.exe"));
+            assert_eq!(
+                name(&value, 100),
+                Err(format!(
+                    "must not contain bidirectional control characters ({code})"
+                )),
+                "{code}"
+            );
+            assert!(free_text(&value, 500).is_err(), "{code} in a description");
+        }
+        assert!(!is_bidi_control('\u{200B}'));
+        assert!(!is_bidi_control('a'));
+    }
+
+    #[test]
+    fn free_text_made_only_of_invisible_characters_is_blank() {
+        assert_eq!(free_text(&json!("\u{200B}\u{2060}"), 500), Ok(None));
+        assert_eq!(free_text(&json!(" ok "), 500), Ok(Some("ok".into())));
+        assert!(free_text(&json!("a\u{0}"), 500).is_err());
     }
 
     #[test]

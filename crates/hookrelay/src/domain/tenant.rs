@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::input::{FieldError, Input, text};
+use super::input::{FieldError, Input};
 use super::time::Timestamp;
 
 #[derive(Debug, Clone, Serialize)]
@@ -23,7 +23,7 @@ pub struct NewTenant {
 impl NewTenant {
     pub fn parse(body: &Map<String, Value>) -> Result<Self, Vec<FieldError>> {
         let mut input = Input::new(body, &["name"]);
-        let name = input.required("name", |v| text(v, 100));
+        let name = input.required("name", |v| super::input::name(v, 100));
         input.finish(|| NewTenant {
             name: name.unwrap_or_default(),
         })
@@ -40,7 +40,7 @@ pub struct NewApiKey {
 impl NewApiKey {
     pub fn parse(body: &Map<String, Value>, now: Timestamp) -> Result<Self, Vec<FieldError>> {
         let mut input = Input::new(body, &["name", "expires_at"]);
-        let name = input.optional("name", |v| text(v, 100));
+        let name = input.optional("name", |v| super::input::name(v, 100));
         let expires_at = input.optional("expires_at", |v| match v {
             Value::Null => Ok(None),
             Value::String(s) => match Timestamp::parse_rfc3339(s) {
@@ -77,6 +77,21 @@ mod tests {
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn tenant_and_key_names_must_be_visible_and_not_reorder_text() {
+        for bad in [
+            "\u{200B}\u{FEFF}",
+            "Acme\u{202E}pleh",
+            "\u{2066}Acme\u{2069}",
+        ] {
+            let errors = NewTenant::parse(&obj(json!({"name": bad}))).unwrap_err();
+            assert_eq!(errors[0].field, "name", "{bad:?}");
+            let errors =
+                NewApiKey::parse(&obj(json!({"name": bad})), Timestamp::now()).unwrap_err();
+            assert_eq!(errors[0].field, "name", "{bad:?}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use url::Url;
 
 use super::catalog;
 use super::headers::{self, CustomHeaders};
-use super::input::{FieldError, Input, boolean, integer, text};
+use super::input::{FieldError, Input, boolean, free_text, integer, name};
 use super::secret;
 use super::time::Timestamp;
 
@@ -340,14 +340,14 @@ impl WebhookPatch {
 }
 
 fn parse_name(v: &Value) -> Result<String, String> {
-    text(v, NAME_MAX)
+    name(v, NAME_MAX)
 }
 
 fn parse_description(v: &Value) -> Result<Option<String>, String> {
     match v {
         Value::Null => Ok(None),
         Value::String(s) if s.trim().is_empty() => Ok(None),
-        _ => text(v, DESCRIPTION_MAX).map(Some),
+        _ => free_text(v, DESCRIPTION_MAX),
     }
 }
 
@@ -516,6 +516,33 @@ mod tests {
 
     fn minimal() -> Value {
         json!({"name": "CRM sync", "url": "https://example.com/hook", "events": ["message.sent"]})
+    }
+
+    #[test]
+    fn webhook_names_must_be_visible_and_descriptions_must_not_reorder_text() {
+        for bad in [
+            "\u{200B}",
+            "\u{2060}\u{FE0F}",
+            "CRM\u{202E}cnys",
+            "\u{200F}CRM",
+        ] {
+            let mut body = minimal();
+            body["name"] = json!(bad);
+            assert_eq!(errors_of(body), ["name"], "{bad:?}");
+            let patch = WebhookPatch::parse(&obj(json!({"name": bad})));
+            assert_eq!(
+                patch.err().map(|e| e[0].field.clone()).as_deref(),
+                Some("name"),
+                "PATCH {bad:?}"
+            );
+        }
+        let mut body = minimal();
+        body["description"] = json!("see \u{202E}txt.exe");
+        assert_eq!(errors_of(body), ["description"]);
+        let mut body = minimal();
+        body["description"] = json!("\u{200B}");
+        let hook = NewWebhook::parse(&obj(body)).expect("blank description");
+        assert_eq!(hook.description, None);
     }
 
     #[test]

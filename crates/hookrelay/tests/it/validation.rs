@@ -29,6 +29,31 @@ fn create_cases() -> Vec<(&'static str, Value, &'static str)> {
             "name",
         ),
         ("name not a string", with("name", json!(7)), "name"),
+        (
+            "name only zero-width",
+            with("name", json!("\u{200B}\u{2060}\u{FEFF}")),
+            "name",
+        ),
+        (
+            "name only variation selectors",
+            with("name", json!("\u{FE0F}\u{E0100}")),
+            "name",
+        ),
+        (
+            "name with a right-to-left override",
+            with("name", json!("CRM\u{202E}cnys")),
+            "name",
+        ),
+        (
+            "name with an isolate",
+            with("name", json!("\u{2067}CRM\u{2069}")),
+            "name",
+        ),
+        (
+            "description with a bidirectional mark",
+            with("description", json!("sync\u{200F}")),
+            "description",
+        ),
         ("url missing", without("url"), "url"),
         ("url relative", with("url", json!("/hooks")), "url"),
         (
@@ -212,6 +237,8 @@ async fn tenant_and_key_inputs_are_validated() {
         (json!({}), "name"),
         (json!({"name": ""}), "name"),
         (json!({"name": "x".repeat(101)}), "name"),
+        (json!({"name": "\u{200B}\u{200D}"}), "name"),
+        (json!({"name": "Acme\u{202E}"}), "name"),
         (json!({"name": "ok", "plan": "pro"}), "plan"),
     ] {
         let r = app.admin(Method::POST, "/api/v1/tenants", Some(body)).await;
@@ -226,6 +253,8 @@ async fn tenant_and_key_inputs_are_validated() {
         (json!({"expires_at": "tomorrow"}), "expires_at"),
         (json!({"expires_at": "2001-01-01T00:00:00Z"}), "expires_at"),
         (json!({"name": 5}), "name"),
+        (json!({"name": "\u{3164}"}), "name"),
+        (json!({"name": "prod\u{061C}"}), "name"),
         (json!({"scopes": []}), "scopes"),
     ] {
         let r = app.admin(Method::POST, &path, Some(body)).await;

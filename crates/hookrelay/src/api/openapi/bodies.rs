@@ -18,11 +18,12 @@ use super::schemas::{EventType, Subscription};
 #[schema(example = json!({"name": "Acme Corp"}))]
 #[allow(dead_code)]
 pub struct NewTenantBody {
-    /// 1–100 characters, no control characters; surrounding spaces are trimmed.
+    /// 1–100 characters, no control or bidirectional control characters, at least one visible;
+    /// surrounding spaces are trimmed.
     #[schema(
         min_length = 1,
         max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
     )]
     name: String,
 }
@@ -33,11 +34,12 @@ pub struct NewTenantBody {
 #[schema(example = json!({"name": "production", "expires_at": "2099-01-01T00:00:00Z"}))]
 #[allow(dead_code)]
 pub struct NewApiKeyBody {
-    /// A label to tell keys apart, 1–100 characters.
+    /// A label to tell keys apart, 1–100 characters, at least one visible, no control or
+    /// bidirectional control characters.
     #[schema(
         min_length = 1,
         max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$",
         nullable = false
     )]
     name: Option<String>,
@@ -125,15 +127,20 @@ impl ToSchema for CustomHeaders {}
 }))]
 #[allow(dead_code)]
 pub struct NewWebhookBody {
-    /// 1–100 characters, no control characters; surrounding spaces are trimmed.
+    /// 1–100 characters, no control or bidirectional control characters, at least one visible;
+    /// surrounding spaces are trimmed.
     #[schema(
         min_length = 1,
         max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
     )]
     name: String,
-    /// Up to 500 characters, no control characters; `null` or blank: none.
-    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    /// Up to 500 characters, no control or bidirectional control characters; `null` or blank
+    /// (nothing visible): none.
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+    )]
     description: Option<String>,
     #[schema(value_type = WebhookUrl)]
     url: String,
@@ -176,11 +183,14 @@ pub struct WebhookPatchBody {
         nullable = false,
         min_length = 1,
         max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
     )]
     name: Option<String>,
     /// `null` or blank clears it.
-    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
+    )]
     description: Option<String>,
     #[schema(nullable = false, value_type = Option<WebhookUrl>)]
     url: Option<String>,
