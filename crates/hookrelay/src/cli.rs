@@ -122,9 +122,15 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
-    /// Largest accepted event (`POST /api/v1/events` body), in bytes.
+    /// Largest accepted event, in bytes: a `POST /api/v1/events` body, and each event of a
+    /// batch.
     #[arg(long, env = "HOOKRELAY_MAX_EVENT_BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES)]
     pub max_event_bytes: usize,
+
+    /// Largest accepted `POST /api/v1/events/batch` body, in bytes [default: 16 times
+    /// --max-event-bytes, 4194304 with its default].
+    #[arg(long, env = "HOOKRELAY_MAX_BATCH_BYTES")]
+    pub max_batch_bytes: Option<usize>,
 
     /// Who may read `GET /metrics`: `public` (anyone reaching the listener), `admin` (the
     /// admin key as bearer token) or `off`.
@@ -240,6 +246,7 @@ impl From<ServeArgs> for ServeConfig {
             admin_key: args.admin_key,
             max_body_bytes: args.max_body_bytes,
             max_event_bytes: args.max_event_bytes,
+            max_batch_bytes: args.max_batch_bytes,
             rate_limits: RateLimitConfig {
                 per_key: args.limits.rate_limit_per_key,
                 per_ip: args.limits.rate_limit_per_ip,

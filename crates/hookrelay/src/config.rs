@@ -11,6 +11,9 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://hookrelay.db";
 pub const DEFAULT_DB_MAX_CONNECTIONS: u32 = 10;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 256 * 1024;
+/// A batch's body, when `max_batch_bytes` is not set: this many times the event limit
+/// (4 MiB with the defaults).
+pub const DEFAULT_BATCH_FACTOR: usize = 16;
 pub const DEFAULT_MAX_WEBHOOKS_PER_TENANT: u32 = 100;
 pub const DEFAULT_BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -27,8 +30,11 @@ pub struct ServeConfig {
     pub admin_key: Option<SecretString>,
     /// Largest accepted request body on the management API.
     pub max_body_bytes: usize,
-    /// Largest accepted event (`POST /events` body).
+    /// Largest accepted event, on `POST /events` and inside `POST /events/batch` alike.
     pub max_event_bytes: usize,
+    /// Largest accepted `POST /events/batch` body; `None`: `DEFAULT_BATCH_FACTOR` times
+    /// `max_event_bytes`.
+    pub max_batch_bytes: Option<usize>,
     /// API rate limits (per key, per client address, test sends).
     pub rate_limits: crate::api::limits::RateLimitConfig,
     /// Webhooks one tenant may have; 0: no limit.
@@ -68,6 +74,7 @@ impl ServeConfig {
             admin_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            max_batch_bytes: None,
             rate_limits: crate::api::limits::RateLimitConfig::default(),
             max_webhooks_per_tenant: DEFAULT_MAX_WEBHOOKS_PER_TENANT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
@@ -75,6 +82,12 @@ impl ServeConfig {
             metrics_access: MetricsAccess::default(),
             retention: crate::retention::RetentionConfig::default(),
         }
+    }
+
+    /// The limit of a whole batch body.
+    pub fn batch_limit(&self) -> usize {
+        self.max_batch_bytes
+            .unwrap_or_else(|| self.max_event_bytes.saturating_mul(DEFAULT_BATCH_FACTOR))
     }
 
     /// Checks what types cannot; errors name the setting.
@@ -89,6 +102,11 @@ impl ServeConfig {
         if self.max_body_bytes < 1024 {
             anyhow::bail!(
                 "max body bytes (--max-body-bytes / HOOKRELAY_MAX_BODY_BYTES) must be at least 1024"
+            );
+        }
+        if self.batch_limit() < self.max_event_bytes {
+            anyhow::bail!(
+                "max batch bytes (--max-batch-bytes / HOOKRELAY_MAX_BATCH_BYTES) must be at least max event bytes (--max-event-bytes), or a batch could not carry one largest event"
             );
         }
         if self.body_read_timeout < std::time::Duration::from_secs(1) {

@@ -28,6 +28,7 @@ pub async fn run(
         &config.database_url,
         &config.encryption,
     )?);
+    let cursors = Arc::new(keyring.cursor_key());
     let store = store::connect(&config.database_url, config.db_max_connections, keyring).await?;
     let admin_key_hash = settle_admin_key(store.as_ref(), &config).await?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
@@ -42,6 +43,7 @@ pub async fn run(
         max_webhooks_per_tenant: config.max_webhooks_per_tenant,
         metrics: metrics.clone(),
         metrics_access: config.metrics_access,
+        cursors,
     };
     // Changes made on other nodes (PostgreSQL): applied here as this node's own are.
     let (changes_tx, mut changes_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -67,6 +69,7 @@ pub async fn run(
     let limits = BodyLimits {
         api: config.max_body_bytes,
         event: config.max_event_bytes,
+        batch: config.batch_limit(),
         read_timeout: config.body_read_timeout,
     };
     let app = api::router(state, limits);

@@ -3,17 +3,19 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::AppState;
 use super::auth::TenantId;
-use super::extract::{List, OptionalJsonObject, PathId, PathIds, QueryParams, check};
+use super::extract::{List, OptionalRawJson, PathId, PathIds, QueryParams, check, raw_object};
 use super::openapi::{EventType, PageQuery, TenantHeader, TestBody};
 use super::problem::{ApiError, ApiResult};
 use super::webhooks::find as find_webhook;
 use crate::domain::catalog;
 use crate::domain::id;
 use crate::domain::input::{FieldError, Input};
+use crate::domain::json::{self, RawObject};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::Webhook;
 use crate::store::{LogEntry, LogFilter};
@@ -30,8 +32,9 @@ pub struct LogOut {
     event_id: Option<String>,
     #[schema(value_type = EventType)]
     event_type: String,
-    /// The envelope sent (`id`, `type`, `tenant_id`, `created_at`, `data`).
-    payload: Value,
+    /// The envelope sent (`id`, `type`, `tenant_id`, `created_at`, `data`), byte for byte.
+    #[schema(value_type = Object)]
+    payload: Box<RawValue>,
     /// The request headers sent; on `GET /webhooks/{id}/logs/{log_id}` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>, nullable = false)]
@@ -49,7 +52,15 @@ pub struct LogOut {
 
 impl LogOut {
     fn new(e: LogEntry, with_headers: bool) -> Self {
-        let payload = serde_json::from_str(&e.payload).unwrap_or(Value::String(e.payload));
+        // As sent: parsed into a value, its numbers would be rewritten as floats.
+        // (What is not JSON, which only a damaged row could hold, is shown as a string.)
+        let text = if serde_json::from_str::<serde::de::IgnoredAny>(&e.payload).is_ok() {
+            e.payload
+        } else {
+            serde_json::to_string(&e.payload).unwrap_or_default()
+        };
+        let payload =
+            RawValue::from_string(text).unwrap_or_else(|_| crate::domain::event::empty_object());
         let request_headers = with_headers.then(|| {
             e.request_headers
                 .as_deref()
@@ -93,7 +104,7 @@ pub async fn logs(
     query: QueryParams,
 ) -> ApiResult<Json<List<LogOut>>> {
     let mut errors = Vec::new();
-    let scope = super::extract::list_scope("logs", &webhook_id);
+    let scope = super::extract::list_scope(&state.cursors, "logs", &webhook_id);
     let page = query.page(&scope, &mut errors)?;
     let event_type = query.0.get("event_type").cloned();
     if let Some(t) = &event_type
@@ -254,18 +265,27 @@ pub async fn test(
     TenantId(tenant_id): TenantId,
     State(state): State<AppState>,
     PathId(webhook_id): PathId,
-    OptionalJsonObject(body): OptionalJsonObject,
+    OptionalRawJson(bytes): OptionalRawJson,
 ) -> ApiResult<Json<TestOut>> {
-    let body = body.unwrap_or_default();
-    let mut input = Input::new(&body, &["event_type", "payload"]);
+    let body = match &bytes {
+        Some(bytes) => raw_object(bytes)?,
+        None => RawObject::default(),
+    };
+    // `payload` is sent on as given, like an event's `data`.
+    let fields = body.parsed_except(&["payload"]);
+    let mut input = Input::new(&fields, &["event_type"]);
     let event_type = input.optional("event_type", |v| match v.as_str().and_then(catalog::find) {
         Some(t) => Ok(t),
         None => Err("must be an event type from the catalogue (not \"*\")".to_owned()),
     });
-    let payload = input.optional("payload", |v| match v {
-        Value::Object(map) => Ok(map.clone()),
-        _ => Err("must be a JSON object".to_owned()),
-    });
+    let payload = match body.get("payload") {
+        Some(raw) if json::is_object(raw) => Some(raw.to_owned()),
+        Some(_) => {
+            input.push(FieldError::new("payload", "must be a JSON object"));
+            None
+        }
+        None => None,
+    };
     let (event_type, payload) = input
         .finish(|| (event_type, payload))
         .map_err(ApiError::Validation)?;
@@ -274,10 +294,9 @@ pub async fn test(
     let event_type = event_type.unwrap_or_else(|| default_test_type(&hook));
     let data = match payload {
         Some(data) => data,
-        None => match serde_json::from_str::<Value>(event_type.sample) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        },
+        // Every sample is checked to be a JSON object by the catalogue's tests.
+        None => RawValue::from_string(event_type.sample.to_owned())
+            .unwrap_or_else(|_| crate::domain::event::empty_object()),
     };
     let (log_id, outcome) = state
         .engine

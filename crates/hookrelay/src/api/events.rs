@@ -1,14 +1,14 @@
 //! Ingest: `POST /events`, `POST /events/batch`, and `GET /events/{id}`.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
 use super::AppState;
 use super::auth::{Caller, TenantId};
-use super::extract::{JsonObject, PathId};
+use super::extract::{PathId, RawJson, raw_object};
 use super::openapi::{EventType, NewEventBatchBody, NewEventBody, TenantHeader};
 use super::problem::{ApiError, ApiResult};
 use crate::delivery::{Accepted, IngestError};
@@ -16,9 +16,15 @@ use crate::domain::delivery::DeliveryState;
 use crate::domain::event::{EventInput, NewEvent};
 use crate::domain::id;
 use crate::domain::input::FieldError;
+use crate::domain::json::{self, RawObject};
 use crate::domain::time::Timestamp;
 
 pub const MAX_BATCH: usize = 500;
+
+/// The largest event, whichever route brings it: `POST /events` holds its body to it, and
+/// `POST /events/batch` each of its events (the batch as a whole has its own limit).
+#[derive(Debug, Clone, Copy)]
+pub struct EventLimit(pub usize);
 
 /// An accepted event.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -60,7 +66,7 @@ impl From<IngestError> for ApiError {
 /// carry `prefix` (`events[3].` in a batch).
 fn prepare(
     caller: &Caller,
-    body: &Map<String, Value>,
+    body: &RawObject<'_>,
     now: Timestamp,
     prefix: &str,
 ) -> Result<NewEvent, Refusal> {
@@ -150,8 +156,9 @@ async fn check_tenants(
 pub async fn create(
     caller: Caller,
     State(state): State<AppState>,
-    JsonObject(body): JsonObject,
+    RawJson(bytes): RawJson,
 ) -> ApiResult<(StatusCode, Json<AcceptedOut>)> {
+    let body = raw_object(&bytes)?;
     let event = prepare(&caller, &body, Timestamp::now(), "")?;
     let events = [(String::new(), event)];
     check_tenants(&state, &caller, &events).await?;
@@ -173,36 +180,45 @@ pub struct BatchOut {
 }
 
 /// Up to 500 events; all are validated before any is stored, and each is then accepted as if
-/// posted alone (idempotency keys included).
+/// posted alone (idempotency keys included). Each event is held to the size limit of
+/// `POST /events` (its object's bytes as sent), and the batch to its own total.
 #[utoipa::path(post, path = "/api/v1/events/batch", operation_id = "create_events", tag = "events",
     request_body = NewEventBatchBody,
     responses(
         (status = 202, description = "All accepted and stored.", body = BatchOut),
+        (status = 422, description = "A field of some event is invalid, or an event is larger \
+            than the per-event limit (`events[i]`); every such event is named.",
+            body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 404, description = "A tenant key named another tenant in a `tenant_id`.",
             body = super::openapi::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_batch(
     caller: Caller,
     State(state): State<AppState>,
-    JsonObject(body): JsonObject,
+    Extension(EventLimit(event_limit)): Extension<EventLimit>,
+    RawJson(bytes): RawJson,
 ) -> ApiResult<(StatusCode, Json<BatchOut>)> {
+    let body = raw_object(&bytes)?;
     let unknown: Vec<FieldError> = body
         .keys()
         .filter(|k| *k != "events")
-        .map(|k| FieldError::new(k.as_str(), "unknown field"))
+        .map(|k| FieldError::new(k, "unknown field"))
         .collect();
     if !unknown.is_empty() {
         return Err(ApiError::Validation(unknown));
     }
-    let items = match body.get("events") {
-        Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_BATCH => items,
-        Some(Value::Array(_)) => {
-            return Err(ApiError::field(
-                "events",
-                format!("must hold 1 to {MAX_BATCH} events"),
-            ));
-        }
-        Some(_) => return Err(ApiError::field("events", "must be an array of events")),
+    let items: Vec<&RawValue> = match body.get("events") {
+        // Each event's text as sent: its size is what the per-event limit counts.
+        Some(raw) => match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
+            Ok(items) if !items.is_empty() && items.len() <= MAX_BATCH => items,
+            Ok(_) => {
+                return Err(ApiError::field(
+                    "events",
+                    format!("must hold 1 to {MAX_BATCH} events"),
+                ));
+            }
+            Err(_) => return Err(ApiError::field("events", "must be an array of events")),
+        },
         None => return Err(ApiError::field("events", "is required")),
     };
     let now = Timestamp::now();
@@ -211,11 +227,24 @@ pub async fn create_batch(
     let mut foreign = false;
     for (i, item) in items.iter().enumerate() {
         let prefix = format!("events[{i}].");
-        let Value::Object(object) = item else {
-            errors.push(FieldError::new(format!("events[{i}]"), "must be an object"));
+        let size = item.get().len();
+        if size > event_limit {
+            errors.push(FieldError::new(
+                format!("events[{i}]"),
+                format!(
+                    "is {size} bytes; an event may be at most {event_limit} bytes, in a batch as on POST /events"
+                ),
+            ));
             continue;
+        }
+        let object = match RawObject::parse(item.get()) {
+            Ok(object) if json::is_object(item) => object,
+            _ => {
+                errors.push(FieldError::new(format!("events[{i}]"), "must be an object"));
+                continue;
+            }
         };
-        match prepare(&caller, object, now, &prefix) {
+        match prepare(&caller, &object, now, &prefix) {
             Ok(event) => events.push((prefix, event)),
             Err(Refusal::Fields(mut e)) => errors.append(&mut e),
             Err(Refusal::ForeignTenant) => foreign = true,
@@ -265,9 +294,22 @@ pub struct EventOut {
     tenant_id: String,
     created_at: Timestamp,
     idempotency_key: Option<String>,
+    /// As sent.
     #[schema(value_type = Object)]
-    data: Value,
+    data: Box<RawValue>,
     deliveries: Vec<DeliveryOut>,
+}
+
+/// The `data` of a stored envelope, as it was sent.
+fn stored_data(envelope: &str) -> Box<RawValue> {
+    #[derive(serde::Deserialize)]
+    struct Stored<'a> {
+        #[serde(borrow)]
+        data: &'a RawValue,
+    }
+    serde_json::from_str::<Stored>(envelope)
+        .map(|stored| stored.data.to_owned())
+        .unwrap_or_else(|_| crate::domain::event::empty_object())
 }
 
 /// An event and the state of each of its deliveries.
@@ -287,10 +329,7 @@ pub async fn get(
         .event(&tenant_id, &event_id)
         .await?
         .ok_or(ApiError::NotFound("event"))?;
-    let data = serde_json::from_str::<Value>(&event.body)
-        .ok()
-        .and_then(|mut envelope| envelope.get_mut("data").map(Value::take))
-        .unwrap_or(Value::Null);
+    let data = stored_data(&event.body);
     Ok(Json(EventOut {
         id: event.id,
         event_type: event.event_type,

@@ -1,5 +1,9 @@
 //! Request extractors that answer in our problem format: a JSON object body, path ids and list
 //! parameters. Axum's own rejections are plain text; a client should never see one.
+//!
+//! Every JSON body is checked for a key given twice in one object (422 naming it): parsers
+//! keep one of the two silently, so the server and a proxy or log reader could each see
+//! another request.
 
 use std::collections::HashMap;
 
@@ -8,13 +12,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::problem::ApiError;
+use crate::domain::cursor::CursorKey;
 use crate::domain::input::FieldError;
+use crate::domain::json::{self, RawObject};
 use crate::store::Page;
 
 /// A request body that is a JSON object, behind `Content-Type: application/json`.
@@ -47,6 +51,40 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
             return Err(ApiError::UnsupportedMediaType);
         }
         parse_object(&bytes).map(|map| OptionalJsonObject(Some(map)))
+    }
+}
+
+/// A JSON body kept as the bytes sent, for routes that pass part of it on untouched (events):
+/// read it with [`raw_object`].
+pub struct RawJson(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (json, bytes) = read_body(req, state).await?;
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        Ok(RawJson(bytes))
+    }
+}
+
+/// Like [`RawJson`], but an empty body (with or without a content type) is `None`.
+pub struct OptionalRawJson(pub Option<Bytes>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalRawJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (json, bytes) = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalRawJson(None));
+        }
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        Ok(OptionalRawJson(Some(bytes)))
     }
 }
 
@@ -100,17 +138,53 @@ fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
 /// Parses a body that must be one JSON object, saying where it is broken when it is not.
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::BadRequest(
-            "the request body must be a JSON object".into(),
-        )),
-        Err(e) => Err(ApiError::BadRequest(format!(
-            "malformed JSON at line {} column {}: {}",
-            e.line(),
-            e.column(),
-            json_error_text(&e)
-        ))),
+        Ok(Value::Object(map)) => {
+            check_duplicates(bytes)?;
+            Ok(map)
+        }
+        Ok(_) => Err(not_an_object()),
+        Err(e) => Err(malformed(&e)),
     }
+}
+
+/// Reads a body that must be one JSON object, its members' values kept as sent.
+pub fn raw_object(bytes: &[u8]) -> Result<RawObject<'_>, ApiError> {
+    match RawObject::parse_slice(bytes) {
+        Ok(object) => {
+            check_duplicates(bytes)?;
+            Ok(object)
+        }
+        // Well-formed JSON of another type (an array, a number).
+        Err(e) if e.classify() == serde_json::error::Category::Data => Err(not_an_object()),
+        Err(e) => Err(malformed(&e)),
+    }
+}
+
+/// A key given twice in one object, anywhere in the body: 422 naming its path.
+fn check_duplicates(bytes: &[u8]) -> Result<(), ApiError> {
+    match json::find_duplicate_key(bytes) {
+        None => Ok(()),
+        Some(dup) => Err(ApiError::field(
+            dup.path,
+            format!(
+                "key {:?} is given twice in the same object; each key may appear once",
+                dup.key
+            ),
+        )),
+    }
+}
+
+fn not_an_object() -> ApiError {
+    ApiError::BadRequest("the request body must be a JSON object".into())
+}
+
+fn malformed(e: &serde_json::Error) -> ApiError {
+    ApiError::BadRequest(format!(
+        "malformed JSON at line {} column {}: {}",
+        e.line(),
+        e.column(),
+        json_error_text(e)
+    ))
 }
 
 /// serde_json's message without its own " at line X column Y" suffix (we say that ourselves).
@@ -176,7 +250,7 @@ impl QueryParams {
     /// A cursor not of the documented shape is a 422 (recorded in `errors`). One of that shape
     /// this list did not issue (another tenant's, another webhook's log, or made up) is a 404:
     /// no page of this list starts there.
-    pub fn page(&self, scope: &str, errors: &mut Vec<FieldError>) -> Result<Page, ApiError> {
+    pub fn page(&self, scope: &ListScope, errors: &mut Vec<FieldError>) -> Result<Page, ApiError> {
         let limit = match self.0.get("limit") {
             None => DEFAULT_LIMIT,
             Some(raw) => match raw.parse::<u32>() {
@@ -199,7 +273,7 @@ impl QueryParams {
                     "must be the next_cursor of an earlier page of this list",
                 ));
             } else {
-                match decode_cursor(raw, scope) {
+                match scope.key.decode(raw, &scope.name) {
                     Some(id) => before = Some(id),
                     None => return Err(ApiError::NotFound("page at this cursor in this list")),
                 }
@@ -261,29 +335,20 @@ fn is_cursor_shaped(raw: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The list a page belongs to, and the key its cursors are signed with.
+pub struct ListScope<'k> {
+    key: &'k CursorKey,
+    name: String,
+}
+
 /// The scope a list's cursors are bound to: which list (`kind`) of which owner, so a cursor
-/// from a tenant's webhooks is not taken by the same tenant's keys.
-pub fn list_scope(kind: &str, owner: &str) -> String {
-    format!("{kind}/{owner}")
-}
-
-/// A cursor is the last id of a page, bound to its list's scope: `base64url(scope:id)`.
-fn encode_cursor(scope: &str, id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{scope}:{id}"))
-}
-
-fn decode_cursor(raw: &str, scope: &str) -> Option<String> {
-    let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let (from, id) = text.split_once(':')?;
-    if from != scope {
-        return None;
+/// from a tenant's webhooks is not taken by the same tenant's keys. Cursors are signed
+/// (`domain::cursor`): one this server did not issue for this list pages nothing.
+pub fn list_scope<'k>(key: &'k CursorKey, kind: &str, owner: &str) -> ListScope<'k> {
+    ListScope {
+        key,
+        name: format!("{kind}/{owner}"),
     }
-    let id = id.to_owned();
-    let plausible = !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    plausible.then_some(id)
 }
 
 /// A page of results as every list answers: `{ "data": [...], "next_cursor": ... }`.
@@ -296,11 +361,17 @@ pub struct List<T> {
 
 impl<T> List<T> {
     /// Builds the answer from rows fetched with [`QueryParams::page`] (one extra row).
-    pub fn from_page(mut rows: Vec<T>, page: &Page, scope: &str, id: impl Fn(&T) -> &str) -> Self {
+    pub fn from_page(
+        mut rows: Vec<T>,
+        page: &Page,
+        scope: &ListScope,
+        id: impl Fn(&T) -> &str,
+    ) -> Self {
         let wanted = page.limit.saturating_sub(1) as usize;
         let next_cursor = if rows.len() > wanted {
             rows.truncate(wanted);
-            rows.last().map(|last| encode_cursor(scope, id(last)))
+            rows.last()
+                .map(|last| scope.key.encode(&scope.name, id(last)))
         } else {
             None
         };
@@ -340,27 +411,43 @@ mod tests {
     }
 
     #[test]
-    fn cursor_round_trip_and_garbage() {
-        let encoded = encode_cursor("ten_a", "wh_01abc");
-        assert_eq!(
-            decode_cursor(&encoded, "ten_a").as_deref(),
-            Some("wh_01abc")
+    fn duplicate_keys_are_a_422_naming_the_path() {
+        let err = parse_object(br#"{"name": "a", "headers": {"x": "1", "x": "2"}}"#).unwrap_err();
+        let ApiError::Validation(errors) = err else {
+            panic!("expected 422, got {err:?}")
+        };
+        assert_eq!(errors[0].field, "headers.x");
+        assert!(errors[0].message.contains("\"x\""), "{}", errors[0].message);
+        assert!(matches!(
+            raw_object(br#"{"type": "a", "type": "b"}"#),
+            Err(ApiError::Validation(_))
+        ));
+        // Malformed JSON is still a 400 saying where.
+        assert!(
+            matches!(raw_object(b"{\"a\": 1,,}"), Err(ApiError::BadRequest(d)) if d.contains("line 1"))
         );
-        assert_eq!(decode_cursor("!!", "ten_a"), None);
-        let injected = URL_SAFE_NO_PAD.encode("ten_a:' OR 1=1");
-        assert_eq!(decode_cursor(&injected, "ten_a"), None);
-        // A bare id (no scope) is not a cursor.
-        assert_eq!(
-            decode_cursor(&URL_SAFE_NO_PAD.encode("wh_01abc"), "ten_a"),
-            None
+        assert!(
+            matches!(raw_object(b"[1]"), Err(ApiError::BadRequest(d)) if d.contains("must be a JSON object"))
         );
     }
 
     #[test]
-    fn a_cursor_only_pages_its_own_list() {
-        let theirs = encode_cursor("ten_a", "wh_01abc");
-        assert_eq!(decode_cursor(&theirs, "ten_b"), None);
-        assert_eq!(decode_cursor(&theirs, "ten_"), None);
-        assert_eq!(decode_cursor(&theirs, ""), None);
+    fn pages_verify_their_cursor_against_their_list() {
+        let key = CursorKey::new(vec![[9; 32]]);
+        let mine = list_scope(&key, "webhooks", "ten_a");
+        let cursor = key.encode("webhooks/ten_a", "wh_01abc");
+        let query = |c: &str| QueryParams(HashMap::from([("cursor".to_owned(), c.to_owned())]));
+        let mut errors = Vec::new();
+        let page = query(&cursor).page(&mine, &mut errors).unwrap();
+        assert_eq!(page.before.as_deref(), Some("wh_01abc"));
+        let theirs = list_scope(&key, "webhooks", "ten_b");
+        assert!(matches!(
+            query(&cursor).page(&theirs, &mut errors),
+            Err(ApiError::NotFound(_))
+        ));
+        assert!(errors.is_empty());
+        // Not of the documented shape: 422.
+        let _ = query("not a cursor").page(&mine, &mut errors);
+        assert_eq!(errors[0].field, "cursor");
     }
 }

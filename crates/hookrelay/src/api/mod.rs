@@ -44,6 +44,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Who may read `/metrics`.
     pub metrics_access: crate::config::MetricsAccess,
+    /// Signs list cursors (derived from the operator keys: the same on every node).
+    pub cursors: Arc<crate::domain::cursor::CursorKey>,
 }
 
 /// Request body limits.
@@ -51,18 +53,19 @@ pub struct AppState {
 pub struct BodyLimits {
     /// Management API bodies.
     pub api: usize,
-    /// One event (`POST /events`); a batch may be `BATCH_FACTOR` times larger.
+    /// One event, whichever route brings it: the body of `POST /events`, and each event of
+    /// `POST /events/batch`.
     pub event: usize,
+    /// A whole `POST /events/batch` body.
+    pub batch: usize,
     /// How long any request body may take to arrive.
     pub read_timeout: std::time::Duration,
 }
 
-const BATCH_FACTOR: usize = 16;
-
 /// The whole HTTP surface.
 pub fn router(state: AppState, limits: BodyLimits) -> Router {
     let event_limit = limits.event;
-    let batch_limit = limits.event.saturating_mul(BATCH_FACTOR);
+    let batch_limit = limits.batch;
     let v1 = Router::new()
         .route(
             "/events",
@@ -74,7 +77,8 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
             "/events/batch",
             post(events::create_batch)
                 .layer::<_, Infallible>(DefaultBodyLimit::max(batch_limit))
-                .layer::<_, Infallible>(axum::Extension(BodyLimit(batch_limit))),
+                .layer::<_, Infallible>(axum::Extension(BodyLimit(batch_limit)))
+                .layer::<_, Infallible>(axum::Extension(events::EventLimit(event_limit))),
         )
         .route("/events/{id}", get(events::get))
         .route("/tenants", get(tenants::list).post(tenants::create))
@@ -96,6 +100,7 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
                 .delete(webhooks::delete),
         )
         .route("/webhooks/{id}/secret", get(webhooks::get_secret))
+        .route("/webhooks/{id}/headers", get(webhooks::get_headers))
         .route(
             "/webhooks/{id}/rotate-secret",
             post(webhooks::rotate_secret),

@@ -44,10 +44,11 @@ pub async fn list(
     query: QueryParams,
 ) -> ApiResult<Json<List<Tenant>>> {
     let mut errors = Vec::new();
-    let page = query.page("tenants", &mut errors)?;
+    let scope = super::extract::list_scope(&state.cursors, "tenants", "operator");
+    let page = query.page(&scope, &mut errors)?;
     check(errors)?;
     let rows = state.store.tenants(&page).await?;
-    Ok(Json(List::from_page(rows, &page, "tenants", |t| &t.id)))
+    Ok(Json(List::from_page(rows, &page, &scope, |t| &t.id)))
 }
 
 /// One tenant.
@@ -130,7 +131,7 @@ pub async fn list_keys(
     query: QueryParams,
 ) -> ApiResult<Json<List<ApiKeyInfo>>> {
     let mut errors = Vec::new();
-    let scope = super::extract::list_scope("keys", &tenant_id);
+    let scope = super::extract::list_scope(&state.cursors, "keys", &tenant_id);
     let page = query.page(&scope, &mut errors)?;
     check(errors)?;
     let tenant = find(&state, &tenant_id).await?;

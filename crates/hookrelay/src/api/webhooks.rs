@@ -23,7 +23,9 @@ use crate::domain::webhook::{
 use crate::store::WebhookFilter;
 
 /// A webhook as the API shows it. The secret is whole only in the create answer and on
-/// `GET /webhooks/{id}/secret`; everywhere else it is masked.
+/// `GET /webhooks/{id}/secret`; everywhere else it is masked. Custom header values are
+/// masked everywhere (the create answer too: the client just sent them) and read on
+/// `GET /webhooks/{id}/headers`.
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Webhook)]
 pub struct WebhookOut {
@@ -41,8 +43,10 @@ pub struct WebhookOut {
     status: WebhookStatus,
     retry_count: i64,
     timeout_seconds: i64,
-    /// Extra headers sent with every delivery (names lowercase).
-    #[schema(value_type = std::collections::HashMap<String, String>)]
+    /// Extra headers sent with every delivery (names lowercase), their values masked
+    /// (`***`) in every answer: read them with `GET /webhooks/{id}/headers`.
+    #[schema(value_type = std::collections::HashMap<String, String>,
+        example = json!({"authorization": "***"}))]
     headers: serde_json::Value,
     /// Deliveries per second at most; `null`: no limit.
     rate_limit_per_second: Option<i64>,
@@ -72,7 +76,7 @@ impl WebhookOut {
             status: w.status,
             retry_count: w.retry_count,
             timeout_seconds: w.timeout_seconds,
-            headers: crate::domain::headers::to_json(&w.headers),
+            headers: crate::domain::headers::to_masked_json(&w.headers),
             rate_limit_per_second: w.rate_limit_per_second,
             is_active: w.is_active,
             total_deliveries: w.total_deliveries,
@@ -117,7 +121,7 @@ pub async fn list(
     query: QueryParams,
 ) -> ApiResult<Json<List<WebhookOut>>> {
     let mut errors = Vec::new();
-    let scope = super::extract::list_scope("webhooks", &tenant_id);
+    let scope = super::extract::list_scope(&state.cursors, "webhooks", &tenant_id);
     let page = query.page(&scope, &mut errors)?;
     let filter = WebhookFilter {
         is_active: query.bool("is_active", &mut errors),
@@ -251,6 +255,32 @@ pub async fn get_secret(
 ) -> ApiResult<Json<SecretOut>> {
     let webhook = find(&state, &tenant_id, &webhook_id).await?;
     Ok(Json(SecretOut::of(webhook)))
+}
+
+/// A webhook's custom headers, values in clear.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookHeaders)]
+pub struct HeadersOut {
+    /// Sent with every delivery (names lowercase), in the order given.
+    #[schema(value_type = std::collections::HashMap<String, String>,
+        example = json!({"authorization": "Bearer 8f14e45fceea167a5a36dedd4bea2543"}))]
+    headers: serde_json::Value,
+}
+
+/// A webhook's custom headers with their values, which every other answer masks (they often
+/// carry the receiver's credentials).
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/headers", operation_id = "get_webhook_headers", tag = "webhooks",
+    params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
+    responses((status = 200, description = "The headers.", body = HeadersOut)))]
+pub async fn get_headers(
+    TenantId(tenant_id): TenantId,
+    State(state): State<AppState>,
+    PathId(webhook_id): PathId,
+) -> ApiResult<Json<HeadersOut>> {
+    let webhook = find(&state, &tenant_id, &webhook_id).await?;
+    Ok(Json(HeadersOut {
+        headers: crate::domain::headers::to_json(&webhook.headers),
+    }))
 }
 
 /// Change any subset of a webhook's writable fields.

@@ -48,7 +48,7 @@ pub enum WebhooksCommand {
         #[arg(long)]
         inactive: bool,
     },
-    /// Show one webhook (its secret masked).
+    /// Show one webhook (its secret and header values masked).
     Get {
         /// The webhook (`wh_…`).
         id: String,
@@ -144,6 +144,11 @@ pub enum WebhooksCommand {
     },
     /// Print the signing secret (and, during a rotation, the previous one).
     Secret {
+        /// The webhook (`wh_…`).
+        id: String,
+    },
+    /// Print the custom headers with their values (`get` and `list` show them masked).
+    Headers {
         /// The webhook (`wh_…`).
         id: String,
     },
@@ -376,6 +381,19 @@ pub async fn webhooks(args: WebhooksArgs) -> Result<(), Failure> {
                         field(&answer, "previous_secret"),
                         field(&answer, "previous_secret_expires_at")
                     );
+                }
+            }
+        }
+        WebhooksCommand::Headers { id } => {
+            let answer = client
+                .call(Method::GET, &["webhooks", &id, "headers"], &[], None)
+                .await?;
+            if json {
+                print_json(&answer);
+            } else if let Some(Value::Object(headers)) = answer.get("headers") {
+                // One `Name: value` a line, as `--header` takes them.
+                for (name, value) in headers {
+                    println!("{name}: {}", value.as_str().unwrap_or_default());
                 }
             }
         }

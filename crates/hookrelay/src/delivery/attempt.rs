@@ -181,7 +181,7 @@ fn headers_json(headers: &HeaderMap, target: &Target) -> String {
         .map(|(k, v)| {
             let custom = target.headers.iter().any(|(n, _)| n == k.as_str());
             let value = if custom {
-                "***".to_owned()
+                crate::domain::headers::MASK.to_owned()
             } else {
                 v.to_str().unwrap_or_default().to_owned()
             };

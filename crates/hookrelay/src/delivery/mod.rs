@@ -275,7 +275,7 @@ impl Engine {
         &self,
         webhook: &Webhook,
         event_type: &str,
-        data: &serde_json::Map<String, serde_json::Value>,
+        data: &serde_json::value::RawValue,
     ) -> Result<(String, AttemptOutcome), crate::store::StoreError> {
         let now = Timestamp::now();
         let event_id = id::new_at(id::EVENT, now);

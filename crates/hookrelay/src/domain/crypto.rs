@@ -30,6 +30,8 @@ pub enum CryptoError {
 #[derive(Clone)]
 pub struct Keyring {
     keys: Vec<(String, Aes256Gcm)>,
+    /// Derived from the same keys, in the same order, for signing list cursors.
+    cursor_keys: Vec<[u8; KEY_LEN]>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -46,7 +48,19 @@ impl Keyring {
             .chain(older)
             .map(|key| (key_id(key), Aes256Gcm::new(key.into())))
             .collect();
-        Keyring { keys }
+        let cursor_keys = std::iter::once(primary)
+            .chain(older)
+            .map(|key| derive(key, CURSOR_LABEL))
+            .collect();
+        Keyring { keys, cursor_keys }
+    }
+
+    /// The key that signs list cursors. Derived from the operator keys, so it is the same
+    /// after a restart (the SQLite key file, or `HOOKRELAY_ENCRYPTION_KEY`) and on every node
+    /// sharing a PostgreSQL database (which requires that setting), yet never the sealing key
+    /// itself. Older keys still verify what they signed.
+    pub fn cursor_key(&self) -> super::cursor::CursorKey {
+        super::cursor::CursorKey::new(self.cursor_keys.clone())
     }
 
     /// A key from its base64 form (as in `HOOKRELAY_ENCRYPTION_KEY`).
@@ -128,6 +142,18 @@ impl Keyring {
     }
 }
 
+const CURSOR_LABEL: &str = "hookrelay list cursor v1";
+
+/// A key for another purpose, from an operator key: HMAC-SHA256(key, label). Knowing the
+/// derived key tells nothing of the operator key.
+fn derive(key: &[u8; KEY_LEN], label: &str) -> [u8; KEY_LEN] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(label.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
 /// A short public name for a key: the first 8 hex digits of its SHA-256.
 fn key_id(key: &[u8; KEY_LEN]) -> String {
     Sha256::digest(key)
@@ -183,6 +209,37 @@ mod tests {
         ] {
             assert!(ring.open(&bad, "wh_1").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn cursor_keys_follow_the_operator_keys() {
+        let ring = Keyring::new(&[1; KEY_LEN], &[]);
+        let cursor = ring.cursor_key().encode("webhooks/ten_a", "wh_1");
+        // The same key configured again (a restart, another node) verifies it.
+        let again = Keyring::new(&[1; KEY_LEN], &[]);
+        assert_eq!(
+            again
+                .cursor_key()
+                .decode(&cursor, "webhooks/ten_a")
+                .as_deref(),
+            Some("wh_1")
+        );
+        // After a rotation the old key still verifies; without it, nothing does.
+        let rotated = Keyring::new(&[2; KEY_LEN], &[[1; KEY_LEN]]);
+        assert!(
+            rotated
+                .cursor_key()
+                .decode(&cursor, "webhooks/ten_a")
+                .is_some()
+        );
+        let other = Keyring::new(&[2; KEY_LEN], &[]);
+        assert!(
+            other
+                .cursor_key()
+                .decode(&cursor, "webhooks/ten_a")
+                .is_none()
+        );
+        assert_ne!(derive(&[1; KEY_LEN], CURSOR_LABEL), [1; KEY_LEN]);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Events: what the platform tells hookrelay, and the envelope every webhook receives.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::catalog;
 use super::id;
 use super::input::{FieldError, Input};
+use super::json::{self, RawObject};
 use super::time::Timestamp;
 
 pub const IDEMPOTENCY_KEY_MAX: usize = 255;
@@ -13,10 +15,12 @@ pub const IDEMPOTENCY_KEY_MAX: usize = 255;
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// A validated `POST /events` body.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct EventInput {
     pub event_type: &'static str,
-    pub data: Map<String, Value>,
+    /// The `data` object exactly as sent (numbers, key order and spacing untouched): what
+    /// every receiver gets.
+    pub data: Box<RawValue>,
     pub idempotency_key: Option<String>,
     /// The tenant the event belongs to: required from the admin key; a tenant key may name
     /// its own (the handler refuses any other).
@@ -25,16 +29,22 @@ pub struct EventInput {
 
 impl EventInput {
     /// `tenant_id_required`: the caller is the operator and must name the tenant in the body.
-    pub fn parse(
-        body: &Map<String, Value>,
-        tenant_id_required: bool,
-    ) -> Result<Self, Vec<FieldError>> {
-        let mut input = Input::new(body, &["type", "data", "idempotency_key", "tenant_id"]);
+    /// `data` is taken as sent; the other fields are read as values.
+    pub fn parse(body: &RawObject<'_>, tenant_id_required: bool) -> Result<Self, Vec<FieldError>> {
+        let fields = body.parsed_except(&["data"]);
+        let mut input = Input::new(&fields, &["type", "idempotency_key", "tenant_id"]);
         let event_type = input.required("type", parse_type);
-        let data = input.required("data", |v| match v {
-            Value::Object(map) => Ok(map.clone()),
-            _ => Err("must be a JSON object".to_owned()),
-        });
+        let data = match body.get("data") {
+            Some(raw) if json::is_object(raw) => Some(raw.to_owned()),
+            Some(_) => {
+                input.push(FieldError::new("data", "must be a JSON object"));
+                None
+            }
+            None => {
+                input.push(FieldError::new("data", "is required"));
+                None
+            }
+        };
         let idempotency_key = input.optional("idempotency_key", parse_idempotency_key);
         let parse_tenant = |v: &Value| match v.as_str() {
             Some(t) if id::is_valid(id::TENANT, t) => Ok(t.to_owned()),
@@ -47,11 +57,16 @@ impl EventInput {
         };
         input.finish(|| EventInput {
             event_type: event_type.unwrap_or(""),
-            data: data.unwrap_or_default(),
+            data: data.unwrap_or_else(empty_object),
             idempotency_key: idempotency_key.flatten(),
             tenant_id,
         })
     }
+}
+
+/// `{}`, as sent.
+pub fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| unreachable!("{{}} is JSON"))
 }
 
 fn parse_type(v: &Value) -> Result<&'static str, String> {
@@ -105,7 +120,7 @@ struct Envelope<'a> {
     event_type: &'a str,
     tenant_id: &'a str,
     created_at: Timestamp,
-    data: &'a Map<String, Value>,
+    data: &'a RawValue,
 }
 
 impl NewEvent {
@@ -123,13 +138,13 @@ impl NewEvent {
     }
 }
 
-/// The JSON document POSTed to webhooks (DESIGN §4).
+/// The JSON document POSTed to webhooks (DESIGN §4); `data` goes in as its text.
 pub fn envelope(
     id: &str,
     event_type: &str,
     tenant_id: &str,
     created_at: Timestamp,
-    data: &Map<String, Value>,
+    data: &RawValue,
 ) -> String {
     let envelope = Envelope {
         id,
@@ -138,7 +153,7 @@ pub fn envelope(
         created_at,
         data,
     };
-    // Serialising strings and a JSON map cannot fail.
+    // Serialising strings and raw JSON cannot fail.
     serde_json::to_string(&envelope).unwrap_or_default()
 }
 
@@ -147,13 +162,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn obj(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap_or_default()
+    fn parse(text: &str, admin: bool) -> Result<EventInput, Vec<FieldError>> {
+        EventInput::parse(&RawObject::parse(text).expect("an object"), admin)
+    }
+
+    fn obj(v: Value) -> String {
+        v.to_string()
     }
 
     #[test]
     fn parses_a_tenant_event() {
-        let e = EventInput::parse(
+        let e = parse(
             &obj(
                 json!({"type": "message.sent", "data": {"b": 1, "a": 2}, "idempotency_key": "k1"}),
             ),
@@ -168,7 +187,7 @@ mod tests {
     #[test]
     fn rejects_bad_fields() {
         let fields = |v: Value, admin: bool| -> Vec<String> {
-            EventInput::parse(&obj(v), admin)
+            parse(&obj(v), admin)
                 .err()
                 .unwrap_or_default()
                 .into_iter()
@@ -204,7 +223,7 @@ mod tests {
 
     #[test]
     fn envelope_has_the_wire_shape_and_keeps_data_order() {
-        let input = EventInput::parse(
+        let input = parse(
             &obj(json!({"type": "contact.created", "data": {"zeta": 1, "alpha": {"x": true}}})),
             false,
         )
@@ -216,5 +235,24 @@ mod tests {
         );
         assert_eq!(event.body, expected);
         assert!(event.id.starts_with("evt_"));
+    }
+
+    #[test]
+    fn data_is_delivered_byte_for_byte() {
+        let data = r#"{"big": 123456789012345678901234567890, "e": 1e2, "z": -0, "f": 1.50,
+  "s": "caf\u00e9", "nested": [ 1 , {"k": 0.1e-7} ]}"#;
+        let input = parse(
+            &format!(r#"{{"type": "contact.created", "data": {data}}}"#),
+            false,
+        )
+        .expect("valid");
+        let event = NewEvent::new("ten_abc".into(), &input, Timestamp(0));
+        assert!(
+            event.body.ends_with(&format!(r#","data":{data}}}"#)),
+            "{}",
+            event.body
+        );
+        // Still one JSON document.
+        assert!(serde_json::from_str::<Value>(&event.body).is_ok());
     }
 }

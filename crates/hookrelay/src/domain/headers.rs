@@ -13,6 +13,10 @@ pub const HEADERS_MAX_COUNT: usize = 16;
 pub const HEADER_NAME_MAX: usize = 64;
 /// Long enough for a bearer JWT.
 pub const HEADER_VALUE_MAX: usize = 1024;
+/// What a custom header's value reads as outside `GET /webhooks/{id}/headers`: they often
+/// carry a receiver's credentials, and unlike a secret (`whsec_…`) they have no public
+/// prefix, so no character of them is shown.
+pub const MASK: &str = "***";
 
 /// Names a tenant may not set: HTTP framing and connection management (a tenant must not be
 /// able to smuggle a second request or break the exchange), what hookrelay sets itself, and
@@ -135,6 +139,12 @@ fn check_value(value: &str) -> Result<(), String> {
     if value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']) {
         return Err("must not start or end with whitespace".into());
     }
+    if value == MASK {
+        // A masked webhook sent back as it was read would replace the credential with this.
+        return Err(format!(
+            "{MASK} is how values are shown masked; send the real value (GET /webhooks/{{id}}/headers reads them)"
+        ));
+    }
     Ok(())
 }
 
@@ -148,6 +158,16 @@ pub fn to_json(headers: &CustomHeaders) -> Value {
         headers
             .iter()
             .map(|(n, v)| (n.clone(), Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+/// The JSON form shown where values are masked: the names, in order, each with [`MASK`].
+pub fn to_masked_json(headers: &CustomHeaders) -> Value {
+    Value::Object(
+        headers
+            .iter()
+            .map(|(n, _)| (n.clone(), Value::String(MASK.to_owned())))
             .collect(),
     )
 }
@@ -176,6 +196,21 @@ mod tests {
         );
         assert_eq!(parse(&Value::Null), Ok(Vec::new()));
         assert_eq!(parse(&json!({})), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn masked_form_names_headers_but_hides_values() {
+        let headers = vec![
+            ("authorization".to_owned(), "Bearer abc".to_owned()),
+            ("x-team".to_owned(), "crm".to_owned()),
+        ];
+        assert_eq!(
+            to_masked_json(&headers),
+            json!({"authorization": "***", "x-team": "***"})
+        );
+        // The mask itself is not a value: a masked webhook sent back would lose the secret.
+        let errors = fields(json!({"Authorization": MASK}));
+        assert_eq!(errors[0].0, "headers.Authorization");
     }
 
     #[test]

@@ -4,11 +4,13 @@
 pub mod apikey;
 pub mod catalog;
 pub mod crypto;
+pub mod cursor;
 pub mod delivery;
 pub mod event;
 pub mod headers;
 pub mod id;
 pub mod input;
+pub mod json;
 pub mod pace;
 pub mod retry;
 pub mod secret;

@@ -210,3 +210,51 @@ async fn a_cursor_from_another_tenant_is_refused() {
     let p = problem(r, StatusCode::NOT_FOUND).await;
     assert!(p["detail"].as_str().unwrap().contains("cursor"), "{p}");
 }
+
+#[tokio::test]
+async fn a_made_up_cursor_in_ones_own_list_is_not_found_and_real_ones_survive_a_restart() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let app = spawn_app!();
+    let t = app.tenant("A").await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            app.webhook(&t, sample_webhook()).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let page = app.get(&t, "/api/v1/webhooks?limit=1").await;
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let list = |c: &str| format!("/api/v1/webhooks?limit=1&cursor={c}");
+    // What a client could make up from what it sees: its own scope and one of its own ids,
+    // in the unsigned form cursors once had, or a real cursor with one character changed.
+    let forged = URL_SAFE_NO_PAD.encode(format!("webhooks/{}:{}", t.id, ids[2]));
+    let mut edited = cursor.clone().into_bytes();
+    let last = edited.len() - 1;
+    edited[last] = if edited[last] == b'A' { b'B' } else { b'A' };
+    let edited = String::from_utf8(edited).unwrap();
+    for made_up in [forged.as_str(), edited.as_str()] {
+        let r = app
+            .call(Method::GET, &list(made_up), Some(&t.key), None)
+            .await;
+        let p = problem(r, StatusCode::NOT_FOUND).await;
+        assert!(p["detail"].as_str().unwrap().contains("cursor"), "{p}");
+    }
+    // Compact and URL-safe.
+    assert!(cursor.len() <= 64, "{cursor}");
+    assert!(
+        cursor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    );
+    // The real cursor pages, before and after a restart (the key comes from the operator key).
+    let before = app.get(&t, &list(&cursor)).await;
+    let db = app.stop().await;
+    let app = TestApp::spawn_in(db).await;
+    let after = app.get(&t, &list(&cursor)).await;
+    assert_eq!(before["data"][0]["id"], after["data"][0]["id"]);
+    assert_eq!(before["data"].as_array().unwrap().len(), 1);
+}

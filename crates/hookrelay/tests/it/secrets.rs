@@ -54,8 +54,13 @@ async fn no_secret_and_no_key_is_readable_in_the_database() {
     let mut with_headers = sample_webhook();
     with_headers["headers"] = json!({"Authorization": "Bearer hdr-credential-7Qx2"});
     let generated = app.webhook(&t, with_headers).await;
+    assert_eq!(generated["headers"]["authorization"], "***");
+    let read = format!(
+        "/api/v1/webhooks/{}/headers",
+        generated["id"].as_str().unwrap()
+    );
     assert_eq!(
-        generated["headers"]["authorization"],
+        app.get(&t, &read).await["headers"]["authorization"],
         "Bearer hdr-credential-7Qx2"
     );
     let generated = generated["secret"].as_str().unwrap().to_owned();
@@ -164,7 +169,7 @@ async fn the_sqlite_key_file_is_private_and_rotation_keeps_secrets_working() {
     );
     // The custom headers were sealed again with the new key, and still open.
     assert_eq!(
-        app.get(&t, &path).await["headers"]["x-api-token"],
+        app.get(&t, &format!("{path}/headers")).await["headers"]["x-api-token"],
         "tok-123"
     );
 }

@@ -90,7 +90,7 @@ async fn create_with_every_field() {
     assert_eq!(w["secret"], secret.as_str());
     assert_eq!(w["retry_count"], 0);
     assert_eq!(w["timeout_seconds"], 60);
-    assert_eq!(w["headers"], json!({"x-source": "crm"}));
+    assert_eq!(w["headers"], json!({"x-source": "***"}));
     assert_eq!(w["rate_limit_per_second"], 50);
     assert_eq!(w["is_active"], false);
     assert_eq!(w["status"], "inactive");

@@ -77,6 +77,7 @@ const PUBLIC: &[&str] = &[
         super::webhooks::update,
         super::webhooks::delete,
         super::webhooks::get_secret,
+        super::webhooks::get_headers,
         super::webhooks::rotate_secret,
         super::activity::test,
         super::activity::logs,

@@ -67,8 +67,9 @@ pub(super) const PROBLEMS: &[SharedProblem] = &[
                 ),
             ])
         },
-        description: "Field rules; `errors` names every bad field at once. With the admin key \
-            on a tenant route, a missing `X-Tenant-Id`.",
+        description: "Field rules; `errors` names every bad field at once, and a key given \
+            twice in one object by its path (`data.items[2].id`). With the admin key on a \
+            tenant route, a missing `X-Tenant-Id`.",
     },
     SharedProblem {
         name: "Unavailable",
