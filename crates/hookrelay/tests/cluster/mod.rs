@@ -27,6 +27,45 @@ fn seen(rx: &Receiver) -> HashMap<(String, String), usize> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_issued_by_one_node_pages_on_another() {
+    if !backend_available() {
+        return;
+    }
+    let db = TestDb::create().await;
+    let nodes = [Node::start(&db).await, Node::start(&db).await];
+    let tenant = nodes[0]
+        .call(
+            Method::POST,
+            "/api/v1/tenants",
+            ADMIN_KEY,
+            Some(json!({"name": "cursors"})),
+        )
+        .await;
+    let path = format!("/api/v1/tenants/{}/keys", tenant["id"].as_str().unwrap());
+    let key = nodes[0]
+        .call(Method::POST, &path, ADMIN_KEY, Some(json!({})))
+        .await;
+    let key = key["key"].as_str().unwrap().to_owned();
+    for n in 0..3 {
+        let body =
+            json!({"name": format!("w{n}"), "url": "https://example.com/in", "events": ["*"]});
+        nodes[0]
+            .call(Method::POST, "/api/v1/webhooks", &key, Some(body))
+            .await;
+    }
+    // The cursor key comes from the shared operator key, so the next node verifies it.
+    let first = nodes[0]
+        .call(Method::GET, "/api/v1/webhooks?limit=1", &key, None)
+        .await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let next = format!("/api/v1/webhooks?limit=1&cursor={cursor}");
+    let on_0 = nodes[0].call(Method::GET, &next, &key, None).await;
+    let on_1 = nodes[1].call(Method::GET, &next, &key, None).await;
+    assert_eq!(on_0, on_1);
+    assert_ne!(on_1["data"][0]["id"], first["data"][0]["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_the_work_and_survive_a_kill_9() {
     if !backend_available() {
         return;
