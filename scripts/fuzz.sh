@@ -16,7 +16,7 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
 # No sanitizer: the code under test is safe Rust, so what the fuzzer hunts is panics and
 # broken invariants; AddressSanitizer would only double the build and halve the speed.
-for target in request_bodies url_guard; do
+for target in request_bodies url_guard cursor duplicate_keys; do
   mkdir -p "corpus/$target"
   echo "fuzz: $target for ${seconds}s"
   cargo +nightly fuzz run --sanitizer none "$target" "corpus/$target" "seeds/$target" -- \

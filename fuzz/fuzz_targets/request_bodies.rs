@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use hookrelay::api::extract::parse_object;
+use hookrelay::api::extract::{parse_object, raw_object};
 use hookrelay::domain::event::{EventInput, NewEvent};
 use hookrelay::domain::tenant::{NewApiKey, NewTenant};
 use hookrelay::domain::time::Timestamp;
@@ -29,9 +29,18 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = WebhookPatch::parse(&body);
     let _ = Rotation::parse(&body);
+    let Ok(raw) = raw_object(data) else {
+        panic!("a body parse_object accepts is read as a raw object too");
+    };
     for operator in [false, true] {
-        if let Ok(input) = EventInput::parse(&body, operator) {
-            let _ = NewEvent::new("ten_fuzz".into(), &input, now);
+        if let Ok(input) = EventInput::parse(&raw, operator) {
+            let event = NewEvent::new("ten_fuzz".into(), &input, now);
+            // The envelope is JSON and carries `data` byte for byte.
+            let Ok(envelope) = serde_json::from_str::<Value>(&event.body) else {
+                panic!("envelope is not JSON: {}", event.body);
+            };
+            assert!(envelope["data"].is_object());
+            assert!(event.body.contains(input.data.get()));
         }
     }
     let _ = NewTenant::parse(&body);
