@@ -19,6 +19,7 @@ use crate::config::{
 use crate::delivery::{DeliveryConfig, Limits};
 use crate::domain::retry::RetryPolicy;
 use crate::domain::target::TargetPolicy;
+use crate::listener::ConnectionLimits;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -144,6 +145,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
     /// How long a request body may take to arrive before the answer is 408.
     #[arg(long, env = "HOOKRELAY_BODY_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub body_read_timeout: Duration,
@@ -183,6 +187,43 @@ pub struct LimitArgs {
     /// Webhooks one tenant may have.
     #[arg(long, env = "HOOKRELAY_MAX_WEBHOOKS_PER_TENANT", default_value_t = DEFAULT_MAX_WEBHOOKS_PER_TENANT)]
     pub max_webhooks_per_tenant: u32,
+}
+
+/// Connection limits (see docs/security.md#connections).
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// How long a request head may take to arrive: from the connection's start, or from the
+    /// first byte of a further request on a kept-alive connection. Then the connection is cut.
+    #[arg(long, env = "HOOKRELAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// A connection with no request in flight is closed after this.
+    #[arg(long, env = "HOOKRELAY_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Connections open at once; lowered at start to stay under the open-file limit. At the
+    /// cap, connections that have not sent a whole request are closed first to make room.
+    #[arg(long, env = "HOOKRELAY_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
+    pub max_connections: usize,
+
+    /// Connections open at once from one client address (IPv6: one /64); 0: no limit. Behind
+    /// a reverse proxy every connection comes from the proxy: raise it, or set 0.
+    #[arg(long, env = "HOOKRELAY_MAX_CONNECTIONS_PER_IP", default_value_t = ConnectionLimits::default().max_connections_per_ip)]
+    pub max_connections_per_ip: usize,
+
+    /// Largest request head (request line and headers; HTTP/2: header list), in bytes; past
+    /// it the answer is 431.
+    #[arg(long, env = "HOOKRELAY_MAX_HEADER_BYTES", default_value_t = ConnectionLimits::default().max_header_bytes)]
+    pub max_header_bytes: usize,
+
+    /// HTTP/2: requests in flight at once on one connection.
+    #[arg(long, env = "HOOKRELAY_HTTP2_MAX_STREAMS", default_value_t = ConnectionLimits::default().http2_max_streams)]
+    pub http2_max_streams: u32,
+
+    /// HTTP/2: streams a client may open and reset before the server has seen them, before
+    /// the connection is closed (the rapid-reset attack).
+    #[arg(long, env = "HOOKRELAY_HTTP2_MAX_PENDING_RESETS", default_value_t = ConnectionLimits::default().http2_max_pending_resets)]
+    pub http2_max_pending_resets: usize,
 }
 
 /// Delivery tuning. Defaults suit most installations.
@@ -261,6 +302,15 @@ impl From<ServeArgs> for ServeConfig {
                 ..crate::retention::RetentionConfig::default()
             },
             body_read_timeout: args.body_read_timeout,
+            connections: ConnectionLimits {
+                header_read_timeout: args.connections.header_read_timeout,
+                idle_timeout: args.connections.idle_timeout,
+                max_connections: args.connections.max_connections,
+                max_connections_per_ip: args.connections.max_connections_per_ip,
+                max_header_bytes: args.connections.max_header_bytes,
+                http2_max_streams: args.connections.http2_max_streams,
+                http2_max_pending_resets: args.connections.http2_max_pending_resets,
+            },
             delivery: DeliveryConfig {
                 retry: RetryPolicy {
                     base: d.retry_base,

@@ -42,6 +42,8 @@ pub struct ServeConfig {
     /// How long a request body may take to arrive: a client that declares more bytes than
     /// it sends gets a 408 instead of holding its connection forever.
     pub body_read_timeout: std::time::Duration,
+    /// Deadlines and caps on connections (docs/security.md#connections).
+    pub connections: crate::listener::ConnectionLimits,
     pub delivery: DeliveryConfig,
     /// Who may read `GET /metrics`.
     pub metrics_access: MetricsAccess,
@@ -78,6 +80,7 @@ impl ServeConfig {
             rate_limits: crate::api::limits::RateLimitConfig::default(),
             max_webhooks_per_tenant: DEFAULT_MAX_WEBHOOKS_PER_TENANT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            connections: crate::listener::ConnectionLimits::default(),
             delivery: DeliveryConfig::default(),
             metrics_access: MetricsAccess::default(),
             retention: crate::retention::RetentionConfig::default(),
@@ -114,7 +117,7 @@ impl ServeConfig {
                 "body read timeout (--body-read-timeout / HOOKRELAY_BODY_READ_TIMEOUT) must be at least 1s"
             );
         }
-        Ok(())
+        self.connections.validate()
     }
 }
 

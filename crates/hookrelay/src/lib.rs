@@ -6,6 +6,7 @@
 //! - [`api`]: HTTP routing, authentication, extractors, problem answers.
 //! - [`metrics`]: Prometheus counters and the scrape.
 //! - [`retention`]: deleting old logs and events in the background.
+//! - [`listener`]: accepting and serving connections, within the connection limits.
 //! - [`server`]: wiring it together; [`server::run`] serves on a listener until cancelled.
 //! - [`cli`]: the command line; `main.rs` only calls [`cli::run`].
 //! - [`client`], [`listen`]: the commands for people: API calls and a local receiver.
@@ -19,6 +20,7 @@ pub mod delivery;
 pub mod domain;
 pub mod keyring;
 pub mod listen;
+pub mod listener;
 pub mod metrics;
 pub mod retention;
 pub mod server;

@@ -74,12 +74,17 @@ pub async fn run(
     };
     let app = api::router(state, limits);
     tracing::info!(address = %listener.local_addr()?, database = %redacted(&config.database_url), "hookrelay listening");
-    // The peer address feeds the per-client rate limit.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await;
-    // Even if serving failed, finish what is in flight and hand back what is queued.
+    // Descriptors the rest of the process may hold beside the connections: the database
+    // pool, and the delivery engine's outbound connections (in flight, and kept idle).
+    let reserve_fds = u64::from(config.db_max_connections).saturating_add(
+        u64::try_from(config.delivery.concurrency)
+            .unwrap_or(u64::MAX)
+            .saturating_mul(2),
+    );
+    // Stops accepting when `shutdown` is cancelled, and returns once every request in flight
+    // is answered.
+    crate::listener::serve(listener, app, &config.connections, reserve_fds, shutdown).await;
+    // Finish the deliveries in flight and hand back what is queued.
     stop_retention.cancel();
     let _ = retention.await;
     engine.shutdown().await;
@@ -87,7 +92,6 @@ pub async fn run(
     follower.abort();
     let _ = follower.await;
     store.close().await;
-    served?;
     tracing::info!("hookrelay stopped");
     Ok(())
 }

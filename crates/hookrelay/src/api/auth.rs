@@ -123,10 +123,16 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)
+    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let value = values
+        .next()
         .ok_or(ApiError::Unauthorized("no Authorization header"))?;
+    if values.next().is_some() {
+        // Which one counts is ambiguous: a proxy that reads the last would see another caller.
+        return Err(ApiError::BadRequest(
+            "more than one Authorization header; send exactly one".into(),
+        ));
+    }
     let value = value
         .to_str()
         .map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
@@ -167,6 +173,11 @@ impl FromRequestParts<AppState> for TenantId {
         match Caller::from_request_parts(parts, state).await? {
             Caller::Tenant(tenant_id) => Ok(TenantId(tenant_id)),
             Caller::Admin => {
+                if parts.headers.get_all(TENANT_HEADER).iter().nth(1).is_some() {
+                    return Err(ApiError::BadRequest(
+                        "more than one X-Tenant-Id header; send exactly one".into(),
+                    ));
+                }
                 let tenant_id = parts
                     .headers
                     .get(TENANT_HEADER)

@@ -148,4 +148,14 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
             use axum::response::IntoResponse;
             ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
+        .layer(axum::middleware::map_response(no_sniff))
+}
+
+/// Every answer is what its `Content-Type` says: browsers must not guess another type.
+async fn no_sniff(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    response
 }

@@ -35,6 +35,14 @@ pub enum ApiError {
     RequestTimeout(std::time::Duration),
     #[error("unsupported content type")]
     UnsupportedMediaType,
+    /// The request line and headers exceed `--max-header-bytes` (answered by the listener).
+    #[error("request head larger than {0} bytes")]
+    HeadersTooLarge(usize),
+    #[error("request URI too long")]
+    UriTooLong,
+    /// The connection cap is reached (answered by the listener, which then closes).
+    #[error("too many connections {0}")]
+    TooManyConnections(&'static str),
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("rate limit of {scope} exceeded")]
@@ -87,6 +95,17 @@ impl ApiError {
                 "unsupported-media-type",
                 "Unsupported media type",
             ),
+            HeadersTooLarge(_) => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers-too-large",
+                "Request header fields too large",
+            ),
+            UriTooLong => (StatusCode::URI_TOO_LONG, "uri-too-long", "URI too long"),
+            TooManyConnections(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too-many-connections",
+                "Too many connections",
+            ),
             Validation(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",
@@ -135,6 +154,11 @@ impl ApiError {
             UnsupportedMediaType => {
                 "send the body as JSON with Content-Type: application/json".into()
             }
+            HeadersTooLarge(limit) => {
+                format!("the request line and headers exceed the limit of {limit} bytes")
+            }
+            UriTooLong => "the request URI is too long".into(),
+            TooManyConnections(scope) => format!("too many connections {scope}; retry in 1 s"),
             Validation(errors) if errors.len() == 1 => {
                 format!("{}: {}", errors[0].field, errors[0].message)
             }
@@ -207,7 +231,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::Unavailable(_) => {
+            ApiError::Unavailable(_) | ApiError::TooManyConnections(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             ApiError::RateLimited { retry_after, .. } => {
@@ -219,6 +243,30 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+impl ApiError {
+    /// This error as a whole HTTP/1.1 answer that ends the connection, for the listener to
+    /// write itself where no handler runs: past the connection cap, or in place of hyper's
+    /// bodiless answer to a head it could not parse.
+    pub fn http1_closing(&self) -> Vec<u8> {
+        let status = self.parts().0;
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/problem+json\r\n\
+             content-length: {}\r\nx-content-type-options: nosniff\r\nconnection: close\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        );
+        if let ApiError::TooManyConnections(_) | ApiError::Unavailable(_) = self {
+            head.push_str("retry-after: 1\r\n");
+        }
+        head.push_str("\r\n");
+        let mut answer = head.into_bytes();
+        answer.extend_from_slice(&body);
+        answer
     }
 }
 

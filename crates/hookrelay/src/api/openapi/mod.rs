@@ -122,8 +122,26 @@ pub async fn openapi_json() -> Response {
     responses((status = 200, description = "An HTML page rendering this document.",
         content_type = "text/html", body = String)))]
 pub async fn docs_page() -> Response {
-    with_type(DOCS_HTML, "text/html; charset=utf-8")
+    let mut response = with_type(DOCS_HTML, "text/html; charset=utf-8");
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOCS_CSP),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
+
+/// What the reference page may load: its own script and document, styles (Redoc's styled
+/// components write them inline), images and fonts from itself or inlined as data, and its
+/// search worker, which Redoc starts from a blob. Nothing from anywhere else; no framing, no
+/// forms, no other base URL, no eval.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src blob:; \
+    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The Redoc bundle the reference page loads (vendored; no CDN).
 #[utoipa::path(get, path = "/docs/api/redoc.standalone.js", operation_id = "reference_bundle", tag = "service",
@@ -170,6 +188,9 @@ mod tests {
             ApiError::PayloadTooLarge(1),
             ApiError::RequestTimeout(Duration::from_secs(1)),
             ApiError::UnsupportedMediaType,
+            ApiError::HeadersTooLarge(8192),
+            ApiError::UriTooLong,
+            ApiError::TooManyConnections(""),
             ApiError::Validation(Vec::new()),
             ApiError::RateLimited {
                 scope: "",
@@ -191,6 +212,9 @@ mod tests {
                 | ApiError::PayloadTooLarge(_)
                 | ApiError::RequestTimeout(_)
                 | ApiError::UnsupportedMediaType
+                | ApiError::HeadersTooLarge(_)
+                | ApiError::UriTooLong
+                | ApiError::TooManyConnections(_)
                 | ApiError::Validation(_)
                 | ApiError::RateLimited { .. }
                 | ApiError::QuotaExceeded(_)

@@ -25,8 +25,8 @@ pub struct Problem {
     /// A stable URI naming the kind of problem: `https://hookrelay.dev/problems/` followed by
     /// `bad-request`, `unauthorized`, `forbidden`, `not-found`, `no-route`,
     /// `method-not-allowed`, `conflict`, `payload-too-large`, `request-timeout`,
-    /// `unsupported-media-type`, `validation`, `rate-limited`, `quota-exceeded`, `unavailable`
-    /// or `internal`.
+    /// `unsupported-media-type`, `headers-too-large`, `uri-too-long`, `validation`,
+    /// `rate-limited`, `quota-exceeded`, `unavailable`, `too-many-connections` or `internal`.
     #[schema(rename = "type")]
     kind: String,
     /// A short summary of the kind, the same for every problem of that `type`.
