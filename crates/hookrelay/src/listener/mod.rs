@@ -180,7 +180,7 @@ pub async fn serve(
             }
             Err(refusal) => {
                 tracing::debug!(%peer, ?refusal, "connection refused");
-                refuse(&stream, &answers, refusal);
+                refuse(stream, &answers, refusal);
             }
         }
     }
@@ -278,15 +278,20 @@ async fn sweep(registry: Arc<Registry>, stop: CancellationToken) {
 
 /// Refuses a connection at once: a short 503 problem if the socket takes it without waiting,
 /// then closed. What the client already sent is read first, so that the close is a FIN, not a
-/// reset that could discard the answer.
-fn refuse(stream: &TcpStream, answers: &Answers, refusal: Refusal) {
+/// reset that could discard the answer. Plain non-blocking calls on the socket: tokio's
+/// `try_*` would see no readiness yet on a socket the reactor has not polled, and skip them.
+fn refuse(stream: TcpStream, answers: &Answers, refusal: Refusal) {
+    use std::io::{Read, Write};
+    let Ok(mut socket) = stream.into_std() else {
+        return;
+    };
     let mut sent = [0u8; 2048];
-    let _ = stream.try_read(&mut sent);
+    let _ = socket.read(&mut sent);
     let answer = match refusal {
         Refusal::PerAddress => &answers.per_address,
         Refusal::Full => &answers.full,
     };
-    let _ = stream.try_write(answer);
+    let _ = socket.write(answer);
 }
 
 /// The address connections are counted by: IPv4 as is (also when mapped into IPv6), IPv6 by
