@@ -76,7 +76,7 @@ impl Default for ConnectionLimits {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
-            max_connections_per_ip: 256,
+            max_connections_per_ip: 1024,
             max_header_bytes: 64 * 1024,
             http2_max_streams: 100,
             http2_max_pending_resets: 20,
