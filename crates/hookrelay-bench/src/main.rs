@@ -32,10 +32,13 @@
 //! together (not a PostgreSQL server). Every phase is bounded in count and time and stops by
 //! itself.
 
+mod child;
 mod database;
+mod load;
 mod phases;
 mod receiver;
 mod report;
+mod separate;
 mod server;
 mod system;
 
@@ -43,19 +46,40 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::builder::TypedValueParser;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use database::{Backend, ServerFacts};
-use phases::Settings;
+use phases::{FanoutResult, IngestResult, LatencyResult, Settings};
 use report::Table;
+use separate::Limits;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "hookrelay-bench",
-    about = "End-to-end throughput and latency of hookrelay (server, load and receiver in this process, on loopback)."
+    about = "End-to-end throughput and latency of hookrelay on loopback: the release server, \
+             the load generator and the receiver each in their own process (--in-process: all \
+             in this one).",
+    args_conflicts_with_subcommands = true
 )]
+struct Cli {
+    #[command(subcommand)]
+    child: Option<ChildCommand>,
+    #[command(flatten)]
+    args: Args,
+}
+
+/// The bench's own child processes (separate-process mode); not for direct use.
+#[derive(Debug, Subcommand)]
+enum ChildCommand {
+    #[command(hide = true)]
+    Receiver(separate::ReceiverArgs),
+    #[command(hide = true)]
+    Load(load::LoadArgs),
+}
+
+#[derive(Debug, clap::Args)]
 struct Args {
-    /// Seconds the ingest phase posts for.
+    /// Seconds the ingest phases (and the ceiling) post for.
     #[arg(long, default_value = "10", value_parser = parse_seconds)]
     duration: Duration,
 
@@ -75,16 +99,12 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "500,2000", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     rates: Vec<u32>,
 
-    /// Phases to run, comma-separated.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "ingest,ingest-limited,fanout1,fanout10,latency"
-    )]
-    phases: Vec<Phase>,
+    /// Phases to run, comma-separated. Default: ceiling,ingest,fanout1,fanout10,latency
+    /// (separate processes); ingest,ingest-limited,fanout1,fanout10,latency (--in-process).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    phases: Option<Vec<Phase>>,
 
-    /// Concurrent clients of the ingest and fan-out phases.
+    /// Concurrent clients of the ingest and fan-out phases (and of the ceiling).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096).map(usize::from))]
     concurrency: usize,
 
@@ -100,7 +120,8 @@ struct Args {
 
     /// Run on PostgreSQL instead of SQLite: each phase creates a fresh database
     /// `hookrelay_bench_<random>` on this server, through a connection to this URL (its user
-    /// needs CREATEDB), and drops it at the end of the phase.
+    /// needs CREATEDB), and drops it at the end of the phase. The URL's query (`sslmode=…`)
+    /// is kept for the server's connections.
     #[arg(
         long,
         env = "HOOKRELAY_BENCH_POSTGRES_URL",
@@ -109,19 +130,36 @@ struct Args {
     )]
     postgres: Option<String>,
 
-    /// hookrelay servers (nodes) in this process, all on the phase's one database; the load
-    /// generator posts to them in turn. More than 1 needs --postgres.
+    /// Run server, load generator and receiver in this one process, on one tokio runtime
+    /// (`hookrelay::run` with the rate limits off): for profiling the engine.
+    #[arg(long)]
+    in_process: bool,
+
+    /// The `hookrelay` executable to run (default: `hookrelay` next to this executable, as
+    /// `cargo build --release` leaves it).
+    #[arg(long, value_name = "PATH", conflicts_with = "in_process")]
+    server_bin: Option<PathBuf>,
+
+    /// With --in-process: hookrelay servers (nodes) in this process, all on the phase's one
+    /// database; the load generator posts to them in turn. More than 1 needs --postgres.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16).map(usize::from))]
     nodes: usize,
 
-    /// PostgreSQL pool size of each node (hookrelay's --db-max-connections).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(4..=1000))]
-    db_max_connections: u32,
+    /// PostgreSQL pool size of each node (hookrelay's --db-max-connections). Default: 8 in
+    /// process; the server's own default in separate processes.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(4..=1000))]
+    db_max_connections: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Phase {
+    /// The load generator posting the same requests straight to the receiver: the most any
+    /// server could reach here (separate processes only).
+    Ceiling,
+    /// Separate processes: the server's default settings; --in-process: API limits off.
     Ingest,
+    /// Ingest with the API rate limits off: the engine's capacity.
+    IngestUnlimited,
     /// Ingest again with the API rate limits switched on (set too high to refuse anything):
     /// what counting every request per key and per address costs, as a ratio to `ingest`.
     IngestLimited,
@@ -131,13 +169,36 @@ enum Phase {
 }
 
 impl Phase {
-    const ALL: [Phase; 5] = [
+    const ALL: [Phase; 7] = [
+        Phase::Ceiling,
         Phase::Ingest,
+        Phase::IngestUnlimited,
         Phase::IngestLimited,
         Phase::Fanout1,
         Phase::Fanout10,
         Phase::Latency,
     ];
+
+    /// What runs without `--phases`.
+    fn defaults(in_process: bool) -> Vec<Phase> {
+        if in_process {
+            vec![
+                Phase::Ingest,
+                Phase::IngestLimited,
+                Phase::Fanout1,
+                Phase::Fanout10,
+                Phase::Latency,
+            ]
+        } else {
+            vec![
+                Phase::Ceiling,
+                Phase::Ingest,
+                Phase::Fanout1,
+                Phase::Fanout10,
+                Phase::Latency,
+            ]
+        }
+    }
 }
 
 /// Seconds, fractions allowed, at most an hour.
@@ -155,11 +216,103 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+/// Where the phases run.
+enum Mode {
+    InProcess(Settings),
+    Separate(separate::Settings),
+}
+
+impl Mode {
+    async fn ingest(
+        &self,
+        duration: Duration,
+        limits: Limits,
+    ) -> anyhow::Result<(IngestResult, Option<u64>)> {
+        match self {
+            Mode::InProcess(settings) => {
+                let settings = Settings {
+                    api_limits: limits == Limits::High,
+                    ..settings.clone()
+                };
+                Ok((phases::ingest(&settings, duration).await?, None))
+            }
+            Mode::Separate(settings) => {
+                let m = separate::ingest(settings, duration, limits).await?;
+                Ok((m.result, m.server_peak_rss))
+            }
+        }
+    }
+
+    async fn fanout(
+        &self,
+        webhooks: usize,
+        events: u64,
+    ) -> anyhow::Result<(FanoutResult, Option<u64>)> {
+        match self {
+            Mode::InProcess(settings) => {
+                Ok((phases::fanout(settings, webhooks, events).await?, None))
+            }
+            Mode::Separate(settings) => {
+                let m = separate::fanout(settings, webhooks, events).await?;
+                Ok((m.result, m.server_peak_rss))
+            }
+        }
+    }
+
+    async fn latency(
+        &self,
+        rate: u32,
+        seconds: Duration,
+    ) -> anyhow::Result<(LatencyResult, Option<u64>)> {
+        match self {
+            Mode::InProcess(settings) => {
+                Ok((phases::latency(settings, rate, seconds).await?, None))
+            }
+            Mode::Separate(settings) => {
+                let m = separate::latency(settings, rate, seconds).await?;
+                Ok((m.result, m.server_peak_rss))
+            }
+        }
+    }
+
+    fn backend(&self) -> &Backend {
+        match self {
+            Mode::InProcess(settings) => &settings.backend,
+            Mode::Separate(settings) => &settings.backend,
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.child {
+        Some(ChildCommand::Receiver(args)) => runtime.block_on(separate::receiver_main(args)),
+        Some(ChildCommand::Load(args)) => runtime.block_on(load::main(args)),
+        None => runtime.block_on(bench(cli.args)),
+    }
+}
+
+async fn bench(args: Args) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; run with --release for meaningful figures");
+    }
+    let phases = args
+        .phases
+        .clone()
+        .unwrap_or_else(|| Phase::defaults(args.in_process));
+    if !args.in_process {
+        if args.nodes > 1 {
+            anyhow::bail!(
+                "--nodes {} needs --in-process: the separate-process mode runs one server",
+                args.nodes
+            );
+        }
+        if phases.contains(&Phase::Ceiling) && phases.len() == 1 {
+            eprintln!("note: only the ceiling is measured");
+        }
+    } else if phases.contains(&Phase::Ceiling) {
+        anyhow::bail!("the ceiling phase needs separate processes (drop --in-process)");
     }
     let backend = match &args.postgres {
         Some(url) => {
@@ -179,35 +332,50 @@ async fn main() -> anyhow::Result<()> {
             dir: args.db_dir.clone(),
         },
     };
+    let in_process_pool = args.db_max_connections.unwrap_or(8);
     // Reach the server before any phase, and learn what the report says about it.
     let facts = match &backend {
         Backend::Postgres { admin_url } => {
             let facts = database::server_facts(admin_url).await?;
-            let needed = args.nodes as u64 * (u64::from(args.db_max_connections) + 1) + 1;
+            let pool = args
+                .db_max_connections
+                .unwrap_or(hookrelay::config::DEFAULT_DB_MAX_CONNECTIONS);
+            let pool = if args.in_process { in_process_pool } else { pool };
+            let needed = args.nodes as u64 * (u64::from(pool) + 1) + 1;
             if let Some(max) = facts.max_connections
                 && needed > u64::from(max)
             {
                 eprintln!(
-                    "warning: {} node(s) × ({} + 1 for LISTEN) + 1 admin = {needed} connections, \
-                     more than the server's max_connections ({max})",
-                    args.nodes, args.db_max_connections
+                    "warning: {} node(s) × ({pool} + 1 for LISTEN) + 1 admin = {needed} \
+                     connections, more than the server's max_connections ({max})",
+                    args.nodes
                 );
             }
             Some(facts)
         }
         Backend::Sqlite { .. } => None,
     };
-    let settings = Settings {
-        concurrency: args.concurrency,
-        wait_timeout: args.wait_timeout,
-        backend,
-        nodes: args.nodes,
-        db_max_connections: args.db_max_connections,
-        api_limits: false,
+    let mode = if args.in_process {
+        Mode::InProcess(Settings {
+            concurrency: args.concurrency,
+            wait_timeout: args.wait_timeout,
+            backend,
+            nodes: args.nodes,
+            db_max_connections: in_process_pool,
+            api_limits: false,
+        })
+    } else {
+        Mode::Separate(separate::Settings {
+            server_bin: separate::locate_server(args.server_bin.as_deref())?,
+            concurrency: args.concurrency,
+            wait_timeout: args.wait_timeout,
+            backend,
+            db_max_connections: args.db_max_connections,
+        })
     };
-    // Ctrl-C drops the phase in progress, and with it its database.
+    // Ctrl-C drops the phase in progress, and with it its database and child processes.
     let table = tokio::select! {
-        table = run(&args, &settings, facts.as_ref()) => table?,
+        table = run(&args, &mode, &phases, facts.as_ref()) => table?,
         _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
     };
     println!("\n{}", table.render());
@@ -216,39 +384,56 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(
     args: &Args,
-    settings: &Settings,
+    mode: &Mode,
+    phases: &[Phase],
     facts: Option<&ServerFacts>,
 ) -> anyhow::Result<Table> {
+    let in_process = matches!(mode, Mode::InProcess(_));
     let mut table = Table::default();
-    // Per-phase peaks need VmHWM reset between phases; the overall peak is the largest seen.
-    let per_phase_rss = system::reset_peak_rss();
-    let mut overall_rss = system::peak_rss_bytes();
+    // In process, per-phase peaks need VmHWM reset between phases; the overall peak is the
+    // largest seen. In separate processes each phase has its own server process.
+    let per_phase_rss = !in_process || system::reset_peak_rss();
+    let mut overall_rss = if in_process {
+        system::peak_rss_bytes()
+    } else {
+        None
+    };
     let mut envelope_bytes = None;
-    for phase in Phase::ALL.into_iter().filter(|p| args.phases.contains(p)) {
-        if per_phase_rss {
+    for phase in Phase::ALL.into_iter().filter(|p| phases.contains(p)) {
+        if in_process && per_phase_rss {
             system::reset_peak_rss();
         }
-        let label = match phase {
-            Phase::Ingest | Phase::IngestLimited => {
-                let limited = phase == Phase::IngestLimited;
-                let name = if limited {
-                    "ingest (API limits on)"
-                } else {
-                    "ingest"
+        let (label, server_peak) = match phase {
+            Phase::Ceiling => {
+                let Mode::Separate(settings) = mode else {
+                    anyhow::bail!("the ceiling phase needs separate processes");
+                };
+                eprintln!(
+                    "ceiling: {} clients straight to the receiver for {:.1} s …",
+                    args.concurrency,
+                    args.duration.as_secs_f64()
+                );
+                let r = separate::ceiling(settings, args.duration).await?;
+                table.ceiling("ceiling", &r, args.concurrency);
+                // No server in this phase, so no RSS row.
+                continue;
+            }
+            Phase::Ingest | Phase::IngestUnlimited | Phase::IngestLimited => {
+                let (name, limits) = match phase {
+                    Phase::Ingest if in_process => ("ingest", Limits::Off),
+                    Phase::Ingest => ("ingest (default settings)", Limits::Defaults),
+                    Phase::IngestUnlimited => ("ingest (API limits off)", Limits::Off),
+                    _ => ("ingest (API limits on)", Limits::High),
                 };
                 eprintln!(
                     "{name}: {} clients for {:.1} s …",
                     args.concurrency,
                     args.duration.as_secs_f64()
                 );
-                let settings = phases::Settings {
-                    api_limits: limited,
-                    ..settings.clone()
-                };
-                let r = phases::ingest(&settings, args.duration).await?;
+                let (r, peak) = mode.ingest(args.duration, limits).await?;
                 table.ingest(name, &r, args.concurrency);
                 envelope_bytes = envelope_bytes.or(nonzero(r.delivered.body_bytes));
-                name.to_owned()
+                (name.to_owned(), peak)
             }
             Phase::Fanout1 | Phase::Fanout10 => {
                 let (name, webhooks, events) = if phase == Phase::Fanout1 {
@@ -257,51 +442,74 @@ async fn run(
                     ("fan-out 10", 10, args.events_10)
                 };
                 eprintln!("{name}: {events} events × {webhooks} webhook(s) …");
-                let r = phases::fanout(settings, webhooks, events).await?;
+                let (r, peak) = mode.fanout(webhooks, events).await?;
                 table.fanout(&r, name);
                 envelope_bytes = envelope_bytes.or(nonzero(r.arrived.body_bytes));
-                name.to_owned()
+                (name.to_owned(), peak)
             }
             Phase::Latency => {
+                let mut peak = None;
                 for &rate in &args.rates {
                     eprintln!(
                         "latency: {rate} events/s for {:.1} s …",
                         args.latency_seconds.as_secs_f64()
                     );
-                    let r = phases::latency(settings, rate, args.latency_seconds).await?;
+                    let (r, p) = mode.latency(rate, args.latency_seconds).await?;
                     table.latency(&r);
+                    peak = peak.max(p);
                 }
-                "latency".to_owned()
+                ("latency".to_owned(), peak)
             }
         };
-        let peak = system::peak_rss_bytes();
-        overall_rss = overall_rss.max(peak);
-        let figure = if per_phase_rss {
-            "peak RSS during the phase (whole process)"
+        let (peak, figure) = if in_process {
+            let figure = if per_phase_rss {
+                "peak RSS during the phase (whole process)"
+            } else {
+                "peak RSS so far (whole process)"
+            };
+            (system::peak_rss_bytes(), figure)
         } else {
-            "peak RSS so far (whole process)"
+            (server_peak, "server peak RSS (VmHWM of the hookrelay process)")
         };
+        overall_rss = overall_rss.max(peak);
         table.row(&label, figure, peak.map_or("n/a".into(), report::mebibytes));
     }
 
     let all = "whole run";
-    let (backend, filesystem) = describe_backend(&settings.backend, facts);
+    let (backend, filesystem) = describe_backend(mode.backend(), facts);
     table.row(all, "database backend", backend);
-    table.row(
-        all,
-        "hookrelay nodes (servers in this process, one database)",
-        match &settings.backend {
-            Backend::Postgres { .. } if settings.nodes > 1 => format!(
-                "{} (db_max_connections {} each; posts round-robin, setup through node 0)",
-                settings.nodes, settings.db_max_connections,
-            ),
-            Backend::Postgres { .. } => format!(
-                "{} (db_max_connections {})",
-                settings.nodes, settings.db_max_connections
-            ),
-            Backend::Sqlite { .. } => settings.nodes.to_string(),
-        },
-    );
+    match mode {
+        Mode::InProcess(settings) => {
+            table.row(
+                all,
+                "hookrelay nodes (servers in this process, one database)",
+                match &settings.backend {
+                    Backend::Postgres { .. } if settings.nodes > 1 => format!(
+                        "{} (db_max_connections {} each; posts round-robin, setup through node 0)",
+                        settings.nodes, settings.db_max_connections,
+                    ),
+                    Backend::Postgres { .. } => format!(
+                        "{} (db_max_connections {})",
+                        settings.nodes, settings.db_max_connections
+                    ),
+                    Backend::Sqlite { .. } => settings.nodes.to_string(),
+                },
+            );
+        }
+        Mode::Separate(settings) => {
+            table.row(
+                all,
+                "processes",
+                format!(
+                    "server {} (defaults{}), load generator, receiver",
+                    settings.server_bin.display(),
+                    settings
+                        .db_max_connections
+                        .map_or(String::new(), |n| format!(", --db-max-connections {n}"))
+                ),
+            );
+        }
+    }
     table.row(
         all,
         "cores (available parallelism)",
@@ -313,11 +521,12 @@ async fn run(
         "delivered envelope size",
         envelope_bytes.map_or("n/a".into(), |b| format!("{b} bytes")),
     );
-    let rss_figure = match &settings.backend {
-        Backend::Sqlite { .. } => {
+    let rss_figure = match (mode, mode.backend()) {
+        (Mode::Separate(_), _) => "server peak RSS (VmHWM of the hookrelay process, largest phase)",
+        (Mode::InProcess(_), Backend::Sqlite { .. }) => {
             "peak RSS (VmHWM) of the whole benchmark process (server + load generator + receiver)"
         }
-        Backend::Postgres { .. } => {
+        (Mode::InProcess(_), Backend::Postgres { .. }) => {
             "peak RSS (VmHWM) of the whole benchmark process (nodes + load + receiver; not PostgreSQL)"
         }
     };

@@ -64,19 +64,19 @@ pub fn event_body() -> Bytes {
 
 /// Load-generator errors: how many, and the first one, to show.
 #[derive(Default)]
-struct Errors {
+pub struct Errors {
     count: AtomicU64,
     first: Mutex<Option<String>>,
 }
 
 impl Errors {
-    fn note(&self, what: String) {
+    pub fn note(&self, what: String) {
         self.count.fetch_add(1, Ordering::Relaxed);
         let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
         first.get_or_insert(what);
     }
 
-    fn take(&self) -> (u64, Option<String>) {
+    pub fn take(&self) -> (u64, Option<String>) {
         let first = self.first.lock().unwrap_or_else(|p| p.into_inner()).take();
         (self.count.load(Ordering::Relaxed), first)
     }
@@ -124,7 +124,7 @@ impl Rig {
             );
         }
         let urls: Vec<String> = (0..webhooks).map(|i| receiver.url(i)).collect();
-        let key = server::setup(&client, &servers[0], &urls).await?;
+        let key = server::setup(&client, &servers[0].base, &urls).await?;
         Ok(Arc::new(Rig {
             events_urls: servers.iter().map(|s| s.url("/api/v1/events")).collect(),
             receiver,
@@ -430,7 +430,7 @@ pub async fn latency(
 }
 
 /// The event id of a 202 answer; it is the `webhook-id` of every delivery of the event.
-fn event_id(body: &[u8]) -> Result<String, String> {
+pub fn event_id(body: &[u8]) -> Result<String, String> {
     let answer: Value =
         serde_json::from_slice(body).map_err(|e| format!("202 answer is not JSON: {e}"))?;
     answer["id"]
@@ -446,7 +446,7 @@ async fn join_all(mut tasks: JoinSet<()>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn per_second(count: u64, elapsed: Duration) -> f64 {
+pub fn per_second(count: u64, elapsed: Duration) -> f64 {
     if elapsed.is_zero() {
         0.0
     } else {

@@ -102,6 +102,11 @@ impl Receiver {
         })
     }
 
+    /// `http://127.0.0.1:<port>`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The URL webhook number `index` should point at.
     pub fn url(&self, index: usize) -> String {
         format!("{}/hook/{index}", self.base)
@@ -140,6 +145,16 @@ impl Receiver {
             .first_arrival
             .get(index)
             .and_then(|m| m.get(event_id).copied())
+    }
+
+    /// Every first arrival at webhook `index` so far: event id and when.
+    pub fn arrivals(&self, index: usize) -> Vec<(String, Instant)> {
+        self.shared
+            .log()
+            .first_arrival
+            .get(index)
+            .map(|m| m.iter().map(|(id, at)| (id.clone(), *at)).collect())
+            .unwrap_or_default()
     }
 
     pub async fn stop(self) -> anyhow::Result<()> {

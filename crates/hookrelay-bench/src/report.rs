@@ -7,6 +7,9 @@ use crate::phases::{FanoutResult, IngestResult, LatencyResult};
 #[derive(Default)]
 pub struct Table {
     rows: Vec<[String; 3]>,
+    /// Requests/s of the load generator straight to the receiver, when measured: every
+    /// throughput figure is then also given as a ratio of it.
+    ceiling: Option<f64>,
 }
 
 impl Table {
@@ -15,12 +18,46 @@ impl Table {
             .push([phase.to_owned(), figure.to_owned(), value.into()]);
     }
 
-    pub fn ingest(&mut self, p: &str, r: &IngestResult, concurrency: usize) {
+    pub fn set_ceiling(&mut self, per_second: f64) {
+        self.ceiling = (per_second > 0.0).then_some(per_second);
+    }
+
+    /// `rate` of a throughput figure, and its ratio to the ceiling when there is one.
+    fn throughput(&self, per_second: f64) -> String {
+        match self.ceiling {
+            Some(ceiling) => format!(
+                "{} ({} of ceiling)",
+                rate(per_second),
+                ratio(per_second, ceiling)
+            ),
+            None => rate(per_second),
+        }
+    }
+
+    /// The ceiling's rows; later throughput figures are ratios of its rate.
+    pub fn ceiling(&mut self, p: &str, r: &IngestResult, concurrency: usize) {
+        self.set_ceiling(r.accepted_per_second());
         self.row(
             p,
-            "events accepted/s (202 answers only)",
+            "requests/s, load generator straight to the receiver (204 answers)",
             rate(r.accepted_per_second()),
         );
+        self.row(
+            p,
+            "requests answered / errors",
+            format!("{} / {}", int(r.accepted), int(r.errors)),
+        );
+        self.row(
+            p,
+            "posting window, clients",
+            format!("{}, {concurrency}", seconds(r.elapsed)),
+        );
+        self.first_error(p, r.first_error.as_deref());
+    }
+
+    pub fn ingest(&mut self, p: &str, r: &IngestResult, concurrency: usize) {
+        let figure = self.throughput(r.accepted_per_second());
+        self.row(p, "events accepted/s (202 answers only)", figure);
         self.row(
             p,
             "events accepted / errors (non-202 or failed)",
@@ -44,7 +81,7 @@ impl Table {
     }
 
     pub fn fanout(&mut self, r: &FanoutResult, name: &str) {
-        let mut throughput = rate(r.deliveries_per_second());
+        let mut throughput = self.throughput(r.deliveries_per_second());
         if !r.complete() {
             throughput.push_str(" (INCOMPLETE: gave up waiting)");
         }
@@ -177,6 +214,15 @@ pub fn int(n: u64) -> String {
     out
 }
 
+/// `value / ceiling` with three decimals (`0.058`).
+pub fn ratio(value: f64, ceiling: f64) -> String {
+    if ceiling > 0.0 {
+        format!("{:.3}", value / ceiling)
+    } else {
+        "n/a".to_owned()
+    }
+}
+
 /// A rate with one decimal and thousands separators.
 pub fn rate(per_second: f64) -> String {
     let tenths = (per_second * 10.0).round().max(0.0) as u64;
@@ -208,6 +254,18 @@ mod tests {
         assert_eq!(rate(1234.56), "1,234.6");
         assert_eq!(millis(Duration::from_micros(1234)), "1.23");
         assert_eq!(mebibytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+    }
+
+    #[test]
+    fn throughput_figures_are_ratios_of_the_ceiling() {
+        assert_eq!(ratio(5_000.0, 70_000.0), "0.071");
+        assert_eq!(ratio(1.0, 0.0), "n/a");
+        let mut t = Table::default();
+        assert_eq!(t.throughput(653.0), "653.0");
+        t.set_ceiling(65_300.0);
+        assert_eq!(t.throughput(653.0), "653.0 (0.010 of ceiling)");
+        t.set_ceiling(0.0);
+        assert_eq!(t.throughput(653.0), "653.0");
     }
 
     #[test]

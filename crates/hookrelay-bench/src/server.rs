@@ -17,7 +17,7 @@ pub const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef0123456789";
 
 /// The key sealing webhook secrets (as `HOOKRELAY_ENCRYPTION_KEY` would): base64 of 32 bytes.
 /// PostgreSQL requires one, the same on every node.
-const ENCRYPTION_KEY: &str = "aG9va3JlbGF5LWJlbmNoLXNlYWxpbmcta2V5LTAwMDE=";
+pub const ENCRYPTION_KEY: &str = "aG9va3JlbGF5LWJlbmNoLXNlYWxpbmcta2V5LTAwMDE=";
 
 /// How long the server may take to answer `/readyz`, and to stop.
 const START_LIMIT: Duration = Duration::from_secs(10);
@@ -123,16 +123,16 @@ impl Server {
     }
 }
 
-/// Sets up what a phase needs through the HTTP API: a tenant and its key (as the operator),
+/// Sets up what a phase needs through the HTTP API of the server at `base`: a tenant and its key (as the operator),
 /// then `urls.len()` webhooks subscribed to every event (as the tenant). Returns the tenant key.
 pub async fn setup(
     client: &reqwest::Client,
-    server: &Server,
+    base: &str,
     urls: &[String],
 ) -> anyhow::Result<String> {
     let tenant = created(
         client
-            .post(server.url("/api/v1/tenants"))
+            .post(format!("{base}/api/v1/tenants"))
             .bearer_auth(ADMIN_KEY)
             .json(&json!({"name": "Bench Clinic"})),
         "create the tenant",
@@ -141,7 +141,7 @@ pub async fn setup(
     let tenant_id = string_field(&tenant, "id")?;
     let key = created(
         client
-            .post(server.url(&format!("/api/v1/tenants/{tenant_id}/keys")))
+            .post(format!("{base}/api/v1/tenants/{tenant_id}/keys"))
             .bearer_auth(ADMIN_KEY)
             .json(&json!({"name": "bench"})),
         "create the tenant key",
@@ -151,7 +151,7 @@ pub async fn setup(
     for (i, url) in urls.iter().enumerate() {
         created(
             client
-                .post(server.url("/api/v1/webhooks"))
+                .post(format!("{base}/api/v1/webhooks"))
                 .bearer_auth(&key)
                 .json(&json!({"name": format!("bench receiver {i}"), "url": url, "events": ["*"]})),
             "create a webhook",

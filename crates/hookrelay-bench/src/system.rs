@@ -6,7 +6,11 @@ use std::path::Path;
 /// The peak resident set size of this whole process (`VmHWM`), in bytes: the server, the load
 /// generator and the receiver together, since they all run here.
 pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    vm_hwm(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
+/// `VmHWM` of a `/proc/<pid>/status` text, in bytes.
+pub fn vm_hwm(status: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
@@ -43,4 +47,14 @@ pub fn filesystem_of(path: &Path) -> Option<String> {
 
 pub fn cores() -> Option<usize> {
     std::thread::available_parallelism().ok().map(usize::from)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_vm_hwm() {
+        let status = "Name:\thookrelay\nVmPeak:\t  99999 kB\nVmHWM:\t   40960 kB\nVmRSS:\t 1 kB\n";
+        assert_eq!(super::vm_hwm(status), Some(40 * 1024 * 1024));
+        assert_eq!(super::vm_hwm("Name:\tx\n"), None);
+    }
 }
