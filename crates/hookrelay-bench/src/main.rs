@@ -340,7 +340,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             let pool = args
                 .db_max_connections
                 .unwrap_or(hookrelay::config::DEFAULT_DB_MAX_CONNECTIONS);
-            let pool = if args.in_process { in_process_pool } else { pool };
+            let pool = if args.in_process {
+                in_process_pool
+            } else {
+                pool
+            };
             let needed = args.nodes as u64 * (u64::from(pool) + 1) + 1;
             if let Some(max) = facts.max_connections
                 && needed > u64::from(max)
@@ -469,7 +473,10 @@ async fn run(
             };
             (system::peak_rss_bytes(), figure)
         } else {
-            (server_peak, "server peak RSS (VmHWM of the hookrelay process)")
+            (
+                server_peak,
+                "server peak RSS (VmHWM of the hookrelay process)",
+            )
         };
         overall_rss = overall_rss.max(peak);
         table.row(&label, figure, peak.map_or("n/a".into(), report::mebibytes));

@@ -255,7 +255,10 @@ impl ReceiverProcess {
         match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
             Ok(status) => {
                 let status = status?;
-                anyhow::ensure!(status.success(), "the receiver process exited with {status}");
+                anyhow::ensure!(
+                    status.success(),
+                    "the receiver process exited with {status}"
+                );
                 Ok(())
             }
             Err(_) => {
@@ -345,9 +348,9 @@ impl ServerProcess {
             .stdout(file.try_clone()?)
             .stderr(file);
         child::tie_to_parent(&mut command);
-        let child = command.spawn().with_context(|| {
-            format!("starting the server {}", settings.server_bin.display())
-        })?;
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting the server {}", settings.server_bin.display()))?;
         let pid = child.id().context("the server exited at once")?;
         let mut server = ServerProcess {
             child,
@@ -723,8 +726,8 @@ mod tests {
     }
 
     fn parse(args: Vec<String>) -> crate::load::LoadArgs {
-        let Sub::Load(args) = Load::parse_from(std::iter::once("bench".to_owned()).chain(args))
-            .command;
+        let Sub::Load(args) =
+            Load::parse_from(std::iter::once("bench".to_owned()).chain(args)).command;
         args
     }
 
