@@ -1,36 +1,46 @@
-//! hookrelay-bench: end-to-end throughput and latency of hookrelay, in one process, on
-//! loopback.
+//! hookrelay-bench: end-to-end throughput and latency of hookrelay on loopback.
 //!
-//! What runs: the real server (`hookrelay::run`, default settings: durable SQLite in WAL mode
-//! with `synchronous=FULL`, default delivery engine) on 127.0.0.1, a load generator (tokio
-//! tasks sharing one `reqwest::Client`) that calls the real HTTP API, and a receiver (axum on
-//! 127.0.0.1) that answers every delivery with 204 at once and stamps its arrival with an
-//! `Instant`. All three share this process and its tokio runtime, so they compete for the same
-//! cores: the figures are for the whole system on this machine, not for the server alone.
+//! **Separate processes (the default)**, as users run it: the server is the real `hookrelay`
+//! binary (`hookrelay serve`, found next to this executable, as `cargo build --release`
+//! leaves it, or `--server-bin PATH`) in its own process, with its default settings plus an
+//! admin key, a key sealing webhook secrets, loopback targets allowed
+//! (`HOOKRELAY_ALLOW_PRIVATE_TARGETS=127.0.0.0/8`), `--listen 127.0.0.1:0` and JSON logs (the
+//! bench reads the port from the `hookrelay listening` line). The receiver and the load
+//! generator are this binary again, in processes of their own (hidden subcommands
+//! `receiver` and `load`; see `separate.rs`). Each phase gets a fresh database (a SQLite file
+//! in a new temporary directory, or with `--postgres URL` a fresh PostgreSQL database on that
+//! server, dropped after the phase; the URL's `sslmode` is kept) and a fresh server, receiver
+//! and load generator. Every child is killed by PID when its phase ends, fails or is
+//! interrupted, and dies with the bench (`PR_SET_PDEATHSIG`).
 //!
-//! With `--postgres URL` the database is PostgreSQL instead (a fresh database per phase on
-//! that server, dropped after it), and with `--nodes N` there are N servers in this process,
-//! each with its own listener, all on that one database; the load generator posts to them in
-//! turn, and every node delivers to the one receiver.
+//! The **ceiling** phase runs first: the same load generator, same clients, same request
+//! (body, headers), posting straight to the receiver for `--duration`. Every throughput
+//! figure after it is also printed as a ratio of that rate. Peak RSS is the server process's
+//! own (`VmHWM` from `/proc/<pid>/status`, read before it is stopped).
 //!
-//! Each phase gets a fresh database and fresh server(s), set up through the API of node 0 (a
-//! tenant, a key, N webhooks subscribed to `*`). Every event is a `message.new` whose
-//! delivered envelope is about 300 bytes.
+//! **In process** (`--in-process`, for profiling): the server (`hookrelay::run`, rate limits
+//! off), the load generator and the receiver share this process and its tokio runtime, and
+//! `--nodes N` runs N servers on one PostgreSQL database. Peak RSS is then this whole
+//! process's.
+//!
+//! Each phase is set up through the API (a tenant, a key, N webhooks subscribed to `*`).
+//! Every event is a `message.new` whose delivered envelope is about 300 bytes.
 //!
 //! - **ingest**: `--concurrency` clients post events back to back for `--duration`, one
 //!   webhook. Figure: events accepted per second (only 202 answers count; anything else is an
-//!   error). Deliveries run meanwhile, as they would in production.
+//!   error). Deliveries run meanwhile, as they would in production. Separate processes: the
+//!   server's default settings; `ingest-unlimited` switches the API limits off,
+//!   `ingest-limited` sets them far above the load.
 //! - **fanout1 / fanout10**: `--events-1` (`--events-10`) events posted by `--concurrency`
 //!   clients to 1 (10) webhooks. Figure: deliveries per second from the first post to the
 //!   arrival of the last delivery at the receiver.
 //! - **latency**: for each of `--rates` events/s (1 webhook), one post per tick of a steady
 //!   schedule for `--latency-seconds`, each post in its own task. Latency per event: arrival at
-//!   the receiver minus the `Instant` just before its POST was sent, matched by event id (the
-//!   202 answer's `id` is the delivery's `webhook-id`). Figures: p50, p99, max.
+//!   the receiver minus the moment just before its POST was sent (across processes on
+//!   `CLOCK_MONOTONIC`), matched by event id (the 202 answer's `id` is the delivery's
+//!   `webhook-id`). Figures: p50, p99, max.
 //!
-//! Peak RSS is `VmHWM` of this process, so it covers server(s), load generator and receiver
-//! together (not a PostgreSQL server). Every phase is bounded in count and time and stops by
-//! itself.
+//! Every phase is bounded in count and time and stops by itself.
 
 mod child;
 mod database;

@@ -44,7 +44,7 @@ pub struct Settings {
 pub enum Limits {
     /// hookrelay's defaults: what users meet.
     Defaults,
-    /// Per-key and per-address limits off (0): the engine's capacity.
+    /// Every API limit off (0): the engine's capacity.
     Off,
     /// On, but far above the load: what counting costs.
     High,
@@ -57,7 +57,14 @@ impl Limits {
             Limits::Off => "0",
             Limits::High => "100000000",
         };
-        ["--rate-limit-per-key", value, "--rate-limit-per-ip", value]
+        [
+            "--rate-limit-per-key",
+            value,
+            "--rate-limit-per-ip",
+            value,
+            "--auth-failures-per-minute",
+            value,
+        ]
             .map(str::to_owned)
             .to_vec()
     }
@@ -782,6 +789,8 @@ mod tests {
             "--rate-limit-per-key".to_owned(),
             "0".to_owned(),
             "--rate-limit-per-ip".to_owned(),
+            "0".to_owned(),
+            "--auth-failures-per-minute".to_owned(),
             "0".to_owned(),
         ]));
     }
