@@ -65,8 +65,8 @@ impl Limits {
             "--auth-failures-per-minute",
             value,
         ]
-            .map(str::to_owned)
-            .to_vec()
+        .map(str::to_owned)
+        .to_vec()
     }
 }
 
