@@ -27,7 +27,8 @@ SEED="${SCHEMATHESIS_SEED:-20261202}"
 if [ "${1:-}" != "--in-netns" ]; then
   # Outside the namespace: what needs the network (PyPI) or cargo.
   if ! "$VENV/bin/st" --version 2>/dev/null | grep -qF "$ST_VERSION"; then
-    python3 -m venv "$VENV"
+    # --clear: a venv left by a moved or copied target/ has stale interpreter paths.
+    python3 -m venv --clear "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
   fi
   if [ -z "${HOOKRELAY_BIN:-}" ]; then
