@@ -1,5 +1,5 @@
-//! Multi-row INSERT statements, written once: the VALUES lists are numbered `$N`, which
-//! both backends read.
+//! Multi-row INSERT statements, written once; [`values_list`] spells the placeholders for
+//! each backend.
 
 use super::backend::{Backend, Bind, query_built, values_list};
 use super::ingest::NewDelivery;
@@ -14,7 +14,7 @@ pub(crate) async fn insert_events<B: Backend>(
     let sql = format!(
         "INSERT INTO events (id, tenant_id, event_type, body, idempotency_key, created_at)
          VALUES {}",
-        values_list(events.len(), 6, 1)
+        values_list::<B>(events.len(), 6, 1)
     );
     let mut q = query_built::<B>(sql);
     for e in events {
@@ -39,7 +39,7 @@ pub(crate) async fn insert_deliveries<B: Backend>(
         "INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, state, attempts,
             next_attempt_at, leased_until, leased_by, created_at, updated_at)
          VALUES {}",
-        values_list(rows.len(), 11, 1)
+        values_list::<B>(rows.len(), 11, 1)
     );
     let mut q = query_built::<B>(sql);
     for d in rows {
@@ -71,7 +71,7 @@ pub(crate) async fn insert_logs<B: Backend>(
             response_body_truncated, response_time_ms, error_message, attempt_count,
             is_success, is_test, created_at)
          VALUES {}",
-        values_list(rows.len(), 17, 1)
+        values_list::<B>(rows.len(), 17, 1)
     );
     let mut q = query_built::<B>(sql);
     for row in rows {

@@ -72,7 +72,7 @@ async fn update_states<B: Backend>(
              completed_at = u.done_at
          FROM u WHERE deliveries.id = u.id AND deliveries.state = 'pending'
            AND deliveries.leased_by = ${node_param}",
-        values_list(records.len(), width, 1)
+        values_list::<B>(records.len(), width, 1)
     );
     // Restricting by primary key as well makes PostgreSQL's plan an index lookup per record
     // whatever the statistics say: on a table never analysed (a fresh database after a
@@ -117,7 +117,7 @@ async fn add_counters<B: Backend>(
              failed_deliveries = failed_deliveries + c.failed,
              last_triggered_at = {}(COALESCE(last_triggered_at, 0), c.last)
          FROM c WHERE webhooks.id = c.id",
-        values_list(deltas.len(), 5, 1),
+        values_list::<B>(deltas.len(), 5, 1),
         sql::<B>("MAX", "GREATEST"),
     );
     let mut q = query_built::<B>(sql);
