@@ -122,17 +122,26 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
-    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
-    let value = values
-        .next()
-        .ok_or(ApiError::Unauthorized("no Authorization header"))?;
+/// The value of header `name` (`shown` in errors), if sent. Sent twice is a 400: which one
+/// counts is ambiguous, and a proxy that reads the last would see another caller.
+fn single_header<'a>(
+    parts: &'a Parts,
+    name: impl header::AsHeaderName,
+    shown: &str,
+) -> Result<Option<&'a header::HeaderValue>, ApiError> {
+    let mut values = parts.headers.get_all(name).iter();
+    let first = values.next();
     if values.next().is_some() {
-        // Which one counts is ambiguous: a proxy that reads the last would see another caller.
-        return Err(ApiError::BadRequest(
-            "more than one Authorization header; send exactly one".into(),
-        ));
+        return Err(ApiError::BadRequest(format!(
+            "more than one {shown} header; send exactly one"
+        )));
     }
+    Ok(first)
+}
+
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+    let value = single_header(parts, header::AUTHORIZATION, "Authorization")?
+        .ok_or(ApiError::Unauthorized("no Authorization header"))?;
     let value = value
         .to_str()
         .map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
@@ -173,14 +182,7 @@ impl FromRequestParts<AppState> for TenantId {
         match Caller::from_request_parts(parts, state).await? {
             Caller::Tenant(tenant_id) => Ok(TenantId(tenant_id)),
             Caller::Admin => {
-                if parts.headers.get_all(TENANT_HEADER).iter().nth(1).is_some() {
-                    return Err(ApiError::BadRequest(
-                        "more than one X-Tenant-Id header; send exactly one".into(),
-                    ));
-                }
-                let tenant_id = parts
-                    .headers
-                    .get(TENANT_HEADER)
+                let tenant_id = single_header(parts, TENANT_HEADER, "X-Tenant-Id")?
                     .and_then(|v| v.to_str().ok())
                     .map(str::trim)
                     .ok_or_else(|| {
