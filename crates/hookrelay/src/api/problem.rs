@@ -249,22 +249,31 @@ impl IntoResponse for ApiError {
 impl ApiError {
     /// This error as a whole HTTP/1.1 answer that ends the connection, for the listener to
     /// write itself where no handler runs: past the connection cap, or in place of hyper's
-    /// bodiless answer to a head it could not parse.
-    pub fn http1_closing(&self) -> Vec<u8> {
-        let status = self.parts().0;
+    /// bodiless answer to a head it could not parse. Status and headers are the handlers'
+    /// answer's ([`IntoResponse`]), plus what the router and hyper would add.
+    pub fn http1_closing(self) -> Vec<u8> {
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
-        let mut head = format!(
-            "HTTP/1.1 {} {}\r\ncontent-type: application/problem+json\r\n\
-             content-length: {}\r\nx-content-type-options: nosniff\r\nconnection: close\r\n",
+        let response = self.into_response();
+        let status = response.status();
+        let mut answer = format!(
+            "HTTP/1.1 {} {}\r\n",
             status.as_u16(),
-            status.canonical_reason().unwrap_or(""),
-            body.len()
-        );
-        if let ApiError::TooManyConnections(_) | ApiError::Unavailable(_) = self {
-            head.push_str("retry-after: 1\r\n");
+            status.canonical_reason().unwrap_or("")
+        )
+        .into_bytes();
+        for (name, value) in response.headers() {
+            answer.extend_from_slice(name.as_str().as_bytes());
+            answer.extend_from_slice(b": ");
+            answer.extend_from_slice(value.as_bytes());
+            answer.extend_from_slice(b"\r\n");
         }
-        head.push_str("\r\n");
-        let mut answer = head.into_bytes();
+        answer.extend_from_slice(
+            format!(
+                "content-length: {}\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
         answer.extend_from_slice(&body);
         answer
     }
