@@ -11,15 +11,26 @@ use tokio::net::TcpStream;
 
 use super::helpers::*;
 
-/// The status, head and body of the first answer to raw `request` bytes. The request is
-/// written by its own task, so an answer sent while the server stops reading (a head too
-/// large) is still read.
-async fn raw(app: &TestApp, request: Vec<u8>) -> (u16, String, Value) {
+/// What the client does after sending its bytes.
+pub(super) enum Then {
+    /// Closes its sending half: the server sees the body end early.
+    Close,
+    /// Sends nothing more and waits for an answer.
+    Stall,
+}
+
+/// The status, head (lowercase) and body of the first answer to raw `request` bytes. The
+/// request is written by its own task, so an answer sent while the server stops reading (a
+/// head too large) is still read.
+pub(super) async fn raw(app: &TestApp, request: Vec<u8>, then: Then) -> (u16, String, Value) {
     let address = app.base.trim_start_matches("http://");
     let stream = TcpStream::connect(address).await.unwrap();
     let (mut read, mut write) = stream.into_split();
     let writer = tokio::spawn(async move {
         let _ = write.write_all(&request).await;
+        if let Then::Close = then {
+            let _ = write.shutdown().await;
+        }
         write
     });
     let mut buf = Vec::new();
@@ -69,7 +80,7 @@ fn assert_problem(head: &str, body: &Value, status: u16, slug: &str) {
 async fn a_nul_in_a_header_value_is_a_400_problem() {
     let app = spawn_app!();
     let request = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-note: a\0b\r\n\r\n".to_vec();
-    let (status, head, body) = raw(&app, request).await;
+    let (status, head, body) = raw(&app, request, Then::Stall).await;
     assert_eq!(status, 400, "{head}");
     assert_problem(&head, &body, 400, "bad-request");
 }
@@ -80,7 +91,7 @@ async fn a_mebibyte_of_headers_is_a_431_problem_naming_the_limit() {
     let mut request = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: ".to_vec();
     request.extend(std::iter::repeat_n(b'a', 1024 * 1024));
     request.extend_from_slice(b"\r\n\r\n");
-    let (status, head, body) = raw(&app, request).await;
+    let (status, head, body) = raw(&app, request, Then::Stall).await;
     assert_eq!(status, 431, "{head}");
     assert_problem(&head, &body, 431, "headers-too-large");
     assert!(body["detail"].as_str().unwrap().contains("65536"), "{body}");
@@ -198,7 +209,7 @@ async fn every_error_of_the_http_layer_is_a_problem() {
         ),
     ];
     for (what, request, status, slug) in cases {
-        let (got, head, body) = raw(&app, request).await;
+        let (got, head, body) = raw(&app, request, Then::Stall).await;
         assert_eq!(got, status, "{what}: {head}\n{body}");
         assert_problem(&head, &body, status, slug);
     }

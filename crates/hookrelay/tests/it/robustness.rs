@@ -3,59 +3,19 @@
 
 use std::time::Duration;
 
+use super::helpers::*;
+use super::http_layer::Then;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-use super::helpers::*;
-
-/// What the client does after sending its bytes.
-enum Then {
-    /// Closes its sending half: the server sees the body end early.
-    Close,
-    /// Sends nothing more and waits for an answer.
-    Stall,
-}
-
-/// The status line and body of the first answer to raw `request` bytes.
+/// The status and problem body of the first answer to raw `request` bytes.
 async fn raw(app: &TestApp, request: &[u8], then: Then) -> (u16, Value) {
-    let address = app.base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(address).await.unwrap();
-    stream.write_all(request).await.unwrap();
-    if let Then::Close = then {
-        stream.shutdown().await.unwrap();
-    }
-    // Read until the first answer is complete (head + its content-length body).
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let answer = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                if buf.len() >= end + 4 + length {
-                    let status = head[9..12].parse().unwrap();
-                    let body = serde_json::from_slice(&buf[end + 4..end + 4 + length])
-                        .unwrap_or(Value::Null);
-                    assert!(
-                        head.contains("content-type: application/problem+json"),
-                        "{head}"
-                    );
-                    return (status, body);
-                }
-            }
-            let n = stream.read(&mut chunk).await.unwrap();
-            assert!(n > 0, "connection closed without an answer");
-            buf.extend_from_slice(&chunk[..n]);
-        }
-    })
-    .await;
-    answer.expect("an answer, not a hang")
+    let (status, head, body) = super::http_layer::raw(app, request.to_vec(), then).await;
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    (status, body)
 }
 
 fn post(key: &str, content_length: usize, body: &str) -> Vec<u8> {
