@@ -245,3 +245,26 @@ async fn a_kept_alive_connection_outlives_the_head_deadline_until_the_idle_timeo
         .expect("cut at the head deadline");
     assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
 }
+
+#[tokio::test]
+async fn a_kept_alive_connection_is_closed_at_the_idle_timeout() {
+    require_backend!();
+    let db = TestDb::create().await;
+    let mut config = test_config(&db);
+    config.connections.idle_timeout = Duration::from_millis(300);
+    let app = TestApp::spawn_with(db, config).await;
+    let server: SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    let mut stream = TcpStream::connect(server).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    // Kept alive after its answer, then closed once idle past the timeout, nothing sent.
+    let closed = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf))
+        .await
+        .expect("closed at the idle timeout");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+}

@@ -97,6 +97,21 @@ async fn a_mebibyte_of_headers_is_a_431_problem_naming_the_limit() {
     assert!(body["detail"].as_str().unwrap().contains("65536"), "{body}");
 }
 
+/// hyper's own 414 (a URI past 65,534 bytes, reachable when the head limit is larger) is
+/// answered as the documented problem too.
+#[tokio::test]
+async fn a_uri_too_long_for_hyper_is_a_414_problem() {
+    require_backend!();
+    let db = TestDb::create().await;
+    let mut config = test_config(&db);
+    config.connections.max_header_bytes = 128 * 1024;
+    let app = TestApp::spawn_with(db, config).await;
+    let request = format!("GET /{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(70_000));
+    let (status, head, body) = raw(&app, request.into_bytes(), Then::Stall).await;
+    assert_eq!(status, 414, "{head}");
+    assert_problem(&head, &body, 414, "uri-too-long");
+}
+
 #[tokio::test]
 async fn two_authorization_headers_are_a_400_problem() {
     let app = spawn_app!();
