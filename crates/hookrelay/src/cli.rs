@@ -439,3 +439,32 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     tracing::info!("shutdown requested");
     shutdown.cancel();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The duration flags spell their defaults as text; the server's own defaults are the
+    /// constants. They must say the same.
+    #[test]
+    fn duration_flag_defaults_are_the_server_s() {
+        let command = Cli::command();
+        let serve = command.find_subcommand("serve").unwrap();
+        let default = |id: &str| {
+            let arg = serve.get_arguments().find(|a| a.get_id() == id).unwrap();
+            let text = arg.get_default_values()[0].to_str().unwrap();
+            humantime::parse_duration(text).unwrap()
+        };
+        let connections = ConnectionLimits::default();
+        assert_eq!(
+            default("header_read_timeout"),
+            connections.header_read_timeout
+        );
+        assert_eq!(default("idle_timeout"), connections.idle_timeout);
+        assert_eq!(
+            default("body_read_timeout"),
+            crate::config::DEFAULT_BODY_READ_TIMEOUT
+        );
+    }
+}
