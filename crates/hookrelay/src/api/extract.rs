@@ -28,10 +28,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let (json, bytes) = read_body(req, state).await?;
-        if !json {
-            return Err(ApiError::UnsupportedMediaType);
-        }
+        let RawJson(bytes) = RawJson::from_request(req, state).await?;
         parse_object(&bytes).map(JsonObject)
     }
 }
@@ -43,14 +40,9 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let (json, bytes) = read_body(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(OptionalJsonObject(None));
-        }
-        if !json {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        parse_object(&bytes).map(|map| OptionalJsonObject(Some(map)))
+        let OptionalRawJson(bytes) = OptionalRawJson::from_request(req, state).await?;
+        let map = bytes.map(|bytes| parse_object(&bytes)).transpose()?;
+        Ok(OptionalJsonObject(map))
     }
 }
 
