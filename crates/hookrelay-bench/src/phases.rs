@@ -2,18 +2,16 @@
 //! (`--nodes` of them on the one database), sets them up through the API, drives load, waits
 //! for deliveries, stops everything and removes the database.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::body::Bytes;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::task::JoinSet;
-use tokio::time::MissedTickBehavior;
 
 use crate::database::{Backend, Database};
+use crate::load;
 use crate::receiver::{Counts, Receiver};
 use crate::server::{self, Server};
 
@@ -60,26 +58,6 @@ pub fn event_body() -> Bytes {
         .take(target_data.saturating_sub(base))
         .collect();
     Bytes::from(json!({"type": "message.new", "data": data(&text)}).to_string())
-}
-
-/// Load-generator errors: how many, and the first one, to show.
-#[derive(Default)]
-pub struct Errors {
-    count: AtomicU64,
-    first: Mutex<Option<String>>,
-}
-
-impl Errors {
-    pub fn note(&self, what: String) {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
-        first.get_or_insert(what);
-    }
-
-    pub fn take(&self) -> (u64, Option<String>) {
-        let first = self.first.lock().unwrap_or_else(|p| p.into_inner()).take();
-        (self.count.load(Ordering::Relaxed), first)
-    }
 }
 
 /// A receiver and one or more servers on one database, set up with `webhooks` webhooks, and
@@ -140,6 +118,22 @@ impl Rig {
         self.events_urls.len()
     }
 
+    /// Stops the servers (while the receiver still answers, so in-flight attempts finish),
+    /// then the receiver, then removes the database; all of it even if a step fails.
+    async fn stop(self: Arc<Self>) -> anyhow::Result<()> {
+        let rig = Arc::into_inner(self).context("a load task outlived its phase")?;
+        let mut stopped = Ok(());
+        for (node, server) in rig.servers.into_iter().enumerate() {
+            let result = server.stop().await.with_context(|| format!("node {node}"));
+            stopped = stopped.and(result);
+        }
+        let received = rig.receiver.stop().await;
+        let removed = rig.database.remove().await;
+        stopped.and(received).and(removed)
+    }
+}
+
+impl load::Target for Rig {
     /// One `POST /api/v1/events` to node `node % nodes`: the answer's body on 202, a
     /// description otherwise.
     async fn post(&self, node: usize) -> Result<Bytes, String> {
@@ -163,20 +157,6 @@ impl Rig {
             Err(format!("{status}: {}", String::from_utf8_lossy(&body)))
         }
     }
-
-    /// Stops the servers (while the receiver still answers, so in-flight attempts finish),
-    /// then the receiver, then removes the database; all of it even if a step fails.
-    async fn stop(self: Arc<Self>) -> anyhow::Result<()> {
-        let rig = Arc::into_inner(self).context("a load task outlived its phase")?;
-        let mut stopped = Ok(());
-        for (node, server) in rig.servers.into_iter().enumerate() {
-            let result = server.stop().await.with_context(|| format!("node {node}"));
-            stopped = stopped.and(result);
-        }
-        let received = rig.receiver.stop().await;
-        let removed = rig.database.remove().await;
-        stopped.and(received).and(removed)
-    }
 }
 
 /// Phase "ingest".
@@ -199,38 +179,18 @@ impl IngestResult {
 /// `concurrency` clients post events back to back for `duration`, to one webhook.
 pub async fn ingest(settings: &Settings, duration: Duration) -> anyhow::Result<IngestResult> {
     let rig = Rig::start(settings, 1).await?;
-    let errors = Arc::new(Errors::default());
-    let accepted = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let deadline = start + duration;
-    let mut clients = JoinSet::new();
-    for client in 0..settings.concurrency {
-        let (rig, errors, accepted) = (rig.clone(), errors.clone(), accepted.clone());
-        clients.spawn(async move {
-            // Each client takes the nodes in turn, starting at its own.
-            let mut node = client;
-            while Instant::now() < deadline {
-                let posted = rig.post(node).await;
-                node = node.wrapping_add(1);
-                match posted {
-                    Ok(_) => {
-                        accepted.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => errors.note(e),
-                }
-            }
-        });
-    }
-    join_all(clients).await?;
-    let elapsed = start.elapsed();
+    let deadline = Instant::now() + duration;
+    let posted = load::back_to_back(&rig, settings.concurrency, move |_| {
+        Instant::now() < deadline
+    })
+    .await?;
     let delivered = rig.receiver.counts();
     rig.stop().await?;
-    let (errors, first_error) = errors.take();
     Ok(IngestResult {
-        accepted: accepted.load(Ordering::Relaxed),
-        errors,
-        first_error,
-        elapsed,
+        accepted: posted.accepted,
+        errors: posted.errors,
+        first_error: posted.first_error,
+        elapsed: posted.end - posted.start,
         delivered,
     })
 }
@@ -274,47 +234,21 @@ pub async fn fanout(
     events: u64,
 ) -> anyhow::Result<FanoutResult> {
     let rig = Rig::start(settings, webhooks).await?;
-    let errors = Arc::new(Errors::default());
-    let accepted = Arc::new(AtomicU64::new(0));
-    let next = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let mut clients = JoinSet::new();
-    for client in 0..settings.concurrency {
-        let (rig, errors, accepted, next) =
-            (rig.clone(), errors.clone(), accepted.clone(), next.clone());
-        clients.spawn(async move {
-            // Each client takes the nodes in turn, starting at its own.
-            let mut node = client;
-            while next.fetch_add(1, Ordering::Relaxed) < events {
-                let posted = rig.post(node).await;
-                node = node.wrapping_add(1);
-                match posted {
-                    Ok(_) => {
-                        accepted.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => errors.note(e),
-                }
-            }
-        });
-    }
-    join_all(clients).await?;
-    let posting = start.elapsed();
-    let accepted = accepted.load(Ordering::Relaxed);
-    let expected = accepted * webhooks as u64;
+    let posted = load::back_to_back(&rig, settings.concurrency, move |n| n < events).await?;
+    let expected = posted.accepted * webhooks as u64;
     let arrived = rig.receiver.wait_for(expected, settings.wait_timeout).await;
     let elapsed = match arrived.last_unique_at {
-        Some(last) if arrived.unique >= expected => last.duration_since(start),
-        _ => start.elapsed(),
+        Some(last) if arrived.unique >= expected => last.duration_since(posted.start),
+        _ => posted.start.elapsed(),
     };
     rig.stop().await?;
-    let (errors, first_error) = errors.take();
     Ok(FanoutResult {
         webhooks,
         events,
-        accepted,
-        errors,
-        first_error,
-        posting,
+        accepted: posted.accepted,
+        errors: posted.errors,
+        first_error: posted.first_error,
+        posting: posted.end - posted.start,
         expected,
         arrived,
         elapsed,
@@ -358,55 +292,12 @@ pub async fn latency(
     seconds: Duration,
 ) -> anyhow::Result<LatencyResult> {
     let rig = Rig::start(settings, 1).await?;
-    let errors = Arc::new(Errors::default());
-    let in_flight = Arc::new(AtomicU64::new(0));
-    let max_in_flight = Arc::new(AtomicU64::new(0));
-    let total = (f64::from(rate) * seconds.as_secs_f64()).round().max(1.0) as u64;
-    let period = Duration::from_secs_f64(1.0 / f64::from(rate));
-    let start = tokio::time::Instant::now();
-    let mut ticker = tokio::time::interval_at(start, period);
-    // Late ticks fire at once until the schedule is caught up: the rate holds on average.
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let max_lag_micros = Arc::new(AtomicU64::new(0));
-    let mut posts = JoinSet::new();
-    for send in 0..total {
-        // The sends take the nodes in turn.
-        let node = (send % rig.nodes() as u64) as usize;
-        // The tick's instant is when this send was due.
-        let due = ticker.tick().await;
-        let (rig, errors, in_flight, max_in_flight, max_lag_micros) = (
-            rig.clone(),
-            errors.clone(),
-            in_flight.clone(),
-            max_in_flight.clone(),
-            max_lag_micros.clone(),
-        );
-        posts.spawn(async move {
-            let lag = due.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
-            max_lag_micros.fetch_max(lag, Ordering::Relaxed);
-            let now_in_flight = in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-            max_in_flight.fetch_max(now_in_flight, Ordering::Relaxed);
-            let sent = Instant::now();
-            let posted = rig.post(node).await;
-            in_flight.fetch_sub(1, Ordering::Relaxed);
-            match posted.and_then(|body| event_id(&body)) {
-                Ok(id) => Some((id, sent)),
-                Err(e) => {
-                    errors.note(e);
-                    None
-                }
-            }
-        });
-    }
-    let mut sends = Vec::with_capacity(total as usize);
-    while let Some(joined) = posts.join_next().await {
-        if let Some(send) = joined.context("a posting task failed")? {
-            sends.push(send);
-        }
-    }
-    let accepted = sends.len() as u64;
-    rig.receiver.wait_for(accepted, settings.wait_timeout).await;
-    let mut latencies: Vec<Duration> = sends
+    let posted = load::at_rate(&rig, rate, seconds).await?;
+    rig.receiver
+        .wait_for(posted.accepted, settings.wait_timeout)
+        .await;
+    let mut latencies: Vec<Duration> = posted
+        .sends
         .iter()
         .filter_map(|(id, sent)| {
             let arrived = rig.receiver.arrival(0, id)?;
@@ -415,17 +306,16 @@ pub async fn latency(
         .collect();
     latencies.sort_unstable();
     rig.stop().await?;
-    let (errors, first_error) = errors.take();
     Ok(LatencyResult {
         rate,
-        sent: total,
-        accepted,
-        errors,
-        first_error,
+        sent: load::sends_at(rate, seconds),
+        accepted: posted.accepted,
+        errors: posted.errors,
+        first_error: posted.first_error,
         arrived: latencies.len() as u64,
         latencies,
-        max_send_lag: Duration::from_micros(max_lag_micros.load(Ordering::Relaxed)),
-        max_in_flight: max_in_flight.load(Ordering::Relaxed),
+        max_send_lag: posted.max_send_lag,
+        max_in_flight: posted.max_in_flight,
     })
 }
 
@@ -437,13 +327,6 @@ pub fn event_id(body: &[u8]) -> Result<String, String> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| format!("202 answer has no id: {answer}"))
-}
-
-async fn join_all(mut tasks: JoinSet<()>) -> anyhow::Result<()> {
-    while let Some(joined) = tasks.join_next().await {
-        joined.context("a load task failed")?;
-    }
-    Ok(())
 }
 
 pub fn per_second(count: u64, elapsed: Duration) -> f64 {
