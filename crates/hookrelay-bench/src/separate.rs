@@ -562,6 +562,17 @@ impl Rig {
         let removed = self.database.remove().await;
         (peak, stopped.and(received).and(removed))
     }
+
+    /// Stops the rig once a phase has `measured`; the phase's error comes first.
+    async fn finish<T>(self, measured: anyhow::Result<T>) -> anyhow::Result<Measured<T>> {
+        let (server_peak_rss, stopped) = self.stop().await;
+        let result = measured?;
+        stopped?;
+        Ok(Measured {
+            result,
+            server_peak_rss,
+        })
+    }
 }
 
 /// What a phase measured, and the server's peak RSS during it.
@@ -584,14 +595,18 @@ pub async fn ceiling(settings: &Settings, duration: Duration) -> anyhow::Result<
     let report = run_load(args, duration + Duration::from_secs(60)).await;
     let counts = receiver.counts().await;
     receiver.stop().await?;
-    let report = report?;
-    Ok(IngestResult {
+    Ok(ingest_result(report?, counts?))
+}
+
+/// An ingest-shaped result: what the load generator reported, what the receiver counted.
+fn ingest_result(report: LoadReport, delivered: RemoteCounts) -> IngestResult {
+    IngestResult {
         accepted: report.accepted,
         errors: report.errors,
         first_error: report.first_error,
         elapsed: between(report.start_ns, report.end_ns),
-        delivered: counts?.counts(),
-    })
+        delivered: delivered.counts(),
+    }
 }
 
 pub async fn ingest(
@@ -600,27 +615,19 @@ pub async fn ingest(
     limits: Limits,
 ) -> anyhow::Result<Measured<IngestResult>> {
     let mut rig = Rig::start(settings, 1, limits).await?;
-    let report = rig
-        .load(
-            settings,
-            &LoadShape::For(duration),
-            duration + Duration::from_secs(60),
-        )
-        .await;
-    let delivered = rig.receiver.counts().await;
-    let (server_peak_rss, stopped) = rig.stop().await;
-    let report = report?;
-    stopped?;
-    Ok(Measured {
-        result: IngestResult {
-            accepted: report.accepted,
-            errors: report.errors,
-            first_error: report.first_error,
-            elapsed: between(report.start_ns, report.end_ns),
-            delivered: delivered?.counts(),
-        },
-        server_peak_rss,
-    })
+    let measured = async {
+        let report = rig
+            .load(
+                settings,
+                &LoadShape::For(duration),
+                duration + Duration::from_secs(60),
+            )
+            .await?;
+        let delivered = rig.receiver.counts().await?;
+        anyhow::Ok(ingest_result(report, delivered))
+    }
+    .await;
+    rig.finish(measured).await
 }
 
 pub async fn fanout(
@@ -659,13 +666,7 @@ pub async fn fanout(
         })
     }
     .await;
-    let (server_peak_rss, stopped) = rig.stop().await;
-    let result = measured?;
-    stopped?;
-    Ok(Measured {
-        result,
-        server_peak_rss,
-    })
+    rig.finish(measured).await
 }
 
 pub async fn latency(
@@ -692,10 +693,9 @@ pub async fn latency(
             .filter_map(|(id, sent)| arrivals.get(id).map(|at| between(*sent, *at)))
             .collect();
         latencies.sort_unstable();
-        let sent = (f64::from(rate) * seconds.as_secs_f64()).round().max(1.0) as u64;
         anyhow::Ok(LatencyResult {
             rate,
-            sent,
+            sent: crate::load::sends_at(rate, seconds),
             accepted: report.accepted,
             errors: report.errors,
             first_error: report.first_error,
@@ -706,13 +706,7 @@ pub async fn latency(
         })
     }
     .await;
-    let (server_peak_rss, stopped) = rig.stop().await;
-    let result = measured?;
-    stopped?;
-    Ok(Measured {
-        result,
-        server_peak_rss,
-    })
+    rig.finish(measured).await
 }
 
 #[cfg(test)]
