@@ -3,7 +3,8 @@
 //! - the event catalogue section is generated from `domain::catalog` (every type, its
 //!   description, its fields and its sample);
 //! - each `<!-- include: PATH -->` block is the file at PATH, which `examples.rs` runs;
-//! - the curl block of `integration.md` runs against the real server.
+//! - the curl block of `integration.md` runs against the real server;
+//! - the settings table of `operations.md` gives each flag's own variable and default.
 //!
 //! After changing the catalogue or an example, regenerate with
 //! `HOOKRELAY_UPDATE_DOCS=1 cargo test -p hookrelay --test it docs::`.
@@ -298,4 +299,51 @@ fn quoted_limits_are_the_code_limits() {
     assert!(integration.contains(&format!("for {hours} hours")));
     // MAX_BATCH is private to the API; the 422 for 501 events names the limit.
     assert!(integration.contains("1 to 500 events"));
+}
+
+/// Each row of the settings table in `docs/operations.md` names its flag's own variable, and
+/// a default written as code (`` `10s` ``, `` `0` (off) ``) is the flag's default: the table
+/// is where operators read what an unset flag does.
+#[test]
+fn the_settings_table_gives_each_flags_variable_and_default() {
+    use clap::CommandFactory;
+    let doc = std::fs::read_to_string(repo().join("docs/operations.md")).unwrap();
+    let command = hookrelay::cli::Cli::command();
+    let serve = command.find_subcommand("serve").unwrap();
+    let args: Vec<&clap::Arg> = serve
+        .get_arguments()
+        .chain(command.get_arguments())
+        .collect();
+    let mut defaults_checked = 0;
+    for line in doc.lines().filter(|line| line.starts_with("| `--")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let long = cells[1].trim_matches('`').trim_start_matches("--");
+        let arg = args
+            .iter()
+            .find(|arg| arg.get_long() == Some(long))
+            .unwrap_or_else(|| panic!("docs/operations.md has a row for --{long}, no such flag"));
+        let env = arg.get_env().map(|env| env.to_string_lossy().into_owned());
+        assert_eq!(
+            env.as_deref(),
+            Some(cells[2].trim_matches('`')),
+            "the variable of --{long}"
+        );
+        let Some((documented, _)) = cells[3]
+            .strip_prefix('`')
+            .and_then(|rest| rest.split_once('`'))
+        else {
+            continue;
+        };
+        let default: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|value| value.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(default, [documented], "the default of --{long}");
+        defaults_checked += 1;
+    }
+    assert!(
+        defaults_checked > 20,
+        "only {defaults_checked} defaults read"
+    );
 }
