@@ -259,19 +259,31 @@ impl ReceiverProcess {
     /// Closes its stdin (it stops by itself), killing it if it does not within 10 s.
     async fn stop(mut self) -> anyhow::Result<()> {
         drop(self.stdin.take());
-        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
-            Ok(status) => {
-                let status = status?;
-                anyhow::ensure!(
-                    status.success(),
-                    "the receiver process exited with {status}"
-                );
-                Ok(())
-            }
-            Err(_) => {
-                let _ = self.child.kill().await;
-                anyhow::bail!("the receiver process did not stop within 10 s; killed")
-            }
+        let status = wait_or_kill(
+            &mut self.child,
+            Duration::from_secs(10),
+            "the receiver process",
+        )
+        .await?;
+        anyhow::ensure!(
+            status.success(),
+            "the receiver process exited with {status}"
+        );
+        Ok(())
+    }
+}
+
+/// Waits for `child` to exit, at most `limit`; past it, kills it and says so.
+async fn wait_or_kill(
+    child: &mut Child,
+    limit: Duration,
+    what: &str,
+) -> anyhow::Result<std::process::ExitStatus> {
+    match tokio::time::timeout(limit, child.wait()).await {
+        Ok(status) => Ok(status?),
+        Err(_) => {
+            let _ = child.kill().await;
+            anyhow::bail!("{what} did not stop within {limit:?}; killed")
         }
     }
 }
@@ -411,22 +423,13 @@ impl ServerProcess {
     /// SIGTERM, as an init system stops it; SIGKILL if it has not exited within STOP_LIMIT.
     async fn stop(mut self) -> anyhow::Result<()> {
         child::terminate(self.pid);
-        match tokio::time::timeout(STOP_LIMIT, self.child.wait()).await {
-            Ok(status) => {
-                let status = status?;
-                if !status.success() {
-                    anyhow::bail!(
-                        "the server exited with {status}; its log:\n{}",
-                        self.log_tail()
-                    );
-                }
-                Ok(())
-            }
-            Err(_) => {
-                let _ = self.child.kill().await;
-                anyhow::bail!("the server did not stop within {STOP_LIMIT:?}; killed")
-            }
-        }
+        let status = wait_or_kill(&mut self.child, STOP_LIMIT, "the server").await?;
+        anyhow::ensure!(
+            status.success(),
+            "the server exited with {status}; its log:\n{}",
+            self.log_tail()
+        );
+        Ok(())
     }
 }
 
