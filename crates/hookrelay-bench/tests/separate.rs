@@ -87,6 +87,9 @@ fn every_phase_runs_in_its_own_processes_and_reports_ratios() {
         .arg(dir.path())
         .env(TAG, &tag)
         .env_remove("HOOKRELAY_BENCH_POSTGRES_URL")
+        // The server runs with its defaults: a setting in the caller's shell does not reach
+        // it (one request a second per key would turn most posts below into 429s).
+        .env("HOOKRELAY_RATE_LIMIT_PER_KEY", "1")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
