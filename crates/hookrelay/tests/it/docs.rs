@@ -347,3 +347,32 @@ fn the_settings_table_gives_each_flags_variable_and_default() {
         "only {defaults_checked} defaults read"
     );
 }
+
+/// `docs/operations.md`'s row for `--max-batch-bytes`: by default 16 × the event limit, and
+/// never below it.
+#[test]
+fn the_batch_limit_is_as_operations_md_says() {
+    use hookrelay::config::DEFAULT_BATCH_FACTOR;
+    let doc = std::fs::read_to_string(repo().join("docs/operations.md")).unwrap();
+    let row = doc
+        .lines()
+        .find(|line| line.starts_with("| `--max-batch-bytes` |"))
+        .expect("a row for --max-batch-bytes");
+    assert!(
+        row.contains(&format!("| {DEFAULT_BATCH_FACTOR} × `--max-event-bytes` |")),
+        "{row}"
+    );
+    assert!(row.contains("at least `--max-event-bytes`"), "{row}");
+    let mut config = hookrelay::ServeConfig::new("sqlite://unused.db");
+    assert_eq!(
+        config.batch_limit(),
+        DEFAULT_BATCH_FACTOR * config.max_event_bytes
+    );
+    config.max_batch_bytes = Some(config.max_event_bytes);
+    config
+        .validate()
+        .expect("a batch limit equal to the event limit");
+    config.max_batch_bytes = Some(config.max_event_bytes - 1);
+    let error = config.validate().unwrap_err().to_string();
+    assert!(error.contains("--max-batch-bytes"), "{error}");
+}
