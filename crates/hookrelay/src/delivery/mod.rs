@@ -282,14 +282,10 @@ impl Engine {
         let body =
             crate::domain::event::envelope(&event_id, event_type, &webhook.tenant_id, now, data);
         let target = Target {
-            webhook_id: webhook.id.clone(),
-            url: webhook.url.clone(),
-            secrets: webhook.signing_secrets(now),
-            headers: webhook.headers.clone(),
-            // A test send is one request: no pacing.
+            // A test send is one request: no pacing, no retry.
             rate_limit: None,
-            timeout: Duration::from_secs(webhook.timeout_seconds.clamp(1, 3600) as u64),
             retry_count: 0,
+            ..webhook.target(now)
         };
         let message = attempt::Message {
             event_id: &event_id,

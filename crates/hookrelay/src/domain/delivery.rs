@@ -56,6 +56,27 @@ pub struct Target {
     pub retry_count: u32,
 }
 
+impl Target {
+    /// A stored timeout as an attempt uses it: a value out of range (only a damaged row holds
+    /// one) is held to the bounds the API enforces.
+    pub fn timeout_of(seconds: i64) -> Duration {
+        let seconds = seconds.clamp(super::webhook::TIMEOUT_MIN, super::webhook::TIMEOUT_MAX);
+        Duration::from_secs(seconds.unsigned_abs())
+    }
+
+    /// A stored retry count, held to the API's bounds like [`Target::timeout_of`].
+    pub fn retry_count_of(n: i64) -> u32 {
+        u32::try_from(n.clamp(0, super::webhook::RETRY_COUNT_MAX)).unwrap_or(0)
+    }
+
+    /// A stored rate limit: `None` (and any value below 1) is no limit.
+    pub fn rate_limit_of(per_second: Option<i64>) -> Option<u32> {
+        per_second
+            .and_then(|r| u32::try_from(r).ok())
+            .filter(|r| *r > 0)
+    }
+}
+
 /// One delivery, leased to this node, ready for its next attempt.
 #[derive(Debug, Clone)]
 pub struct Job {

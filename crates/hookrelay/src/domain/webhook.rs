@@ -171,6 +171,19 @@ impl Webhook {
         }
     }
 
+    /// What an attempt to this webhook at `now` needs.
+    pub fn target(&self, now: Timestamp) -> super::delivery::Target {
+        super::delivery::Target {
+            webhook_id: self.id.clone(),
+            url: self.url.clone(),
+            secrets: self.signing_secrets(now),
+            headers: self.headers.clone(),
+            rate_limit: super::delivery::Target::rate_limit_of(self.rate_limit_per_second),
+            timeout: super::delivery::Target::timeout_of(self.timeout_seconds),
+            retry_count: super::delivery::Target::retry_count_of(self.retry_count),
+        }
+    }
+
     /// The secrets deliveries are signed with at `now`: the current one, and the previous one
     /// while its grace period lasts.
     pub fn signing_secrets(&self, now: Timestamp) -> Vec<String> {

@@ -2,7 +2,6 @@
 //! every backend: the SQL types line up (BIGINT times, TEXT, BOOLEAN/INTEGER flags).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::backend::{Backend, get};
 use super::{DeliveryInfo, LogEntry, Page, StoreError, StoreResult};
@@ -142,12 +141,9 @@ impl SealedTarget {
             url: self.url.clone(),
             secrets,
             headers,
-            rate_limit: self
-                .rate_limit
-                .and_then(|r| u32::try_from(r).ok())
-                .filter(|r| *r > 0),
-            timeout: Duration::from_secs(self.timeout_seconds.clamp(1, 3600) as u64),
-            retry_count: self.retry_count.clamp(0, 100) as u32,
+            rate_limit: Target::rate_limit_of(self.rate_limit),
+            timeout: Target::timeout_of(self.timeout_seconds),
+            retry_count: Target::retry_count_of(self.retry_count),
         }))
     }
 }
