@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`domain`]: types and rules with no I/O (ids, catalogue, validation, secrets, keys).
 //! - [`store`]: the storage trait and its backends, with their migrations.
+//! - [`service`]: the use cases (webhooks, events, logs, tenants, keys), once for every front
+//!   door: validate, write through the store, tell the engine.
 //! - [`api`]: HTTP routing, authentication, extractors, problem answers.
 //! - [`metrics`]: Prometheus counters and the scrape.
 //! - [`retention`]: deleting old logs and events in the background.
@@ -24,6 +26,7 @@ pub mod listener;
 pub mod metrics;
 pub mod retention;
 pub mod server;
+pub mod service;
 pub mod store;
 mod telemetry;
 

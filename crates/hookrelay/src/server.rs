@@ -5,14 +5,14 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::auth::KeyCache;
 use crate::api::{self, AppState, BodyLimits};
 use crate::config::ServeConfig;
 use crate::delivery::Engine;
 use crate::domain::apikey;
+use crate::service::{Service, ServiceConfig};
 use crate::store::{self, Store};
 
-/// How long a tenant key's credentials are trusted from memory (see [`KeyCache`]): the bound
+/// How long a tenant key's credentials are trusted from memory (see [`crate::service::KeyCache`]): the bound
 /// on a revocation's reach should a node miss hearing of it.
 const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -33,14 +33,20 @@ pub async fn run(
     let admin_key_hash = settle_admin_key(store.as_ref(), &config).await?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let engine = Engine::start(store.clone(), config.delivery.clone(), metrics.clone()).await?;
+    let service = Service::new(
+        store.clone(),
+        engine.clone(),
+        ServiceConfig {
+            targets: config.delivery.targets.clone(),
+            max_webhooks_per_tenant: config.max_webhooks_per_tenant,
+            test_sends_per_minute: config.rate_limits.test_sends_per_minute,
+            admin_key_hash,
+            key_cache_ttl: KEY_CACHE_TTL,
+        },
+    );
     let state = AppState {
-        store: store.clone(),
-        admin_key_hash: Arc::new(admin_key_hash),
-        engine: engine.clone(),
-        keys: Arc::new(KeyCache::new(KEY_CACHE_TTL)),
-        targets: config.delivery.targets.clone(),
+        service: service.clone(),
         limits: Arc::new(api::limits::RateLimits::new(&config.rate_limits)),
-        max_webhooks_per_tenant: config.max_webhooks_per_tenant,
         metrics: metrics.clone(),
         metrics_access: config.metrics_access,
         cursors,
@@ -50,14 +56,9 @@ pub async fn run(
     store.watch_changes(engine.node(), changes_tx).await?;
     // The first resync, before serving: work claimed before the watch listened is read again.
     while let Ok(change) = changes_rx.try_recv() {
-        apply(change, &engine, &state.keys, &metrics).await;
+        apply(change, &service, &metrics).await;
     }
-    let follower = tokio::spawn(follow_changes(
-        changes_rx,
-        engine.clone(),
-        state.keys.clone(),
-        metrics.clone(),
-    ));
+    let follower = tokio::spawn(follow_changes(changes_rx, service.clone(), metrics.clone()));
     let stop_retention = CancellationToken::new();
     let retention = tokio::spawn(crate::retention::run(
         store.clone(),
@@ -65,7 +66,11 @@ pub async fn run(
         metrics,
         stop_retention.clone(),
     ));
-    tokio::spawn(prune_limits(state.limits.clone(), shutdown.clone()));
+    tokio::spawn(prune_limits(
+        state.limits.clone(),
+        service.clone(),
+        shutdown.clone(),
+    ));
     let limits = BodyLimits {
         api: config.max_body_bytes,
         event: config.max_event_bytes,
@@ -100,38 +105,39 @@ pub async fn run(
 /// a revoked key forgotten, and after a reconnect everything kept is dropped and read afresh.
 async fn follow_changes(
     mut changes: tokio::sync::mpsc::UnboundedReceiver<store::Change>,
-    engine: Engine,
-    keys: Arc<KeyCache>,
+    service: Service,
     metrics: Arc<crate::metrics::Metrics>,
 ) {
     while let Some(change) = changes.recv().await {
-        apply(change, &engine, &keys, &metrics).await;
+        apply(change, &service, &metrics).await;
     }
 }
 
-async fn apply(
-    change: store::Change,
-    engine: &Engine,
-    keys: &KeyCache,
-    metrics: &crate::metrics::Metrics,
-) {
+async fn apply(change: store::Change, service: &Service, metrics: &crate::metrics::Metrics) {
     match &change {
-        store::Change::Webhook(webhook_id) => engine.webhook_changed(webhook_id).await,
-        store::Change::ApiKeyRevoked(key_id) => keys.forget(key_id),
+        store::Change::Webhook(webhook_id) => service.engine().webhook_changed(webhook_id).await,
+        store::Change::ApiKeyRevoked(key_id) => service.key_cache().forget(key_id),
         store::Change::Resync => {
-            keys.clear();
-            engine.resync().await;
+            service.key_cache().clear();
+            service.engine().resync().await;
         }
     }
     metrics.change_heard(&change);
 }
 
 /// Forgets idle rate-limit entries now and then, so memory follows active clients only.
-async fn prune_limits(limits: Arc<api::limits::RateLimits>, shutdown: CancellationToken) {
+async fn prune_limits(
+    limits: Arc<api::limits::RateLimits>,
+    service: Service,
+    shutdown: CancellationToken,
+) {
     let mut every = tokio::time::interval(api::limits::PRUNE_EVERY);
     loop {
         tokio::select! {
-            _ = every.tick() => limits.prune(),
+            _ = every.tick() => {
+                limits.prune();
+                service.prune();
+            }
             () = shutdown.cancelled() => return,
         }
     }

@@ -11,13 +11,10 @@ use super::auth::TenantId;
 use super::extract::{List, OptionalRawJson, PathId, PathIds, QueryParams, check, raw_object};
 use super::openapi::{EventType, PageQuery, TenantHeader, TestBody};
 use super::problem::{ApiError, ApiResult};
-use super::webhooks::find as find_webhook;
 use crate::domain::catalog;
-use crate::domain::id;
 use crate::domain::input::{FieldError, Input};
 use crate::domain::json::{self, RawObject};
 use crate::domain::time::Timestamp;
-use crate::domain::webhook::Webhook;
 use crate::store::{LogEntry, LogFilter};
 
 /// One attempt as the API shows it. `request_headers` only on the single-log route.
@@ -119,10 +116,9 @@ pub async fn logs(
         until: query.time("until", &mut errors),
     };
     check(errors)?;
-    let hook = find_webhook(&state, &tenant_id, &webhook_id).await?;
     let rows = state
-        .store
-        .logs(&tenant_id, &hook.id, &filter, &page)
+        .service
+        .logs(&tenant_id, &webhook_id, &filter, &page)
         .await?;
     let list = List::from_page(rows, &page, &scope, |l| &l.id);
     Ok(Json(List {
@@ -145,15 +141,7 @@ pub async fn log(
     State(state): State<AppState>,
     PathIds(webhook_id, log_id): PathIds,
 ) -> ApiResult<Json<LogOut>> {
-    let hook = find_webhook(&state, &tenant_id, &webhook_id).await?;
-    if !id::is_valid(id::ATTEMPT, &log_id) {
-        return Err(ApiError::NotFound("log"));
-    }
-    let entry = state
-        .store
-        .log(&tenant_id, &hook.id, &log_id)
-        .await?
-        .ok_or(ApiError::NotFound("log"))?;
+    let entry = state.service.log(&tenant_id, &webhook_id, &log_id).await?;
     Ok(Json(LogOut::new(entry, true)))
 }
 
@@ -207,12 +195,7 @@ pub async fn stats(
     let mut errors = Vec::new();
     let since = query.time("since", &mut errors);
     check(errors)?;
-    let hook = find_webhook(&state, &tenant_id, &webhook_id).await?;
-    let s = state
-        .store
-        .stats(&tenant_id, &hook.id, since)
-        .await?
-        .ok_or(ApiError::NotFound("webhook"))?;
+    let (hook, s) = state.service.stats(&tenant_id, &webhook_id, since).await?;
     let ended = s.successful_deliveries + s.failed_deliveries;
     let success_rate =
         (ended > 0).then(|| (s.successful_deliveries as f64 / ended as f64 * 1e4).round() / 1e4);
@@ -289,34 +272,18 @@ pub async fn test(
     let (event_type, payload) = input
         .finish(|| (event_type, payload))
         .map_err(ApiError::Validation)?;
-    let hook = find_webhook(&state, &tenant_id, &webhook_id).await?;
-    state.limits.check_test_send(&hook.id)?;
-    let event_type = event_type.unwrap_or_else(|| default_test_type(&hook));
-    let data = match payload {
-        Some(data) => data,
-        // Every sample is checked to be a JSON object by the catalogue's tests.
-        None => RawValue::from_string(event_type.sample.to_owned())
-            .unwrap_or_else(|_| crate::domain::event::empty_object()),
-    };
-    let (log_id, outcome) = state
-        .engine
-        .test_send(&hook, event_type.name, &data)
+    let sent = state
+        .service
+        .test_send(&tenant_id, &webhook_id, event_type, payload)
         .await?;
+    let outcome = sent.outcome;
     Ok(Json(TestOut {
         success: outcome.is_success(),
-        event_type: event_type.name.to_owned(),
+        event_type: sent.event_type.name.to_owned(),
         response_status: outcome.response_status,
         response_time_ms: outcome.response_time_ms,
         response_body: outcome.response_body,
         error: outcome.error,
-        log_id,
+        log_id: sent.log_id,
     }))
-}
-
-/// The first concrete type the webhook subscribes to, else the first in the catalogue.
-fn default_test_type(hook: &Webhook) -> &'static catalog::EventType {
-    hook.events
-        .iter()
-        .find_map(|e| catalog::find(e))
-        .unwrap_or(&catalog::CATALOG[0])
 }

@@ -2,123 +2,26 @@
 //! tenant (a tenant key). Tenant-scoped routes act on the key's tenant; the admin key may act on
 //! any tenant by naming it in `X-Tenant-Id`.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 
 use super::AppState;
 use super::problem::ApiError;
-use crate::domain::apikey;
-use crate::domain::id;
-use crate::domain::time::Timestamp;
-use crate::store::KeyCredentials;
+pub use crate::service::Caller;
 
 pub const TENANT_HEADER: &str = "x-tenant-id";
-
-/// Recently used tenant keys, so a busy client does not cost a database read per request.
-/// A revocation drops the entry at once on the node that served it and, on PostgreSQL, on
-/// every other node when they hear of it; an entry lives at most `ttl` whatever happens, which
-/// bounds how long a node that missed the news may still accept a revoked key.
-pub struct KeyCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, (KeyCredentials, Instant)>>,
-}
-
-/// More keys than any real installation uses at once; past it the cache starts over.
-const KEY_CACHE_MAX: usize = 10_000;
-
-impl KeyCache {
-    pub fn new(ttl: Duration) -> Self {
-        KeyCache {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (KeyCredentials, Instant)>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn get(&self, key_id: &str) -> Option<KeyCredentials> {
-        let entries = self.entries();
-        let (credentials, at) = entries.get(key_id)?;
-        (at.elapsed() < self.ttl).then(|| credentials.clone())
-    }
-
-    fn put(&self, key_id: &str, credentials: KeyCredentials) {
-        let mut entries = self.entries();
-        if entries.len() >= KEY_CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(key_id.to_owned(), (credentials, Instant::now()));
-    }
-
-    pub fn forget(&self, key_id: &str) {
-        self.entries().remove(key_id);
-    }
-
-    /// Forgets every key (revocations may have been missed).
-    pub fn clear(&self) {
-        self.entries().clear();
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    Admin,
-    Tenant(String),
-}
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts)?;
-        if apikey::hashes_match(&apikey::hash_admin_key(token), &state.admin_key_hash[..]) {
-            return Ok(Caller::Admin);
+        let authenticated = state.service.authenticate(token).await?;
+        if let Some(key_id) = &authenticated.key_id {
+            state.limits.check_key(key_id)?;
         }
-        let (key_id, secret) =
-            apikey::parse_tenant_key(token).ok_or(ApiError::Unauthorized("unknown API key"))?;
-        let mut fresh = false;
-        let credentials = match state.keys.get(&key_id) {
-            Some(cached) => cached,
-            None => {
-                let found = state
-                    .store
-                    .key_credentials(&key_id)
-                    .await?
-                    .ok_or(ApiError::Unauthorized("unknown API key"))?;
-                state.keys.put(&key_id, found.clone());
-                fresh = true;
-                found
-            }
-        };
-        let hash = apikey::hash_secret(&key_id, secret);
-        if !apikey::hashes_match(&hash, &credentials.key_hash) {
-            return Err(ApiError::Unauthorized("unknown API key"));
-        }
-        if credentials.revoked_at.is_some() {
-            return Err(ApiError::Unauthorized("this API key has been revoked"));
-        }
-        if credentials
-            .expires_at
-            .is_some_and(|t| t <= Timestamp::now())
-        {
-            return Err(ApiError::Unauthorized("this API key has expired"));
-        }
-        state.limits.check_key(&key_id)?;
-        if fresh {
-            // Read from the database at most once per cache lifetime, so `last_used_at` is
-            // accurate to a few seconds for one write per interval. Never fails the request.
-            if let Err(error) = state.store.touch_api_key(&key_id, Timestamp::now()).await {
-                tracing::debug!(%error, "could not record key use");
-            }
-        }
-        Ok(Caller::Tenant(credentials.tenant_id))
+        Ok(authenticated.caller)
     }
 }
 
@@ -191,13 +94,8 @@ impl FromRequestParts<AppState> for TenantId {
                             "the admin key must name the tenant to act on in this header",
                         )
                     })?;
-                if !id::is_valid(id::TENANT, tenant_id) {
-                    return Err(ApiError::NotFound("tenant"));
-                }
-                match state.store.tenant(tenant_id).await? {
-                    Some(tenant) => Ok(TenantId(tenant.id)),
-                    None => Err(ApiError::NotFound("tenant")),
-                }
+                let tenant = state.service.tenant(tenant_id).await?;
+                Ok(TenantId(tenant.id))
             }
         }
     }

@@ -13,11 +13,11 @@ use super::openapi::{EventType, NewEventBatchBody, NewEventBody, TenantHeader};
 use super::problem::{ApiError, ApiResult};
 use crate::delivery::{Accepted, IngestError};
 use crate::domain::delivery::DeliveryState;
-use crate::domain::event::{EventInput, NewEvent};
-use crate::domain::id;
+use crate::domain::event::EventInput;
 use crate::domain::input::FieldError;
 use crate::domain::json::RawObject;
 use crate::domain::time::Timestamp;
+use crate::service::ServiceError;
 
 pub const MAX_BATCH: usize = 500;
 
@@ -62,84 +62,32 @@ impl From<IngestError> for ApiError {
     }
 }
 
-/// Validates one event body for this caller and builds the event. Field names in errors
-/// carry `prefix` (`events[3].` in a batch).
-fn prepare(
+/// Parses one event body for this caller. Field names in errors carry `prefix` (`events[3].`
+/// in a batch).
+fn parse(
     caller: &Caller,
     body: &RawObject<'_>,
-    now: Timestamp,
     prefix: &str,
-) -> Result<NewEvent, Refusal> {
+) -> Result<EventInput, Vec<FieldError>> {
     let admin = matches!(caller, Caller::Admin);
-    let input = EventInput::parse(body, admin).map_err(|errors| {
-        Refusal::Fields(
-            errors
+    EventInput::parse(body, admin).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| FieldError::new(format!("{prefix}{}", e.field), e.message))
+            .collect()
+    })
+}
+
+/// Names the events whose tenant does not exist by their place in the body.
+fn name_unknown_tenants(error: ServiceError, field: impl Fn(usize) -> String) -> ApiError {
+    match error {
+        ServiceError::UnknownTenants(events) => ApiError::Validation(
+            events
                 .into_iter()
-                .map(|e| FieldError::new(format!("{prefix}{}", e.field), e.message))
+                .map(|i| FieldError::new(field(i), "no such tenant"))
                 .collect(),
-        )
-    })?;
-    let tenant_id = match caller {
-        // A tenant key may name its own tenant, so that one body suits both kinds of key.
-        // Another tenant is answered as every other tenant's object is: 404, whether it
-        // exists or not.
-        Caller::Tenant(own) => match &input.tenant_id {
-            Some(named) if named != own => return Err(Refusal::ForeignTenant),
-            _ => own.clone(),
-        },
-        // The admin's body must name the tenant: `parse` refused it otherwise.
-        Caller::Admin => input.tenant_id.clone().unwrap_or_default(),
-    };
-    Ok(NewEvent::new(tenant_id, &input, now))
-}
-
-/// Why an event body was refused.
-enum Refusal {
-    Fields(Vec<FieldError>),
-    ForeignTenant,
-}
-
-impl From<Refusal> for ApiError {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::Fields(errors) => ApiError::Validation(errors),
-            Refusal::ForeignTenant => ApiError::NotFound("tenant"),
-        }
-    }
-}
-
-/// With the admin key, the tenants named in the bodies must exist (each looked up once).
-/// `events` pairs each event with the prefix of its fields.
-async fn check_tenants(
-    state: &AppState,
-    caller: &Caller,
-    events: &[(String, NewEvent)],
-) -> ApiResult<()> {
-    if !matches!(caller, Caller::Admin) {
-        return Ok(());
-    }
-    let mut known: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
-    let mut errors = Vec::new();
-    for (prefix, event) in events {
-        let exists = match known.get(event.tenant_id.as_str()) {
-            Some(&exists) => exists,
-            None => {
-                let exists = state.store.tenant(&event.tenant_id).await?.is_some();
-                known.insert(&event.tenant_id, exists);
-                exists
-            }
-        };
-        if !exists {
-            errors.push(FieldError::new(
-                format!("{prefix}tenant_id"),
-                "no such tenant",
-            ));
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
+        ),
+        other => other.into(),
     }
 }
 
@@ -159,11 +107,12 @@ pub async fn create(
     RawJson(bytes): RawJson,
 ) -> ApiResult<(StatusCode, Json<AcceptedOut>)> {
     let body = raw_object(&bytes)?;
-    let event = prepare(&caller, &body, Timestamp::now(), "")?;
-    let events = [(String::new(), event)];
-    check_tenants(&state, &caller, &events).await?;
-    let [(_, event)] = events;
-    let accepted = state.engine.ingest(event).await?;
+    let input = parse(&caller, &body, "").map_err(ApiError::Validation)?;
+    let accepted = state
+        .service
+        .send_event(&caller, input)
+        .await
+        .map_err(|e| name_unknown_tenants(e, |_| "tenant_id".to_owned()))?;
     let status = if accepted.duplicate {
         StatusCode::OK
     } else {
@@ -221,10 +170,8 @@ pub async fn create_batch(
         },
         None => return Err(ApiError::field("events", "is required")),
     };
-    let now = Timestamp::now();
-    let mut events = Vec::with_capacity(items.len());
+    let mut inputs = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
-    let mut foreign = false;
     for (i, item) in items.iter().enumerate() {
         let prefix = format!("events[{i}].");
         let size = item.get().len();
@@ -245,26 +192,21 @@ pub async fn create_batch(
                 continue;
             }
         };
-        match prepare(&caller, &object, now, &prefix) {
-            Ok(event) => events.push((prefix, event)),
-            Err(Refusal::Fields(mut e)) => errors.append(&mut e),
-            Err(Refusal::ForeignTenant) => foreign = true,
+        match parse(&caller, &object, &prefix) {
+            Ok(input) => inputs.push(input),
+            Err(mut e) => errors.append(&mut e),
         }
     }
-    // Every bad field at once first; a foreign tenant only once the bodies are well formed.
+    // Every bad field at once first; the tenants only once the bodies are well formed.
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    if foreign {
-        return Err(Refusal::ForeignTenant.into());
-    }
-    check_tenants(&state, &caller, &events).await?;
-    let events = events.into_iter().map(|(_, event)| event).collect();
-    let answers = state.engine.ingest_many(events).await;
-    let data = answers
-        .into_iter()
-        .map(|a| a.map(AcceptedOut::from))
-        .collect::<Result<Vec<_>, _>>()?;
+    let accepted = state
+        .service
+        .send_events(&caller, inputs)
+        .await
+        .map_err(|e| name_unknown_tenants(e, |i| format!("events[{i}].tenant_id")))?;
+    let data = accepted.into_iter().map(AcceptedOut::from).collect();
     Ok((StatusCode::ACCEPTED, Json(BatchOut { data })))
 }
 
@@ -322,14 +264,7 @@ pub async fn get(
     State(state): State<AppState>,
     PathId(event_id): PathId,
 ) -> ApiResult<Json<EventOut>> {
-    if !id::is_valid(id::EVENT, &event_id) {
-        return Err(ApiError::NotFound("event"));
-    }
-    let event = state
-        .store
-        .event(&tenant_id, &event_id)
-        .await?
-        .ok_or(ApiError::NotFound("event"))?;
+    let event = state.service.event(&tenant_id, &event_id).await?;
     let data = stored_data(&event.body);
     Ok(Json(EventOut {
         id: event.id,

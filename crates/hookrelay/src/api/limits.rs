@@ -1,5 +1,6 @@
-//! Rate limits on the API: failed authentications per client address, requests per tenant key
-//! and per client address (both off unless the operator sets them), and test sends per webhook.
+//! Rate limits on the API: failed authentications per client address, and requests per tenant
+//! key and per client address (both off unless the operator sets them). Test sends per webhook
+//! are the service's (`service::activity`): every front door must respect them.
 //! Counted in this node's memory (GCRA, by `governor`): with several nodes behind a load
 //! balancer each enforces the limit on the requests it sees.
 //!
@@ -38,7 +39,7 @@ pub struct RateLimitConfig {
     /// API request from that address answers 429 until the allowance refills, so a guess is
     /// refused before it is checked.
     pub auth_failures_per_minute: u32,
-    /// `POST /webhooks/{id}/test` per minute for one webhook.
+    /// `POST /webhooks/{id}/test` per minute for one webhook (enforced by the service).
     pub test_sends_per_minute: u32,
     /// A header set by the operator's reverse proxy naming the client (`x-forwarded-for`,
     /// `x-real-ip`): its last address is used. Unset: the connection's peer address.
@@ -73,7 +74,6 @@ pub struct RateLimits {
     /// `any_blocked` lets the common case (nobody blocked) skip the lock.
     blocked: Mutex<HashMap<IpAddr, Instant>>,
     any_blocked: AtomicBool,
-    test_sends: Option<Keyed<String>>,
     client_ip_header: Option<String>,
     clock: DefaultClock,
 }
@@ -87,8 +87,6 @@ impl RateLimits {
                 .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
             blocked: Mutex::new(HashMap::new()),
             any_blocked: AtomicBool::new(false),
-            test_sends: NonZeroU32::new(config.test_sends_per_minute)
-                .map(|n| RateLimiter::keyed(Quota::per_minute(n))),
             client_ip_header: config
                 .client_ip_header
                 .as_deref()
@@ -154,15 +152,6 @@ impl RateLimits {
         }
     }
 
-    /// One test send to `webhook_id`.
-    pub fn check_test_send(&self, webhook_id: &str) -> Result<(), ApiError> {
-        self.check(
-            self.test_sends.as_ref(),
-            &webhook_id.to_owned(),
-            "test sends to this webhook",
-        )
-    }
-
     /// The client's address: the configured proxy header's last entry (the one the operator's
     /// proxy appended; earlier ones are the client's to forge), else the peer.
     fn client_ip(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
@@ -175,7 +164,7 @@ impl RateLimits {
 
     /// Forgets clients and keys idle long enough that their allowance is whole again.
     pub fn prune(&self) {
-        for limiter in [&self.per_key, &self.test_sends].into_iter().flatten() {
+        if let Some(limiter) = &self.per_key {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -287,29 +276,13 @@ mod tests {
         let l = limits(RateLimitConfig {
             per_key: 0,
             auth_failures_per_minute: 0,
-            test_sends_per_minute: 0,
             ..RateLimitConfig::default()
         });
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         for _ in 0..1000 {
             assert!(l.check_key("k").is_ok());
-            assert!(l.check_test_send("wh").is_ok());
             l.auth_failed(ip);
             assert!(l.check_not_blocked(ip).is_ok());
-        }
-    }
-
-    #[test]
-    fn test_sends_allow_five_a_minute_by_default() {
-        let l = limits(RateLimitConfig::default());
-        for _ in 0..5 {
-            assert!(l.check_test_send("wh_1").is_ok());
-        }
-        match l.check_test_send("wh_1") {
-            Err(ApiError::RateLimited { retry_after, .. }) => {
-                assert!(retry_after > Duration::from_secs(5), "{retry_after:?}")
-            }
-            other => panic!("expected a rate limit, got {other:?}"),
         }
     }
 

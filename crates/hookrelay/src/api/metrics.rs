@@ -39,9 +39,9 @@ pub async fn scrape(State(state): State<AppState>, mut parts: Parts) -> Result<R
     let text = state
         .metrics
         .render(
-            state.store.as_ref(),
-            state.engine.in_flight(),
-            state.engine.queued(),
+            state.service.store().as_ref(),
+            state.service.engine().in_flight(),
+            state.service.engine().queued(),
         )
         .await;
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())

@@ -1,5 +1,6 @@
 //! The HTTP API: routing, authentication, extractors and problem answers. One module per
-//! resource; handlers parse with the domain, act through the store, and answer JSON.
+//! resource; handlers extract and parse the request, call the [`Service`], and render its
+//! answer as JSON or a problem.
 
 mod activity;
 pub mod auth;
@@ -22,25 +23,15 @@ use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::delivery::Engine;
-use crate::domain::target::TargetPolicy;
-use crate::store::Store;
+use crate::service::Service;
 use extract::{BodyLimit, BodyTimeout};
 use problem::ApiError;
 
-/// What every handler can reach.
+/// What every handler can reach: the use cases, and what is the API's own.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
-    /// SHA-256 of the admin key (configured or generated); the key itself is not kept.
-    pub admin_key_hash: Arc<[u8; 32]>,
-    pub engine: Engine,
-    pub keys: Arc<auth::KeyCache>,
-    /// Which addresses webhooks may reach (checked at create/update and at every connection).
-    pub targets: Arc<TargetPolicy>,
+    pub service: Service,
     pub limits: Arc<limits::RateLimits>,
-    /// Webhooks one tenant may have; 0: no limit.
-    pub max_webhooks_per_tenant: u32,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Who may read `/metrics`.
     pub metrics_access: crate::config::MetricsAccess,

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::input::FieldError;
+use crate::service::ServiceError;
 use crate::store::StoreError;
 
 const TYPE_BASE: &str = "https://hookrelay.dev/problems/";
@@ -295,6 +296,28 @@ impl From<StoreError> for ApiError {
                 ApiError::Conflict("a resource with this identity already exists".into())
             }
             other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::NotFound(what) => ApiError::NotFound(what),
+            ServiceError::Invalid(errors) => ApiError::Validation(errors),
+            ServiceError::UnknownTenants(events) => ApiError::Validation(
+                events
+                    .iter()
+                    .map(|_| FieldError::new("tenant_id", "no such tenant"))
+                    .collect(),
+            ),
+            ServiceError::QuotaExceeded(detail) => ApiError::QuotaExceeded(detail),
+            ServiceError::RateLimited { scope, retry_after } => {
+                ApiError::RateLimited { scope, retry_after }
+            }
+            ServiceError::Unauthenticated(why) => ApiError::Unauthorized(why),
+            ServiceError::Store(error) => error.into(),
+            ServiceError::Ingest(error) => error.into(),
         }
     }
 }

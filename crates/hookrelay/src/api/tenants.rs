@@ -12,7 +12,6 @@ use super::openapi::{NewApiKeyBody, NewTenantBody, PageQuery};
 use super::problem::{ApiError, ApiResult};
 use crate::domain::tenant::{ApiKeyInfo, NewApiKey, NewTenant, Tenant};
 use crate::domain::time::Timestamp;
-use crate::domain::{apikey, id};
 
 /// Create a tenant.
 #[utoipa::path(post, path = "/api/v1/tenants", operation_id = "create_tenant", tag = "tenants",
@@ -24,14 +23,7 @@ pub async fn create(
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<Tenant>)> {
     let new = NewTenant::parse(&body).map_err(ApiError::Validation)?;
-    let now = Timestamp::now();
-    let tenant = Tenant {
-        id: id::new(id::TENANT),
-        name: new.name,
-        created_at: now,
-        updated_at: now,
-    };
-    state.store.insert_tenant(&tenant).await?;
+    let tenant = state.service.create_tenant(new).await?;
     Ok((StatusCode::CREATED, Json(tenant)))
 }
 
@@ -47,7 +39,7 @@ pub async fn list(
     let scope = super::extract::list_scope(&state.cursors, "tenants", "operator");
     let page = query.page(&scope, &mut errors)?;
     check(errors)?;
-    let rows = state.store.tenants(&page).await?;
+    let rows = state.service.tenants(&page).await?;
     Ok(Json(List::from_page(rows, &page, &scope, |t| &t.id)))
 }
 
@@ -60,18 +52,7 @@ pub async fn get(
     State(state): State<AppState>,
     PathId(tenant_id): PathId,
 ) -> ApiResult<Json<Tenant>> {
-    Ok(Json(find(&state, &tenant_id).await?))
-}
-
-async fn find(state: &AppState, tenant_id: &str) -> ApiResult<Tenant> {
-    if !id::is_valid(id::TENANT, tenant_id) {
-        return Err(ApiError::NotFound("tenant"));
-    }
-    state
-        .store
-        .tenant(tenant_id)
-        .await?
-        .ok_or(ApiError::NotFound("tenant"))
+    Ok(Json(state.service.tenant(&tenant_id).await?))
 }
 
 /// A new API key: the one answer that carries the key itself.
@@ -96,26 +77,13 @@ pub async fn create_key(
     PathId(tenant_id): PathId,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
-    let tenant = find(&state, &tenant_id).await?;
-    let now = Timestamp::now();
-    let new = NewApiKey::parse(&body, now).map_err(ApiError::Validation)?;
-    let minted = apikey::mint_tenant_key();
-    let info = ApiKeyInfo {
-        id: minted.id,
-        tenant_id: tenant.id,
-        name: new.name,
-        prefix: minted.prefix,
-        created_at: now,
-        expires_at: new.expires_at,
-        last_used_at: None,
-        revoked_at: None,
-    };
-    state.store.insert_api_key(&info, &minted.hash).await?;
+    let new = NewApiKey::parse(&body, Timestamp::now()).map_err(ApiError::Validation)?;
+    let created = state.service.create_api_key(&tenant_id, new).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedKey {
-            info,
-            key: minted.token,
+            info: created.info,
+            key: created.token,
         }),
     ))
 }
@@ -134,8 +102,7 @@ pub async fn list_keys(
     let scope = super::extract::list_scope(&state.cursors, "keys", &tenant_id);
     let page = query.page(&scope, &mut errors)?;
     check(errors)?;
-    let tenant = find(&state, &tenant_id).await?;
-    let rows = state.store.api_keys(&tenant.id, &page).await?;
+    let rows = state.service.api_keys(&tenant_id, &page).await?;
     Ok(Json(List::from_page(rows, &page, &scope, |k| &k.id)))
 }
 
@@ -149,18 +116,6 @@ pub async fn revoke_key(
     State(state): State<AppState>,
     PathIds(tenant_id, key_id): PathIds,
 ) -> ApiResult<StatusCode> {
-    let tenant = find(&state, &tenant_id).await?;
-    if !id::is_valid(id::API_KEY, &key_id) {
-        return Err(ApiError::NotFound("API key"));
-    }
-    if state
-        .store
-        .revoke_api_key(&tenant.id, &key_id, Timestamp::now())
-        .await?
-    {
-        state.keys.forget(&key_id);
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("API key"))
-    }
+    state.service.revoke_api_key(&tenant_id, &key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -11,15 +11,10 @@ use super::auth::{Caller, TenantId};
 use super::extract::{JsonObject, List, OptionalJsonObject, PathId, QueryParams, check};
 use super::openapi::{NewWebhookBody, PageQuery, RotationBody, TenantHeader, WebhookPatchBody};
 use super::problem::{ApiError, ApiResult};
-use crate::delivery::guard::{self, GuardError};
 use crate::domain::catalog::{self, CATALOG};
-use crate::domain::id;
 use crate::domain::secret;
-use crate::domain::target::Blocked;
 use crate::domain::time::Timestamp;
-use crate::domain::webhook::{
-    NewWebhook, Rotation, Webhook, WebhookChange, WebhookPatch, WebhookStatus,
-};
+use crate::domain::webhook::{NewWebhook, Rotation, Webhook, WebhookPatch, WebhookStatus};
 use crate::store::WebhookFilter;
 
 /// A webhook as the API shows it. The secret is whole only in the create answer and on
@@ -99,14 +94,7 @@ pub async fn create(
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<WebhookOut>)> {
     let new = NewWebhook::parse(&body).map_err(ApiError::Validation)?;
-    check_target(&state, &new.url).await?;
-    let webhook = Webhook::create(&tenant_id, new, Timestamp::now());
-    let max = state.max_webhooks_per_tenant;
-    if !state.store.insert_webhook(&webhook, max).await? {
-        return Err(ApiError::QuotaExceeded(format!(
-            "this tenant already has {max} webhooks, the most allowed; delete one first"
-        )));
-    }
+    let webhook = state.service.create_webhook(&tenant_id, new).await?;
     Ok((StatusCode::CREATED, Json(WebhookOut::new(webhook, true))))
 }
 
@@ -127,7 +115,7 @@ pub async fn list(
         is_active: query.bool("is_active", &mut errors),
     };
     check(errors)?;
-    let rows = state.store.webhooks(&tenant_id, &filter, &page).await?;
+    let rows = state.service.webhooks(&tenant_id, &filter, &page).await?;
     let list = List::from_page(rows, &page, &scope, |w| &w.id);
     Ok(Json(List {
         data: list
@@ -139,42 +127,6 @@ pub async fn list(
     }))
 }
 
-/// Refuses a URL whose host is, or resolves to, an address webhooks may not reach. A name
-/// that does not resolve (yet) is accepted: the check at every connection fails closed.
-async fn check_target(state: &AppState, url: &str) -> ApiResult<()> {
-    let Ok(parsed) = url::Url::parse(url) else {
-        return Err(ApiError::field("url", "is not a valid absolute URL"));
-    };
-    let refuse = |blocked: Blocked| ApiError::field("url", blocked.to_string());
-    guard::check_literal(&state.targets, &parsed).map_err(refuse)?;
-    if let Some(url::Host::Domain(name)) = parsed.host() {
-        let port = parsed.port_or_known_default().unwrap_or(0);
-        let resolver = state.engine.resolver();
-        if let Err(GuardError::Blocked(blocked)) =
-            guard::resolve(&state.targets, resolver, name, port).await
-        {
-            return Err(refuse(blocked));
-        }
-    }
-    Ok(())
-}
-
-/// The tenant's webhook, or 404 (the same for a malformed, missing or foreign id).
-pub(super) async fn find(
-    state: &AppState,
-    tenant_id: &str,
-    webhook_id: &str,
-) -> ApiResult<Webhook> {
-    if !id::is_valid(id::WEBHOOK, webhook_id) {
-        return Err(ApiError::NotFound("webhook"));
-    }
-    state
-        .store
-        .webhook(tenant_id, webhook_id)
-        .await?
-        .ok_or(ApiError::NotFound("webhook"))
-}
-
 /// One webhook (secret masked).
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}", operation_id = "get_webhook", tag = "webhooks",
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
@@ -184,7 +136,7 @@ pub async fn get(
     State(state): State<AppState>,
     PathId(webhook_id): PathId,
 ) -> ApiResult<Json<WebhookOut>> {
-    let webhook = find(&state, &tenant_id, &webhook_id).await?;
+    let webhook = state.service.webhook(&tenant_id, &webhook_id).await?;
     Ok(Json(WebhookOut::new(webhook, false)))
 }
 
@@ -228,19 +180,10 @@ pub async fn rotate_secret(
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> ApiResult<Json<SecretOut>> {
     let rotation = Rotation::parse(&body.unwrap_or_default()).map_err(ApiError::Validation)?;
-    if !id::is_valid(id::WEBHOOK, &webhook_id) {
-        return Err(ApiError::NotFound("webhook"));
-    }
-    let change = WebhookChange::RotateSecret {
-        secret: rotation.secret,
-        grace: rotation.grace,
-    };
     let webhook = state
-        .store
-        .update_webhook(&tenant_id, &webhook_id, change, Timestamp::now())
-        .await?
-        .ok_or(ApiError::NotFound("webhook"))?;
-    state.engine.webhook_changed(&webhook.id).await;
+        .service
+        .rotate_secret(&tenant_id, &webhook_id, rotation)
+        .await?;
     Ok(Json(SecretOut::of(webhook)))
 }
 
@@ -253,7 +196,7 @@ pub async fn get_secret(
     State(state): State<AppState>,
     PathId(webhook_id): PathId,
 ) -> ApiResult<Json<SecretOut>> {
-    let webhook = find(&state, &tenant_id, &webhook_id).await?;
+    let webhook = state.service.webhook(&tenant_id, &webhook_id).await?;
     Ok(Json(SecretOut::of(webhook)))
 }
 
@@ -277,7 +220,7 @@ pub async fn get_headers(
     State(state): State<AppState>,
     PathId(webhook_id): PathId,
 ) -> ApiResult<Json<HeadersOut>> {
-    let webhook = find(&state, &tenant_id, &webhook_id).await?;
+    let webhook = state.service.webhook(&tenant_id, &webhook_id).await?;
     Ok(Json(HeadersOut {
         headers: crate::domain::headers::to_json(&webhook.headers),
     }))
@@ -294,24 +237,11 @@ pub async fn update(
     PathId(webhook_id): PathId,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<WebhookOut>> {
-    if !id::is_valid(id::WEBHOOK, &webhook_id) {
-        return Err(ApiError::NotFound("webhook"));
-    }
     let patch = WebhookPatch::parse(&body).map_err(ApiError::Validation)?;
-    if let Some(url) = &patch.url {
-        check_target(&state, url).await?;
-    }
     let webhook = state
-        .store
-        .update_webhook(
-            &tenant_id,
-            &webhook_id,
-            WebhookChange::Patch(patch),
-            Timestamp::now(),
-        )
-        .await?
-        .ok_or(ApiError::NotFound("webhook"))?;
-    state.engine.webhook_changed(&webhook.id).await;
+        .service
+        .update_webhook(&tenant_id, &webhook_id, patch)
+        .await?;
     Ok(Json(WebhookOut::new(webhook, false)))
 }
 
@@ -324,19 +254,11 @@ pub async fn delete(
     State(state): State<AppState>,
     PathId(webhook_id): PathId,
 ) -> ApiResult<StatusCode> {
-    if !id::is_valid(id::WEBHOOK, &webhook_id) {
-        return Err(ApiError::NotFound("webhook"));
-    }
-    if state
-        .store
-        .delete_webhook(&tenant_id, &webhook_id, Timestamp::now())
-        .await?
-    {
-        state.engine.webhook_changed(&webhook_id).await;
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("webhook"))
-    }
+    state
+        .service
+        .delete_webhook(&tenant_id, &webhook_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// One entry of the event catalogue.

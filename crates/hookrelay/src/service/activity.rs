@@ -1,0 +1,184 @@
+//! What happened to a webhook's deliveries: attempt logs, statistics, and the test send.
+
+use std::num::NonZeroU32;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::value::RawValue;
+
+use super::{Service, ServiceError, ServiceResult};
+use crate::domain::catalog::{self, EventType};
+use crate::domain::delivery::AttemptOutcome;
+use crate::domain::id;
+use crate::domain::time::Timestamp;
+use crate::domain::webhook::Webhook;
+use crate::store::{LogEntry, LogFilter, Page, WebhookStats};
+
+/// What a test send did.
+pub struct TestSend {
+    pub event_type: &'static EventType,
+    pub log_id: String,
+    pub outcome: AttemptOutcome,
+}
+
+impl Service {
+    /// A page of a webhook's attempts, newest first.
+    pub async fn logs(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        filter: &LogFilter,
+        page: &Page,
+    ) -> ServiceResult<Vec<LogEntry>> {
+        let hook = self.webhook(tenant_id, webhook_id).await?;
+        Ok(self
+            .inner
+            .store
+            .logs(tenant_id, &hook.id, filter, page)
+            .await?)
+    }
+
+    /// One attempt of a webhook, in full.
+    pub async fn log(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        log_id: &str,
+    ) -> ServiceResult<LogEntry> {
+        let hook = self.webhook(tenant_id, webhook_id).await?;
+        if !id::is_valid(id::ATTEMPT, log_id) {
+            return Err(ServiceError::NotFound("log"));
+        }
+        self.inner
+            .store
+            .log(tenant_id, &hook.id, log_id)
+            .await?
+            .ok_or(ServiceError::NotFound("log"))
+    }
+
+    /// A webhook's counts and response times, from `since` on if given.
+    pub async fn stats(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        since: Option<Timestamp>,
+    ) -> ServiceResult<(Webhook, WebhookStats)> {
+        let hook = self.webhook(tenant_id, webhook_id).await?;
+        let stats = self
+            .inner
+            .store
+            .stats(tenant_id, &hook.id, since)
+            .await?
+            .ok_or(ServiceError::NotFound("webhook"))?;
+        Ok((hook, stats))
+    }
+
+    /// One synchronous signed attempt, logged as a test: of `event_type` (else the first
+    /// type the webhook subscribes to) with `data` (else the catalogue's sample).
+    pub async fn test_send(
+        &self,
+        tenant_id: &str,
+        webhook_id: &str,
+        event_type: Option<&'static EventType>,
+        data: Option<Box<RawValue>>,
+    ) -> ServiceResult<TestSend> {
+        let hook = self.webhook(tenant_id, webhook_id).await?;
+        self.inner.test_sends.check(&hook.id)?;
+        let event_type = event_type.unwrap_or_else(|| default_test_type(&hook));
+        let data = match data {
+            Some(data) => data,
+            // Every sample is checked to be a JSON object by the catalogue's tests.
+            None => RawValue::from_string(event_type.sample.to_owned())
+                .unwrap_or_else(|_| crate::domain::event::empty_object()),
+        };
+        let (log_id, outcome) = self
+            .inner
+            .engine
+            .test_send(&hook, event_type.name, &data)
+            .await?;
+        Ok(TestSend {
+            event_type,
+            log_id,
+            outcome,
+        })
+    }
+}
+
+/// The first concrete type the webhook subscribes to, else the first in the catalogue.
+fn default_test_type(hook: &Webhook) -> &'static EventType {
+    hook.events
+        .iter()
+        .find_map(|e| catalog::find(e))
+        .unwrap_or(&catalog::CATALOG[0])
+}
+
+/// Test sends per webhook per minute, counted in this node's memory (GCRA, by `governor`).
+/// A test send is a synchronous request to the tenant's receiver: without a limit the API
+/// would be a way to make hookrelay hammer any URL a tenant registers.
+pub(super) struct TestSendLimit {
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    clock: DefaultClock,
+}
+
+impl TestSendLimit {
+    /// `per_minute` for each webhook; 0: no limit.
+    pub fn new(per_minute: u32) -> Self {
+        TestSendLimit {
+            limiter: NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// One test send to `webhook_id`.
+    pub fn check(&self, webhook_id: &str) -> ServiceResult<()> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        limiter
+            .check_key(&webhook_id.to_owned())
+            .map_err(|not_until| ServiceError::RateLimited {
+                scope: "test sends to this webhook",
+                retry_after: not_until.wait_time_from(self.clock.now()),
+            })
+    }
+
+    /// Forgets webhooks idle long enough that their allowance is whole again.
+    pub fn prune(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn test_sends_allow_five_a_minute_by_default() {
+        let default = crate::api::limits::RateLimitConfig::default().test_sends_per_minute;
+        let l = TestSendLimit::new(default);
+        for _ in 0..5 {
+            assert!(l.check("wh_1").is_ok());
+        }
+        match l.check("wh_1") {
+            Err(ServiceError::RateLimited { retry_after, .. }) => {
+                assert!(retry_after > Duration::from_secs(5), "{retry_after:?}")
+            }
+            other => panic!("expected a rate limit, got {other:?}"),
+        }
+        // Another webhook has its own allowance.
+        assert!(l.check("wh_2").is_ok());
+    }
+
+    #[test]
+    fn zero_switches_the_limit_off() {
+        let l = TestSendLimit::new(0);
+        for _ in 0..1000 {
+            assert!(l.check("wh").is_ok());
+        }
+    }
+}
