@@ -7,11 +7,12 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::AppState;
-use super::auth::TenantId;
+use super::auth::TenantScope;
 use super::extract::{List, OptionalRawJson, PathId, PathIds, QueryParams, check, raw_object};
 use super::openapi::{EventType, PageQuery, TenantHeader, TestBody};
 use super::problem::{ApiError, ApiResult};
 use crate::domain::catalog;
+use crate::domain::id::{AttemptId, DeliveryId, EventId, WebhookId};
 use crate::domain::input::{FieldError, Input};
 use crate::domain::json::{self, RawObject};
 use crate::domain::time::Timestamp;
@@ -65,11 +66,11 @@ impl LogOut {
                 .unwrap_or(Value::Object(Map::new()))
         });
         LogOut {
-            id: e.id,
-            tenant_id: e.tenant_id,
-            webhook_id: e.webhook_id,
-            delivery_id: e.delivery_id,
-            event_id: e.event_id,
+            id: e.id.into_string(),
+            tenant_id: e.tenant_id.into_string(),
+            webhook_id: e.webhook_id.into_string(),
+            delivery_id: e.delivery_id.map(DeliveryId::into_string),
+            event_id: e.event_id.map(EventId::into_string),
             event_type: e.event_type,
             payload,
             request_headers,
@@ -95,13 +96,13 @@ impl LogOut {
         ("until" = Option<String>, Query, format = DateTime, description = "Only attempts before (RFC 3339).")),
     responses((status = 200, description = "A page of attempts.", body = List<LogOut>)))]
 pub async fn logs(
-    TenantId(tenant_id): TenantId,
+    TenantScope(tenant_id): TenantScope,
     State(state): State<AppState>,
-    PathId(webhook_id): PathId,
+    PathId(webhook_id): PathId<WebhookId>,
     query: QueryParams,
 ) -> ApiResult<Json<List<LogOut>>> {
     let mut errors = Vec::new();
-    let scope = super::extract::list_scope(&state.cursors, "logs", &webhook_id);
+    let scope = super::extract::list_scope(&state.cursors, "logs", webhook_id.as_str());
     let page = query.page(&scope, &mut errors)?;
     let event_type = query.0.get("event_type").cloned();
     if let Some(t) = &event_type
@@ -120,7 +121,7 @@ pub async fn logs(
         .service
         .logs(&tenant_id, &webhook_id, &filter, &page)
         .await?;
-    let list = List::from_page(rows, &page, &scope, |l| &l.id);
+    let list = List::from_page(rows, &page, &scope, |l| l.id.as_str());
     Ok(Json(List {
         data: list
             .data
@@ -137,9 +138,9 @@ pub async fn logs(
         ("log_id" = String, Path, description = "Attempt id (`att_…`).")),
     responses((status = 200, description = "The attempt.", body = LogOut)))]
 pub async fn log(
-    TenantId(tenant_id): TenantId,
+    TenantScope(tenant_id): TenantScope,
     State(state): State<AppState>,
-    PathIds(webhook_id, log_id): PathIds,
+    PathIds(webhook_id, log_id): PathIds<WebhookId, AttemptId>,
 ) -> ApiResult<Json<LogOut>> {
     let entry = state.service.log(&tenant_id, &webhook_id, &log_id).await?;
     Ok(Json(LogOut::new(entry, true)))
@@ -187,9 +188,9 @@ pub struct StatsOut {
         ("since" = Option<String>, Query, format = DateTime, description = "Count from this time on (RFC 3339).")),
     responses((status = 200, description = "The statistics.", body = StatsOut)))]
 pub async fn stats(
-    TenantId(tenant_id): TenantId,
+    TenantScope(tenant_id): TenantScope,
     State(state): State<AppState>,
-    PathId(webhook_id): PathId,
+    PathId(webhook_id): PathId<WebhookId>,
     query: QueryParams,
 ) -> ApiResult<Json<StatsOut>> {
     let mut errors = Vec::new();
@@ -200,7 +201,7 @@ pub async fn stats(
     let success_rate =
         (ended > 0).then(|| (s.successful_deliveries as f64 / ended as f64 * 1e4).round() / 1e4);
     Ok(Json(StatsOut {
-        webhook_id: hook.id,
+        webhook_id: hook.id.into_string(),
         since,
         total_deliveries: s.total_deliveries,
         successful_deliveries: s.successful_deliveries,
@@ -245,9 +246,9 @@ pub struct TestOut {
     responses((status = 200, description = "The outcome (a failed attempt is still a 200).",
         body = TestOut)))]
 pub async fn test(
-    TenantId(tenant_id): TenantId,
+    TenantScope(tenant_id): TenantScope,
     State(state): State<AppState>,
-    PathId(webhook_id): PathId,
+    PathId(webhook_id): PathId<WebhookId>,
     OptionalRawJson(bytes): OptionalRawJson,
 ) -> ApiResult<Json<TestOut>> {
     let body = match &bytes {
@@ -284,6 +285,6 @@ pub async fn test(
         response_time_ms: outcome.response_time_ms,
         response_body: outcome.response_body,
         error: outcome.error,
-        log_id: sent.log_id,
+        log_id: sent.log_id.into_string(),
     }))
 }

@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use super::problem::ApiError;
+use crate::domain::id::TenantId;
 pub use crate::service::Caller;
 
 pub const TENANT_HEADER: &str = "x-tenant-id";
@@ -75,15 +76,15 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// The tenant a tenant-scoped route acts on.
-pub struct TenantId(pub String);
+/// The tenant a tenant-scoped route acts on: the key's own, or the one the admin key names.
+pub struct TenantScope(pub TenantId);
 
-impl FromRequestParts<AppState> for TenantId {
+impl FromRequestParts<AppState> for TenantScope {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match Caller::from_request_parts(parts, state).await? {
-            Caller::Tenant(tenant_id) => Ok(TenantId(tenant_id)),
+            Caller::Tenant(tenant_id) => Ok(TenantScope(tenant_id)),
             Caller::Admin => {
                 let tenant_id = single_header(parts, TENANT_HEADER, "X-Tenant-Id")?
                     .and_then(|v| v.to_str().ok())
@@ -94,8 +95,10 @@ impl FromRequestParts<AppState> for TenantId {
                             "the admin key must name the tenant to act on in this header",
                         )
                     })?;
-                let tenant = state.service.tenant(tenant_id).await?;
-                Ok(TenantId(tenant.id))
+                // Malformed is answered as missing, as in a path.
+                let tenant_id = TenantId::parse(tenant_id).ok_or(ApiError::NotFound("tenant"))?;
+                let tenant = state.service.tenant(&tenant_id).await?;
+                Ok(TenantScope(tenant.id))
             }
         }
     }

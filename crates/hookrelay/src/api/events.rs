@@ -7,13 +7,14 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::AppState;
-use super::auth::{Caller, TenantId};
+use super::auth::{Caller, TenantScope};
 use super::extract::{PathId, RawJson, raw_object};
 use super::openapi::{EventType, NewEventBatchBody, NewEventBody, TenantHeader};
 use super::problem::{ApiError, ApiResult};
 use crate::delivery::{Accepted, IngestError};
 use crate::domain::delivery::DeliveryState;
 use crate::domain::event::EventInput;
+use crate::domain::id::EventId;
 use crate::domain::input::FieldError;
 use crate::domain::json::RawObject;
 use crate::domain::time::Timestamp;
@@ -44,7 +45,7 @@ pub struct AcceptedOut {
 impl From<Accepted> for AcceptedOut {
     fn from(a: Accepted) -> Self {
         AcceptedOut {
-            id: a.event_id,
+            id: a.event_id.into_string(),
             event_type: a.event_type,
             deliveries: a.deliveries,
             duplicate: a.duplicate,
@@ -260,16 +261,16 @@ fn stored_data(envelope: &str) -> Box<RawValue> {
     params(TenantHeader, ("id" = String, Path, description = "Event id (`evt_…`).")),
     responses((status = 200, description = "The event.", body = EventOut)))]
 pub async fn get(
-    TenantId(tenant_id): TenantId,
+    TenantScope(tenant_id): TenantScope,
     State(state): State<AppState>,
-    PathId(event_id): PathId,
+    PathId(event_id): PathId<EventId>,
 ) -> ApiResult<Json<EventOut>> {
     let event = state.service.event(&tenant_id, &event_id).await?;
     let data = stored_data(&event.body);
     Ok(Json(EventOut {
-        id: event.id,
+        id: event.id.into_string(),
         event_type: event.event_type,
-        tenant_id: event.tenant_id,
+        tenant_id: event.tenant_id.into_string(),
         created_at: event.created_at,
         idempotency_key: event.idempotency_key,
         data,
@@ -277,8 +278,8 @@ pub async fn get(
             .deliveries
             .into_iter()
             .map(|d| DeliveryOut {
-                id: d.id,
-                webhook_id: d.webhook_id,
+                id: d.id.into_string(),
+                webhook_id: d.webhook_id.into_string(),
                 state: d.state,
                 attempts: d.attempts,
                 next_attempt_at: d.next_attempt_at,

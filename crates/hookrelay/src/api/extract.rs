@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use super::problem::ApiError;
 use crate::domain::cursor::CursorKey;
+use crate::domain::id::Id;
 use crate::domain::input::FieldError;
 use crate::domain::json::{self, RawObject};
 use crate::store::Page;
@@ -188,31 +189,39 @@ fn json_error_text(e: &serde_json::Error) -> String {
     }
 }
 
-/// One path parameter. A malformed id is simply not found: its shape reveals nothing.
-pub struct PathId(pub String);
+/// One id in the path, parsed as its kind. A malformed id is simply not found (the same
+/// answer as a missing one): its shape reveals nothing.
+pub struct PathId<T>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for PathId {
+fn parse_id<T: Id>(text: &str) -> Result<T, ApiError> {
+    T::parse(text).ok_or(ApiError::NotFound(T::WHAT))
+}
+
+impl<S: Send + Sync, T: Id> FromRequestParts<S> for PathId<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map(|p| PathId(p.0))
-            .map_err(|_| ApiError::NotFound("resource"))
+        let axum::extract::Path(text) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound("resource"))?;
+        parse_id(&text).map(PathId)
     }
 }
 
-/// Two path parameters (`/tenants/{id}/keys/{key_id}`).
-pub struct PathIds(pub String, pub String);
+/// Two ids in the path (`/tenants/{id}/keys/{key_id}`), the outer first: it is answered
+/// first when both are wrong.
+pub struct PathIds<A, B>(pub A, pub B);
 
-impl<S: Send + Sync> FromRequestParts<S> for PathIds {
+impl<S: Send + Sync, A: Id, B: Id> FromRequestParts<S> for PathIds<A, B> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
-            .await
-            .map(|p| PathIds(p.0.0, p.0.1))
-            .map_err(|_| ApiError::NotFound("resource"))
+        let axum::extract::Path((outer, inner)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound("resource"))?;
+        Ok(PathIds(parse_id(&outer)?, parse_id(&inner)?))
     }
 }
 

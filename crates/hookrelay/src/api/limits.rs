@@ -27,6 +27,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::AppState;
 use super::problem::ApiError;
+use crate::domain::id::ApiKeyId;
 
 /// The limits, as configured. Zero switches one off.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +68,7 @@ fn per_second<K: std::hash::Hash + Eq + Clone>(n: u32) -> Option<Keyed<K>> {
 }
 
 pub struct RateLimits {
-    per_key: Option<Keyed<String>>,
+    per_key: Option<Keyed<ApiKeyId>>,
     per_ip: Option<Keyed<IpAddr>>,
     auth_failures: Option<Keyed<IpAddr>>,
     /// Addresses over their failure allowance, until it refills. Checked on every request, so
@@ -114,12 +115,8 @@ impl RateLimits {
     }
 
     /// One request made with tenant key `key_id`.
-    pub fn check_key(&self, key_id: &str) -> Result<(), ApiError> {
-        // Called on every authenticated request and off by default: no copy of the key then.
-        if self.per_key.is_none() {
-            return Ok(());
-        }
-        self.check(self.per_key.as_ref(), &key_id.to_owned(), "this API key")
+    pub fn check_key(&self, key_id: &ApiKeyId) -> Result<(), ApiError> {
+        self.check(self.per_key.as_ref(), key_id, "this API key")
     }
 
     fn blocked(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
@@ -224,23 +221,25 @@ mod tests {
             per_key: 2,
             ..RateLimitConfig::default()
         });
-        assert!(l.check_key("k1").is_ok());
-        assert!(l.check_key("k1").is_ok());
-        match l.check_key("k1") {
+        let (k1, k2) = (ApiKeyId::new(), ApiKeyId::new());
+        assert!(l.check_key(&k1).is_ok());
+        assert!(l.check_key(&k1).is_ok());
+        match l.check_key(&k1) {
             Err(ApiError::RateLimited { retry_after, .. }) => {
                 assert!(retry_after <= Duration::from_millis(500), "{retry_after:?}")
             }
             other => panic!("expected a rate limit, got {other:?}"),
         }
         // Another key has its own allowance.
-        assert!(l.check_key("k2").is_ok());
+        assert!(l.check_key(&k2).is_ok());
     }
 
     #[test]
     fn defaults_limit_failed_authentications_not_requests() {
         let l = limits(RateLimitConfig::default());
+        let key = ApiKeyId::new();
         for _ in 0..10_000 {
-            assert!(l.check_key("k").is_ok());
+            assert!(l.check_key(&key).is_ok());
         }
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         for _ in 0..60 {
@@ -279,8 +278,9 @@ mod tests {
             ..RateLimitConfig::default()
         });
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        let key = ApiKeyId::new();
         for _ in 0..1000 {
-            assert!(l.check_key("k").is_ok());
+            assert!(l.check_key(&key).is_ok());
             l.auth_failed(ip);
             assert!(l.check_not_blocked(ip).is_ok());
         }

@@ -10,6 +10,7 @@ use super::auth::Admin;
 use super::extract::{JsonObject, List, PathId, PathIds, QueryParams, check};
 use super::openapi::{NewApiKeyBody, NewTenantBody, PageQuery};
 use super::problem::{ApiError, ApiResult};
+use crate::domain::id::{ApiKeyId, TenantId};
 use crate::domain::tenant::{ApiKeyInfo, NewApiKey, NewTenant, Tenant};
 use crate::domain::time::Timestamp;
 
@@ -40,7 +41,9 @@ pub async fn list(
     let page = query.page(&scope, &mut errors)?;
     check(errors)?;
     let rows = state.service.tenants(&page).await?;
-    Ok(Json(List::from_page(rows, &page, &scope, |t| &t.id)))
+    Ok(Json(List::from_page(rows, &page, &scope, |t| {
+        t.id.as_str()
+    })))
 }
 
 /// One tenant.
@@ -50,7 +53,7 @@ pub async fn list(
 pub async fn get(
     _: Admin,
     State(state): State<AppState>,
-    PathId(tenant_id): PathId,
+    PathId(tenant_id): PathId<TenantId>,
 ) -> ApiResult<Json<Tenant>> {
     Ok(Json(state.service.tenant(&tenant_id).await?))
 }
@@ -74,7 +77,7 @@ pub struct CreatedKey {
 pub async fn create_key(
     _: Admin,
     State(state): State<AppState>,
-    PathId(tenant_id): PathId,
+    PathId(tenant_id): PathId<TenantId>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<CreatedKey>)> {
     let new = NewApiKey::parse(&body, Timestamp::now()).map_err(ApiError::Validation)?;
@@ -95,15 +98,17 @@ pub async fn create_key(
 pub async fn list_keys(
     _: Admin,
     State(state): State<AppState>,
-    PathId(tenant_id): PathId,
+    PathId(tenant_id): PathId<TenantId>,
     query: QueryParams,
 ) -> ApiResult<Json<List<ApiKeyInfo>>> {
     let mut errors = Vec::new();
-    let scope = super::extract::list_scope(&state.cursors, "keys", &tenant_id);
+    let scope = super::extract::list_scope(&state.cursors, "keys", tenant_id.as_str());
     let page = query.page(&scope, &mut errors)?;
     check(errors)?;
     let rows = state.service.api_keys(&tenant_id, &page).await?;
-    Ok(Json(List::from_page(rows, &page, &scope, |k| &k.id)))
+    Ok(Json(List::from_page(rows, &page, &scope, |k| {
+        k.id.as_str()
+    })))
 }
 
 /// Revoke an API key; it stops working at once.
@@ -114,7 +119,7 @@ pub async fn list_keys(
 pub async fn revoke_key(
     _: Admin,
     State(state): State<AppState>,
-    PathIds(tenant_id, key_id): PathIds,
+    PathIds(tenant_id, key_id): PathIds<TenantId, ApiKeyId>,
 ) -> ApiResult<StatusCode> {
     state.service.revoke_api_key(&tenant_id, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -7,11 +7,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::AppState;
-use super::auth::{Caller, TenantId};
+use super::auth::{Caller, TenantScope};
 use super::extract::{JsonObject, List, OptionalJsonObject, PathId, QueryParams, check};
 use super::openapi::{NewWebhookBody, PageQuery, RotationBody, TenantHeader, WebhookPatchBody};
 use super::problem::{ApiError, ApiResult};
 use crate::domain::catalog::{self, CATALOG};
+use crate::domain::id::WebhookId;
 use crate::domain::secret;
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{NewWebhook, Rotation, Webhook, WebhookPatch, WebhookStatus};
@@ -62,8 +63,8 @@ impl WebhookOut {
             } else {
                 secret::mask(&w.secret)
             },
-            id: w.id,
-            tenant_id: w.tenant_id,
+            id: w.id.into_string(),
+            tenant_id: w.tenant_id.into_string(),
             name: w.name,
             description: w.description,
             url: w.url,
@@ -89,7 +90,7 @@ impl WebhookOut {
     request_body = NewWebhookBody,
     responses((status = 201, description = "The webhook, with its whole secret.", body = WebhookOut)))]
 pub async fn create(
-    TenantId(tenant_id): TenantId,
+    TenantScope(tenant_id): TenantScope,
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<WebhookOut>)> {
@@ -104,19 +105,19 @@ pub async fn create(
         ("is_active" = Option<bool>, Query, description = "Only active (or inactive) webhooks.")),
     responses((status = 200, description = "A page of webhooks.", body = List<WebhookOut>)))]
 pub async fn list(
-    TenantId(tenant_id): TenantId,
+    TenantScope(tenant_id): TenantScope,
     State(state): State<AppState>,
     query: QueryParams,
 ) -> ApiResult<Json<List<WebhookOut>>> {
     let mut errors = Vec::new();
-    let scope = super::extract::list_scope(&state.cursors, "webhooks", &tenant_id);
+    let scope = super::extract::list_scope(&state.cursors, "webhooks", tenant_id.as_str());
     let page = query.page(&scope, &mut errors)?;
     let filter = WebhookFilter {
         is_active: query.bool("is_active", &mut errors),
     };
     check(errors)?;
     let rows = state.service.webhooks(&tenant_id, &filter, &page).await?;
-    let list = List::from_page(rows, &page, &scope, |w| &w.id);
+    let list = List::from_page(rows, &page, &scope, |w| w.id.as_str());
     Ok(Json(List {
         data: list
             .data
@@ -132,9 +133,9 @@ pub async fn list(
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
     responses((status = 200, description = "The webhook.", body = WebhookOut)))]
 pub async fn get(
-    TenantId(tenant_id): TenantId,
+    TenantScope(tenant_id): TenantScope,
     State(state): State<AppState>,
-    PathId(webhook_id): PathId,
+    PathId(webhook_id): PathId<WebhookId>,
 ) -> ApiResult<Json<WebhookOut>> {
     let webhook = state.service.webhook(&tenant_id, &webhook_id).await?;
     Ok(Json(WebhookOut::new(webhook, false)))
@@ -174,9 +175,9 @@ impl SecretOut {
     responses((status = 200, description = "The new secret, and the old one while it still signs.",
         body = SecretOut)))]
 pub async fn rotate_secret(
-    TenantId(tenant_id): TenantId,
+    TenantScope(tenant_id): TenantScope,
     State(state): State<AppState>,
-    PathId(webhook_id): PathId,
+    PathId(webhook_id): PathId<WebhookId>,
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> ApiResult<Json<SecretOut>> {
     let rotation = Rotation::parse(&body.unwrap_or_default()).map_err(ApiError::Validation)?;
@@ -192,9 +193,9 @@ pub async fn rotate_secret(
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
     responses((status = 200, description = "The secret.", body = SecretOut)))]
 pub async fn get_secret(
-    TenantId(tenant_id): TenantId,
+    TenantScope(tenant_id): TenantScope,
     State(state): State<AppState>,
-    PathId(webhook_id): PathId,
+    PathId(webhook_id): PathId<WebhookId>,
 ) -> ApiResult<Json<SecretOut>> {
     let webhook = state.service.webhook(&tenant_id, &webhook_id).await?;
     Ok(Json(SecretOut::of(webhook)))
@@ -216,9 +217,9 @@ pub struct HeadersOut {
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
     responses((status = 200, description = "The headers.", body = HeadersOut)))]
 pub async fn get_headers(
-    TenantId(tenant_id): TenantId,
+    TenantScope(tenant_id): TenantScope,
     State(state): State<AppState>,
-    PathId(webhook_id): PathId,
+    PathId(webhook_id): PathId<WebhookId>,
 ) -> ApiResult<Json<HeadersOut>> {
     let webhook = state.service.webhook(&tenant_id, &webhook_id).await?;
     Ok(Json(HeadersOut {
@@ -232,9 +233,9 @@ pub async fn get_headers(
     request_body = WebhookPatchBody,
     responses((status = 200, description = "The webhook as changed.", body = WebhookOut)))]
 pub async fn update(
-    TenantId(tenant_id): TenantId,
+    TenantScope(tenant_id): TenantScope,
     State(state): State<AppState>,
-    PathId(webhook_id): PathId,
+    PathId(webhook_id): PathId<WebhookId>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<WebhookOut>> {
     let patch = WebhookPatch::parse(&body).map_err(ApiError::Validation)?;
@@ -250,9 +251,9 @@ pub async fn update(
     params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
     responses((status = 204, description = "Deleted.")))]
 pub async fn delete(
-    TenantId(tenant_id): TenantId,
+    TenantScope(tenant_id): TenantScope,
     State(state): State<AppState>,
-    PathId(webhook_id): PathId,
+    PathId(webhook_id): PathId<WebhookId>,
 ) -> ApiResult<StatusCode> {
     state
         .service

@@ -32,7 +32,7 @@ impl From<&StoreError> for IngestError {
 /// What the API answers for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
-    pub event_id: String,
+    pub event_id: crate::domain::id::EventId,
     pub event_type: String,
     pub deliveries: usize,
     /// True when an earlier event with the same idempotency key was answered instead.

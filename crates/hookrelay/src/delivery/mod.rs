@@ -24,7 +24,7 @@ use tracing::Instrument;
 
 use crate::domain::delivery::{AttemptOutcome, AttemptRecord, Job, Next, Target};
 use crate::domain::event::NewEvent;
-use crate::domain::id;
+use crate::domain::id::{self, AttemptId};
 use crate::domain::retry::RetryPolicy;
 use crate::domain::target::TargetPolicy;
 use crate::domain::time::Timestamp;
@@ -276,11 +276,16 @@ impl Engine {
         webhook: &Webhook,
         event_type: &str,
         data: &serde_json::value::RawValue,
-    ) -> Result<(String, AttemptOutcome), crate::store::StoreError> {
+    ) -> Result<(AttemptId, AttemptOutcome), crate::store::StoreError> {
         let now = Timestamp::now();
         let event_id = id::new_at(id::EVENT, now);
-        let body =
-            crate::domain::event::envelope(&event_id, event_type, &webhook.tenant_id, now, data);
+        let body = crate::domain::event::envelope(
+            &event_id,
+            event_type,
+            webhook.tenant_id.as_str(),
+            now,
+            data,
+        );
         let target = Target {
             // A test send is one request: no pacing, no retry.
             rate_limit: None,
@@ -295,7 +300,7 @@ impl Engine {
         };
         let outcome = self.shared.sender.send(&target, message).await;
         let entry = LogEntry {
-            id: id::new_at(id::ATTEMPT, outcome.started_at),
+            id: AttemptId::new_at(outcome.started_at),
             tenant_id: webhook.tenant_id.clone(),
             webhook_id: webhook.id.clone(),
             delivery_id: None,

@@ -4,6 +4,7 @@
 //! SHA-256 (not a slow password hash) is right here: the secret is 40 random characters, so
 //! there is nothing to brute-force, and every API request checks a key.
 
+use super::id::ApiKeyId;
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 use sha2::{Digest, Sha256};
@@ -19,7 +20,7 @@ pub const MIN_ADMIN_KEY_LEN: usize = 32;
 /// A newly minted tenant key: shown to the caller once, then only its hash remains.
 pub struct MintedKey {
     /// The object id, `key_<ulid>`.
-    pub id: String,
+    pub id: ApiKeyId,
     /// What lists show: `hr_<ulid>`, enough to recognise a key, useless to authenticate.
     pub prefix: String,
     pub token: String,
@@ -27,8 +28,8 @@ pub struct MintedKey {
 }
 
 pub fn mint_tenant_key() -> MintedKey {
-    let id = super::id::new(super::id::API_KEY);
-    let ulid = &id[super::id::API_KEY.len() + 1..];
+    let id = ApiKeyId::new();
+    let ulid = &id.as_str()[super::id::API_KEY.len() + 1..];
     let secret = random_secret();
     let prefix = format!("{TENANT_PREFIX}{ulid}");
     MintedKey {
@@ -54,7 +55,7 @@ fn random_secret() -> String {
 
 /// A bearer token split into the key's object id and its secret; `None` if it is not shaped
 /// like a tenant key.
-pub fn parse_tenant_key(token: &str) -> Option<(String, &str)> {
+pub fn parse_tenant_key(token: &str) -> Option<(ApiKeyId, &str)> {
     let rest = token.strip_prefix(TENANT_PREFIX)?;
     let (ulid, secret) = rest.split_at_checked(ULID_LEN)?;
     let secret = secret.strip_prefix('_')?;
@@ -62,14 +63,15 @@ pub fn parse_tenant_key(token: &str) -> Option<(String, &str)> {
         .bytes()
         .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
     let secret_ok = secret.len() == SECRET_LEN && secret.bytes().all(|b| b.is_ascii_alphanumeric());
-    (ulid_ok && secret_ok).then(|| (format!("{}_{ulid}", super::id::API_KEY), secret))
+    let id = ApiKeyId::parse(&format!("{}_{ulid}", super::id::API_KEY))?;
+    (ulid_ok && secret_ok).then_some((id, secret))
 }
 
 /// The stored form of a tenant key's secret. The id is mixed in so equal secrets on two keys
 /// (astronomically unlikely, but free to rule out) never share a hash.
-pub fn hash_secret(key_id: &str, secret: &str) -> [u8; 32] {
+pub fn hash_secret(key_id: &ApiKeyId, secret: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    hasher.update(key_id.as_bytes());
+    hasher.update(key_id.as_str().as_bytes());
     hasher.update(b":");
     hasher.update(secret.as_bytes());
     hasher.finalize().into()

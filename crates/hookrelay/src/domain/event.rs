@@ -5,7 +5,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::catalog;
-use super::id;
+use super::id::{EventId, TenantId};
 use super::input::{FieldError, Input};
 use super::json::{self, RawObject};
 use super::time::Timestamp;
@@ -24,7 +24,7 @@ pub struct EventInput {
     pub idempotency_key: Option<String>,
     /// The tenant the event belongs to: required from the admin key; a tenant key may name
     /// its own (the handler refuses any other).
-    pub tenant_id: Option<String>,
+    pub tenant_id: Option<TenantId>,
 }
 
 impl EventInput {
@@ -46,9 +46,9 @@ impl EventInput {
             }
         };
         let idempotency_key = input.optional("idempotency_key", parse_idempotency_key);
-        let parse_tenant = |v: &Value| match v.as_str() {
-            Some(t) if id::is_valid(id::TENANT, t) => Ok(t.to_owned()),
-            _ => Err("must be a tenant id (ten_…)".to_owned()),
+        let parse_tenant = |v: &Value| match v.as_str().and_then(TenantId::parse) {
+            Some(t) => Ok(t),
+            None => Err("must be a tenant id (ten_…)".to_owned()),
         };
         let tenant_id = if tenant_id_required {
             input.required("tenant_id", parse_tenant)
@@ -105,8 +105,8 @@ fn parse_idempotency_key(v: &Value) -> Result<Option<String>, String> {
 /// delivery and every attempt sends exactly these bytes.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    pub id: String,
-    pub tenant_id: String,
+    pub id: EventId,
+    pub tenant_id: TenantId,
     pub event_type: &'static str,
     pub idempotency_key: Option<String>,
     pub created_at: Timestamp,
@@ -124,9 +124,15 @@ struct Envelope<'a> {
 }
 
 impl NewEvent {
-    pub fn new(tenant_id: String, input: &EventInput, now: Timestamp) -> Self {
-        let id = id::new_at(id::EVENT, now);
-        let body = envelope(&id, input.event_type, &tenant_id, now, &input.data);
+    pub fn new(tenant_id: TenantId, input: &EventInput, now: Timestamp) -> Self {
+        let id = EventId::new_at(now);
+        let body = envelope(
+            id.as_str(),
+            input.event_type,
+            tenant_id.as_str(),
+            now,
+            &input.data,
+        );
         NewEvent {
             id,
             tenant_id,
@@ -160,6 +166,7 @@ pub fn envelope(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::id::Id;
     use serde_json::json;
 
     fn parse(text: &str, admin: bool) -> Result<EventInput, Vec<FieldError>> {
@@ -228,13 +235,17 @@ mod tests {
             false,
         )
         .expect("valid");
-        let event = NewEvent::new("ten_abc".into(), &input, Timestamp(0));
+        let event = NewEvent::new(
+            TenantId::from_stored("ten_abc".into()),
+            &input,
+            Timestamp(0),
+        );
         let expected = format!(
             r#"{{"id":"{}","type":"contact.created","tenant_id":"ten_abc","created_at":"1970-01-01T00:00:00.000Z","data":{{"zeta":1,"alpha":{{"x":true}}}}}}"#,
             event.id
         );
         assert_eq!(event.body, expected);
-        assert!(event.id.starts_with("evt_"));
+        assert!(event.id.as_str().starts_with("evt_"));
     }
 
     #[test]
@@ -246,7 +257,11 @@ mod tests {
             false,
         )
         .expect("valid");
-        let event = NewEvent::new("ten_abc".into(), &input, Timestamp(0));
+        let event = NewEvent::new(
+            TenantId::from_stored("ten_abc".into()),
+            &input,
+            Timestamp(0),
+        );
         assert!(
             event.body.ends_with(&format!(r#","data":{data}}}"#)),
             "{}",

@@ -14,6 +14,109 @@ pub const EVENT: &str = "evt";
 pub const DELIVERY: &str = "dlv";
 pub const ATTEMPT: &str = "att";
 
+/// What every typed id can do, so code generic over the kind (the API's path extractor)
+/// can parse one and name it.
+pub trait Id: Sized + Clone + std::fmt::Display {
+    /// The prefix before `_` (`wh`, `evt`).
+    const PREFIX: &'static str;
+    /// The object it names, in words, as "not found" answers say it.
+    const WHAT: &'static str;
+
+    /// An id as a caller wrote it, if it has this kind's shape.
+    fn parse(text: &str) -> Option<Self>;
+    /// An id read back from the database, which only ever stored valid ones.
+    fn from_stored(stored: String) -> Self;
+    fn as_str(&self) -> &str;
+}
+
+/// Declares one id type per kind: a string newtype that only [`Id::parse`] (checking the
+/// shape), the constructors (making a new one) and the store (reading its own rows) can
+/// build, so a webhook id cannot be passed where a tenant id is expected.
+macro_rules! typed_ids {
+    ($($(#[$doc:meta])* $name:ident = $prefix:ident, $what:literal;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A new id, greater than every one of its kind this process made before.
+            #[allow(clippy::new_without_default)]
+            pub fn new() -> Self {
+                $name(new($prefix))
+            }
+
+            /// A new id whose embedded time is exactly `at`.
+            pub fn new_at(at: super::time::Timestamp) -> Self {
+                $name(new_at($prefix, at))
+            }
+
+            /// An id as a caller wrote it, if it has this kind's shape.
+            pub fn parse(text: &str) -> Option<Self> {
+                is_valid($prefix, text).then(|| $name(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl Id for $name {
+            const PREFIX: &'static str = $prefix;
+            const WHAT: &'static str = $what;
+
+            fn parse(text: &str) -> Option<Self> {
+                $name::parse(text)
+            }
+
+            fn from_stored(stored: String) -> Self {
+                $name(stored)
+            }
+
+            fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+    )*};
+}
+
+typed_ids! {
+    /// A tenant (`ten_…`).
+    TenantId = TENANT, "tenant";
+    /// A tenant's API key (`key_…`).
+    ApiKeyId = API_KEY, "API key";
+    /// A webhook (`wh_…`).
+    WebhookId = WEBHOOK, "webhook";
+    /// An event (`evt_…`).
+    EventId = EVENT, "event";
+    /// One event on its way to one webhook (`dlv_…`).
+    DeliveryId = DELIVERY, "delivery";
+    /// One attempt, as the attempt log shows it (`att_…`).
+    AttemptId = ATTEMPT, "log";
+}
+
 /// A new identifier of the given kind, greater than every one this process made before, so
 /// objects created in the same millisecond still list in creation order.
 pub fn new(prefix: &str) -> String {
@@ -106,6 +209,20 @@ mod tests {
         assert!(is_valid(ATTEMPT, &id));
         assert_eq!(time_of(&id), Some(at));
         assert_eq!(time_of("att_nope"), None);
+    }
+
+    #[test]
+    fn typed_ids_parse_only_their_own_kind() {
+        let webhook = WebhookId::new();
+        assert_eq!(WebhookId::parse(webhook.as_str()), Some(webhook.clone()));
+        assert_eq!(TenantId::parse(webhook.as_str()), None);
+        assert_eq!(WebhookId::parse("wh_nope"), None);
+        assert!(webhook.as_str().starts_with("wh_"));
+        assert_eq!(
+            serde_json::to_value(&webhook).unwrap(),
+            serde_json::Value::String(webhook.to_string())
+        );
+        assert_eq!(<AttemptId as Id>::WHAT, "log");
     }
 
     #[test]

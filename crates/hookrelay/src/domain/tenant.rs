@@ -3,12 +3,13 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::id::{ApiKeyId, TenantId};
 use super::input::{FieldError, Input};
 use super::time::Timestamp;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Tenant {
-    pub id: String,
+    pub id: TenantId,
     pub name: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -60,8 +61,8 @@ impl NewApiKey {
 /// A stored API key, as lists show it: never the key, never its hash.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiKeyInfo {
-    pub id: String,
-    pub tenant_id: String,
+    pub id: ApiKeyId,
+    pub tenant_id: TenantId,
     pub name: Option<String>,
     pub prefix: String,
     pub created_at: Timestamp,

@@ -1,5 +1,6 @@
 //! Webhooks: a tenant's subscription to event types at a URL, and the rules its fields obey.
 
+use super::id::{TenantId, WebhookId};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use url::Url;
@@ -52,8 +53,8 @@ impl WebhookStatus {
 /// A stored webhook, with its delivery counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Webhook {
-    pub id: String,
-    pub tenant_id: String,
+    pub id: WebhookId,
+    pub tenant_id: TenantId,
     pub name: String,
     pub description: Option<String>,
     pub url: String,
@@ -79,10 +80,10 @@ pub struct Webhook {
 
 impl Webhook {
     /// A new webhook for `tenant_id`, with a generated secret when none was given.
-    pub fn create(tenant_id: &str, new: NewWebhook, now: Timestamp) -> Self {
+    pub fn create(tenant_id: &TenantId, new: NewWebhook, now: Timestamp) -> Self {
         Webhook {
-            id: super::id::new(super::id::WEBHOOK),
-            tenant_id: tenant_id.to_owned(),
+            id: WebhookId::new(),
+            tenant_id: tenant_id.clone(),
             name: new.name,
             description: new.description,
             url: new.url,
@@ -174,7 +175,7 @@ impl Webhook {
     /// What an attempt to this webhook at `now` needs.
     pub fn target(&self, now: Timestamp) -> super::delivery::Target {
         super::delivery::Target {
-            webhook_id: self.id.clone(),
+            webhook_id: self.id.as_str().to_owned(),
             url: self.url.clone(),
             secrets: self.signing_secrets(now),
             headers: self.headers.clone(),
@@ -680,7 +681,7 @@ mod tests {
     #[test]
     fn rotation_keeps_the_old_secret_signing_for_the_grace_period() {
         let new = NewWebhook::parse(&obj(minimal())).expect("valid");
-        let mut hook = Webhook::create("ten_x", new, Timestamp(0));
+        let mut hook = Webhook::create(&TenantId::new(), new, Timestamp(0));
         let old = hook.secret.clone();
         let grace = std::time::Duration::from_secs(60);
         let next = secret::generate();
@@ -723,7 +724,7 @@ mod tests {
     #[test]
     fn subscription_matching() {
         let new = NewWebhook::parse(&obj(minimal())).expect("valid");
-        let mut hook = Webhook::create("ten_x", new, Timestamp(0));
+        let mut hook = Webhook::create(&TenantId::new(), new, Timestamp(0));
         assert!(hook.subscribes_to("message.sent"));
         assert!(!hook.subscribes_to("message.read"));
         hook.events = vec!["*".into()];
@@ -733,7 +734,7 @@ mod tests {
     #[test]
     fn apply_changes_only_what_the_patch_names() {
         let new = NewWebhook::parse(&obj(minimal())).expect("valid");
-        let mut hook = Webhook::create("ten_x", new, Timestamp(0));
+        let mut hook = Webhook::create(&TenantId::new(), new, Timestamp(0));
         assert!(secret::validate(&hook.secret).is_ok());
         let before = hook.clone();
         let patch = WebhookPatch::parse(&obj(json!({"is_active": false, "retry_count": 0})))

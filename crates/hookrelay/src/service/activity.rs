@@ -1,5 +1,6 @@
 //! What happened to a webhook's deliveries: attempt logs, statistics, and the test send.
 
+use crate::domain::id::{AttemptId, TenantId, WebhookId};
 use std::num::NonZeroU32;
 
 use governor::clock::{Clock, DefaultClock};
@@ -9,7 +10,6 @@ use serde_json::value::RawValue;
 use super::{Service, ServiceError, ServiceResult};
 use crate::domain::catalog::{self, EventType};
 use crate::domain::delivery::AttemptOutcome;
-use crate::domain::id;
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::Webhook;
 use crate::store::{LogEntry, LogFilter, Page, WebhookStats};
@@ -17,7 +17,7 @@ use crate::store::{LogEntry, LogFilter, Page, WebhookStats};
 /// What a test send did.
 pub struct TestSend {
     pub event_type: &'static EventType,
-    pub log_id: String,
+    pub log_id: AttemptId,
     pub outcome: AttemptOutcome,
 }
 
@@ -25,8 +25,8 @@ impl Service {
     /// A page of a webhook's attempts, newest first.
     pub async fn logs(
         &self,
-        tenant_id: &str,
-        webhook_id: &str,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
         filter: &LogFilter,
         page: &Page,
     ) -> ServiceResult<Vec<LogEntry>> {
@@ -41,14 +41,11 @@ impl Service {
     /// One attempt of a webhook, in full.
     pub async fn log(
         &self,
-        tenant_id: &str,
-        webhook_id: &str,
-        log_id: &str,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        log_id: &AttemptId,
     ) -> ServiceResult<LogEntry> {
         let hook = self.webhook(tenant_id, webhook_id).await?;
-        if !id::is_valid(id::ATTEMPT, log_id) {
-            return Err(ServiceError::NotFound("log"));
-        }
         self.inner
             .store
             .log(tenant_id, &hook.id, log_id)
@@ -59,8 +56,8 @@ impl Service {
     /// A webhook's counts and response times, from `since` on if given.
     pub async fn stats(
         &self,
-        tenant_id: &str,
-        webhook_id: &str,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
         since: Option<Timestamp>,
     ) -> ServiceResult<(Webhook, WebhookStats)> {
         let hook = self.webhook(tenant_id, webhook_id).await?;
@@ -77,8 +74,8 @@ impl Service {
     /// type the webhook subscribes to) with `data` (else the catalogue's sample).
     pub async fn test_send(
         &self,
-        tenant_id: &str,
-        webhook_id: &str,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
         event_type: Option<&'static EventType>,
         data: Option<Box<RawValue>>,
     ) -> ServiceResult<TestSend> {
@@ -116,7 +113,7 @@ fn default_test_type(hook: &Webhook) -> &'static EventType {
 /// A test send is a synchronous request to the tenant's receiver: without a limit the API
 /// would be a way to make hookrelay hammer any URL a tenant registers.
 pub(super) struct TestSendLimit {
-    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    limiter: Option<DefaultKeyedRateLimiter<WebhookId>>,
     clock: DefaultClock,
 }
 
@@ -130,12 +127,12 @@ impl TestSendLimit {
     }
 
     /// One test send to `webhook_id`.
-    pub fn check(&self, webhook_id: &str) -> ServiceResult<()> {
+    pub fn check(&self, webhook_id: &WebhookId) -> ServiceResult<()> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
         limiter
-            .check_key(&webhook_id.to_owned())
+            .check_key(webhook_id)
             .map_err(|not_until| ServiceError::RateLimited {
                 scope: "test sends to this webhook",
                 retry_after: not_until.wait_time_from(self.clock.now()),
@@ -161,24 +158,26 @@ mod tests {
     fn test_sends_allow_five_a_minute_by_default() {
         let default = crate::api::limits::RateLimitConfig::default().test_sends_per_minute;
         let l = TestSendLimit::new(default);
+        let (one, two) = (WebhookId::new(), WebhookId::new());
         for _ in 0..5 {
-            assert!(l.check("wh_1").is_ok());
+            assert!(l.check(&one).is_ok());
         }
-        match l.check("wh_1") {
+        match l.check(&one) {
             Err(ServiceError::RateLimited { retry_after, .. }) => {
                 assert!(retry_after > Duration::from_secs(5), "{retry_after:?}")
             }
             other => panic!("expected a rate limit, got {other:?}"),
         }
         // Another webhook has its own allowance.
-        assert!(l.check("wh_2").is_ok());
+        assert!(l.check(&two).is_ok());
     }
 
     #[test]
     fn zero_switches_the_limit_off() {
         let l = TestSendLimit::new(0);
+        let webhook = WebhookId::new();
         for _ in 0..1000 {
-            assert!(l.check("wh").is_ok());
+            assert!(l.check(&webhook).is_ok());
         }
     }
 }

@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use super::{Service, ServiceError, ServiceResult};
 use crate::domain::apikey;
+use crate::domain::id::{ApiKeyId, TenantId};
 use crate::domain::time::Timestamp;
 use crate::store::KeyCredentials;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Admin,
-    Tenant(String),
+    Tenant(TenantId),
 }
 
 /// A caller whose key checked out.
@@ -20,7 +21,7 @@ pub enum Caller {
 pub struct Authenticated {
     pub caller: Caller,
     /// The tenant key's id (`None` for the admin key), for limits per key.
-    pub key_id: Option<String>,
+    pub key_id: Option<ApiKeyId>,
 }
 
 impl Service {
@@ -85,7 +86,7 @@ impl Service {
 /// bounds how long a node that missed the news may still accept a revoked key.
 pub struct KeyCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (KeyCredentials, Instant)>>,
+    entries: Mutex<HashMap<ApiKeyId, (KeyCredentials, Instant)>>,
 }
 
 /// More keys than any real installation uses at once; past it the cache starts over.
@@ -99,25 +100,25 @@ impl KeyCache {
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (KeyCredentials, Instant)>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<ApiKeyId, (KeyCredentials, Instant)>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn get(&self, key_id: &str) -> Option<KeyCredentials> {
+    fn get(&self, key_id: &ApiKeyId) -> Option<KeyCredentials> {
         let entries = self.entries();
         let (credentials, at) = entries.get(key_id)?;
         (at.elapsed() < self.ttl).then(|| credentials.clone())
     }
 
-    fn put(&self, key_id: &str, credentials: KeyCredentials) {
+    fn put(&self, key_id: &ApiKeyId, credentials: KeyCredentials) {
         let mut entries = self.entries();
         if entries.len() >= KEY_CACHE_MAX {
             entries.clear();
         }
-        entries.insert(key_id.to_owned(), (credentials, Instant::now()));
+        entries.insert(key_id.clone(), (credentials, Instant::now()));
     }
 
-    pub fn forget(&self, key_id: &str) {
+    pub fn forget(&self, key_id: &ApiKeyId) {
         self.entries().remove(key_id);
     }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::{Caller, Service, ServiceError, ServiceResult};
 use crate::delivery::Accepted;
 use crate::domain::event::{EventInput, NewEvent};
-use crate::domain::id;
+use crate::domain::id::{EventId, TenantId};
 use crate::domain::time::Timestamp;
 use crate::store::EventDetail;
 
@@ -54,36 +54,38 @@ impl Service {
         &self,
         caller: &Caller,
         input: &'a EventInput,
-        known: &mut HashMap<&'a str, bool>,
-    ) -> ServiceResult<Option<String>> {
-        let named = input.tenant_id.as_deref();
+        known: &mut HashMap<&'a TenantId, bool>,
+    ) -> ServiceResult<Option<TenantId>> {
+        let named = input.tenant_id.as_ref();
         match caller {
             Caller::Tenant(own) => match named {
                 Some(named) if named != own => Err(ServiceError::NotFound("tenant")),
                 _ => Ok(Some(own.clone())),
             },
+            // `EventInput::parse` refused an admin's event without one.
             Caller::Admin => {
-                // `EventInput::parse` refused an admin's event without one.
-                let named = named.unwrap_or_default();
+                let Some(named) = named else {
+                    return Ok(None);
+                };
                 let exists = match known.get(named) {
                     Some(&exists) => exists,
                     None => {
-                        let exists = id::is_valid(id::TENANT, named)
-                            && self.inner.store.tenant(named).await?.is_some();
+                        let exists = self.inner.store.tenant(named).await?.is_some();
                         known.insert(named, exists);
                         exists
                     }
                 };
-                Ok(exists.then(|| named.to_owned()))
+                Ok(exists.then(|| named.clone()))
             }
         }
     }
 
     /// One of the tenant's events and each of its deliveries.
-    pub async fn event(&self, tenant_id: &str, event_id: &str) -> ServiceResult<EventDetail> {
-        if !id::is_valid(id::EVENT, event_id) {
-            return Err(ServiceError::NotFound("event"));
-        }
+    pub async fn event(
+        &self,
+        tenant_id: &TenantId,
+        event_id: &EventId,
+    ) -> ServiceResult<EventDetail> {
         self.inner
             .store
             .event(tenant_id, event_id)

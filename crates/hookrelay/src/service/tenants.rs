@@ -2,7 +2,7 @@
 
 use super::{Service, ServiceError, ServiceResult};
 use crate::domain::apikey;
-use crate::domain::id;
+use crate::domain::id::{ApiKeyId, TenantId};
 use crate::domain::tenant::{ApiKeyInfo, NewApiKey, NewTenant, Tenant};
 use crate::domain::time::Timestamp;
 use crate::store::Page;
@@ -18,7 +18,7 @@ impl Service {
     pub async fn create_tenant(&self, new: NewTenant) -> ServiceResult<Tenant> {
         let now = Timestamp::now();
         let tenant = Tenant {
-            id: id::new(id::TENANT),
+            id: TenantId::new(),
             name: new.name,
             created_at: now,
             updated_at: now,
@@ -32,11 +32,8 @@ impl Service {
         Ok(self.inner.store.tenants(page).await?)
     }
 
-    /// The tenant; not found is the same for a malformed or missing id.
-    pub async fn tenant(&self, tenant_id: &str) -> ServiceResult<Tenant> {
-        if !id::is_valid(id::TENANT, tenant_id) {
-            return Err(ServiceError::NotFound("tenant"));
-        }
+    /// The tenant, or not found.
+    pub async fn tenant(&self, tenant_id: &TenantId) -> ServiceResult<Tenant> {
         self.inner
             .store
             .tenant(tenant_id)
@@ -47,7 +44,7 @@ impl Service {
     /// A new key for the tenant; only its hash is stored.
     pub async fn create_api_key(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         new: NewApiKey,
     ) -> ServiceResult<CreatedKey> {
         let tenant = self.tenant(tenant_id).await?;
@@ -70,18 +67,23 @@ impl Service {
     }
 
     /// A page of the tenant's keys, newest first (never the keys themselves).
-    pub async fn api_keys(&self, tenant_id: &str, page: &Page) -> ServiceResult<Vec<ApiKeyInfo>> {
+    pub async fn api_keys(
+        &self,
+        tenant_id: &TenantId,
+        page: &Page,
+    ) -> ServiceResult<Vec<ApiKeyInfo>> {
         let tenant = self.tenant(tenant_id).await?;
         Ok(self.inner.store.api_keys(&tenant.id, page).await?)
     }
 
     /// Revokes a key; it stops working at once on this node, and on the others as soon as
     /// they hear of it (at most the key cache's lifetime).
-    pub async fn revoke_api_key(&self, tenant_id: &str, key_id: &str) -> ServiceResult<()> {
+    pub async fn revoke_api_key(
+        &self,
+        tenant_id: &TenantId,
+        key_id: &ApiKeyId,
+    ) -> ServiceResult<()> {
         let tenant = self.tenant(tenant_id).await?;
-        if !id::is_valid(id::API_KEY, key_id) {
-            return Err(ServiceError::NotFound("API key"));
-        }
         let revoked = self
             .inner
             .store

@@ -3,7 +3,7 @@
 
 use super::{Service, ServiceError, ServiceResult};
 use crate::delivery::guard::{self, GuardError};
-use crate::domain::id;
+use crate::domain::id::{TenantId, WebhookId};
 use crate::domain::target::Blocked;
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{NewWebhook, Rotation, Webhook, WebhookChange, WebhookPatch};
@@ -11,7 +11,11 @@ use crate::store::{Page, WebhookFilter};
 
 impl Service {
     /// A new webhook for `tenant_id`, if its URL may be reached and the tenant's quota allows.
-    pub async fn create_webhook(&self, tenant_id: &str, new: NewWebhook) -> ServiceResult<Webhook> {
+    pub async fn create_webhook(
+        &self,
+        tenant_id: &TenantId,
+        new: NewWebhook,
+    ) -> ServiceResult<Webhook> {
         self.check_target(&new.url).await?;
         let webhook = Webhook::create(tenant_id, new, Timestamp::now());
         let max = self.inner.max_webhooks_per_tenant;
@@ -26,18 +30,19 @@ impl Service {
     /// A page of the tenant's webhooks, newest first.
     pub async fn webhooks(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         filter: &WebhookFilter,
         page: &Page,
     ) -> ServiceResult<Vec<Webhook>> {
         Ok(self.inner.store.webhooks(tenant_id, filter, page).await?)
     }
 
-    /// The tenant's webhook; not found is the same for a malformed, missing or foreign id.
-    pub async fn webhook(&self, tenant_id: &str, webhook_id: &str) -> ServiceResult<Webhook> {
-        if !id::is_valid(id::WEBHOOK, webhook_id) {
-            return Err(ServiceError::NotFound("webhook"));
-        }
+    /// The tenant's webhook; not found is the same for a missing or another tenant's.
+    pub async fn webhook(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+    ) -> ServiceResult<Webhook> {
         self.inner
             .store
             .webhook(tenant_id, webhook_id)
@@ -48,8 +53,8 @@ impl Service {
     /// Changes any subset of a webhook's writable fields.
     pub async fn update_webhook(
         &self,
-        tenant_id: &str,
-        webhook_id: &str,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
         patch: WebhookPatch,
     ) -> ServiceResult<Webhook> {
         if let Some(url) = &patch.url {
@@ -62,8 +67,8 @@ impl Service {
     /// A new signing secret now; the old one keeps signing for the rotation's grace period.
     pub async fn rotate_secret(
         &self,
-        tenant_id: &str,
-        webhook_id: &str,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
         rotation: Rotation,
     ) -> ServiceResult<Webhook> {
         let change = WebhookChange::RotateSecret {
@@ -74,10 +79,11 @@ impl Service {
     }
 
     /// Deletes a webhook; its pending deliveries are cancelled.
-    pub async fn delete_webhook(&self, tenant_id: &str, webhook_id: &str) -> ServiceResult<()> {
-        if !id::is_valid(id::WEBHOOK, webhook_id) {
-            return Err(ServiceError::NotFound("webhook"));
-        }
+    pub async fn delete_webhook(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+    ) -> ServiceResult<()> {
         let deleted = self
             .inner
             .store
@@ -86,26 +92,23 @@ impl Service {
         if !deleted {
             return Err(ServiceError::NotFound("webhook"));
         }
-        self.inner.engine.webhook_changed(webhook_id).await;
+        self.inner.engine.webhook_changed(webhook_id.as_str()).await;
         Ok(())
     }
 
     async fn change(
         &self,
-        tenant_id: &str,
-        webhook_id: &str,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
         change: WebhookChange,
     ) -> ServiceResult<Webhook> {
-        if !id::is_valid(id::WEBHOOK, webhook_id) {
-            return Err(ServiceError::NotFound("webhook"));
-        }
         let webhook = self
             .inner
             .store
             .update_webhook(tenant_id, webhook_id, change, Timestamp::now())
             .await?
             .ok_or(ServiceError::NotFound("webhook"))?;
-        self.inner.engine.webhook_changed(&webhook.id).await;
+        self.inner.engine.webhook_changed(webhook.id.as_str()).await;
         Ok(webhook)
     }
 

@@ -2,9 +2,10 @@
 
 use sqlx::Pool;
 
-use super::backend::{Backend, Bind, get, query, sql};
+use super::backend::{Backend, Bind, get, get_id, query, sql};
 use super::rows::{before, key_from, opt_ts, tenant_from};
 use super::{KeyCredentials, Page, StoreResult};
+use crate::domain::id::{ApiKeyId, TenantId};
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 
@@ -46,7 +47,10 @@ pub(crate) async fn insert_tenant<B: Backend>(
     Ok(())
 }
 
-pub(crate) async fn tenant<B: Backend>(reader: &Pool<B>, id: &str) -> StoreResult<Option<Tenant>> {
+pub(crate) async fn tenant<B: Backend>(
+    reader: &Pool<B>,
+    id: &TenantId,
+) -> StoreResult<Option<Tenant>> {
     let q = query("SELECT * FROM tenants WHERE id = $1").s(id);
     B::fetch_optional(reader, q)
         .await?
@@ -88,7 +92,7 @@ pub(crate) async fn insert_api_key<B: Backend>(
 
 pub(crate) async fn key_credentials<B: Backend>(
     reader: &Pool<B>,
-    key_id: &str,
+    key_id: &ApiKeyId,
 ) -> StoreResult<Option<KeyCredentials>> {
     let q = query("SELECT tenant_id, key_hash, expires_at, revoked_at FROM api_keys WHERE id = $1")
         .s(key_id);
@@ -96,7 +100,7 @@ pub(crate) async fn key_credentials<B: Backend>(
         return Ok(None);
     };
     Ok(Some(KeyCredentials {
-        tenant_id: get::<B, _>(&row, "tenant_id")?,
+        tenant_id: get_id::<B, _>(&row, "tenant_id")?,
         key_hash: get::<B, _>(&row, "key_hash")?,
         expires_at: opt_ts::<B>(&row, "expires_at")?,
         revoked_at: opt_ts::<B>(&row, "revoked_at")?,
@@ -105,7 +109,7 @@ pub(crate) async fn key_credentials<B: Backend>(
 
 pub(crate) async fn touch_api_key<B: Backend>(
     writer: &Pool<B>,
-    key_id: &str,
+    key_id: &ApiKeyId,
     at: Timestamp,
 ) -> StoreResult<()> {
     let q = query(sql::<B>(
@@ -118,7 +122,7 @@ pub(crate) async fn touch_api_key<B: Backend>(
 
 pub(crate) async fn api_keys<B: Backend>(
     reader: &Pool<B>,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     page: &Page,
 ) -> StoreResult<Vec<ApiKeyInfo>> {
     let q = query(
@@ -137,8 +141,8 @@ pub(crate) async fn api_keys<B: Backend>(
 
 pub(crate) async fn revoke_api_key<B: Backend>(
     writer: &Pool<B>,
-    tenant_id: &str,
-    key_id: &str,
+    tenant_id: &TenantId,
+    key_id: &ApiKeyId,
     at: Timestamp,
 ) -> StoreResult<bool> {
     let mut tx = writer.begin().await?;
@@ -148,7 +152,7 @@ pub(crate) async fn revoke_api_key<B: Backend>(
     );
     let done = B::execute_on(&mut *tx, q.b(at.millis()).s(key_id).s(tenant_id)).await?;
     if done > 0 {
-        B::key_revoked_on(&mut *tx, key_id).await?;
+        B::key_revoked_on(&mut *tx, key_id.as_str()).await?;
     }
     tx.commit().await?;
     Ok(done > 0)

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{Change, PoolUsage, StoreResult};
+use crate::domain::id::Id;
 
 /// A future a backend helper answers with.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -225,8 +226,9 @@ pub(crate) trait Bind<B: Backend>: Sized {
     fn b<T>(self, value: T) -> Self
     where
         B: Value<T>;
-    fn s(self, value: &str) -> Self;
-    fn os(self, value: Option<&str>) -> Self;
+    /// Text: a `&str`, a `String`, a typed id.
+    fn s<S: AsRef<str> + ?Sized>(self, value: &S) -> Self;
+    fn os<S: AsRef<str> + ?Sized>(self, value: Option<&S>) -> Self;
     fn bytes(self, value: &[u8]) -> Self;
     fn ids(self, ids: &[&str]) -> Self;
 }
@@ -239,12 +241,12 @@ impl<B: Backend> Bind<B> for Q<B> {
         <B as Value<T>>::bind(self, value)
     }
 
-    fn s(self, value: &str) -> Self {
-        <B as BindRef<str>>::bind_ref(self, value)
+    fn s<S: AsRef<str> + ?Sized>(self, value: &S) -> Self {
+        <B as BindRef<str>>::bind_ref(self, value.as_ref())
     }
 
-    fn os(self, value: Option<&str>) -> Self {
-        <B as BindRef<str>>::bind_opt_ref(self, value)
+    fn os<S: AsRef<str> + ?Sized>(self, value: Option<&S>) -> Self {
+        <B as BindRef<str>>::bind_opt_ref(self, value.map(AsRef::as_ref))
     }
 
     fn bytes(self, value: &[u8]) -> Self {
@@ -259,6 +261,19 @@ impl<B: Backend> Bind<B> for Q<B> {
 /// A column read through the backend's column types.
 pub(crate) fn get<B: Backend + Value<T>, T>(row: &B::Row, column: &str) -> Result<T, sqlx::Error> {
     <B as Value<T>>::get(row, column)
+}
+
+/// An id column, typed by what it names.
+pub(crate) fn get_id<B: Backend, T: Id>(row: &B::Row, column: &str) -> Result<T, sqlx::Error> {
+    get::<B, String>(row, column).map(T::from_stored)
+}
+
+/// A nullable id column.
+pub(crate) fn get_opt_id<B: Backend, T: Id>(
+    row: &B::Row,
+    column: &str,
+) -> Result<Option<T>, sqlx::Error> {
+    get::<B, Option<String>>(row, column).map(|id| id.map(T::from_stored))
 }
 
 /// A query from SQL text written in the source.

@@ -9,7 +9,7 @@ pub enum Change {
     /// A webhook changed in a way that affects delivery, or was deleted.
     Webhook(String),
     /// An API key was revoked.
-    ApiKeyRevoked(String),
+    ApiKeyRevoked(crate::domain::id::ApiKeyId),
     /// The watch (re)connected: changes made while it was not listening were not heard, so
     /// everything kept from before must be read again from the database.
     Resync,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sqlx::Pool;
 
-use super::backend::{Backend, Bind, get, query, sql};
+use super::backend::{Backend, Bind, get, get_id, query, sql};
 use super::bulk::{insert_deliveries, insert_events};
 use super::rows::{SealedTarget, events_json_list, ts};
 use super::{Ingested, LeasePlan, StoreError, StoreResult};
@@ -14,6 +14,7 @@ use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{Job, Target};
 use crate::domain::event::{IDEMPOTENCY_WINDOW_MS, NewEvent};
 use crate::domain::id;
+use crate::domain::id::EventId;
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::subscribes;
 
@@ -63,7 +64,7 @@ impl Opened<'_> {
 
 /// An event that already holds an idempotency key.
 struct KeyHolder {
-    event_id: String,
+    event_id: EventId,
     event_type: String,
     created_at: Timestamp,
     deliveries: usize,
@@ -133,7 +134,7 @@ async fn ingest_on<B: Backend>(
                 results.push(existing_from(&results[first], events[first].event_type));
                 continue;
             }
-            if let Some(holder) = key_holder::<B>(conn, &event.tenant_id, key).await? {
+            if let Some(holder) = key_holder::<B>(conn, event.tenant_id.as_str(), key).await? {
                 if holder.created_at.millis() > event.created_at.millis() - IDEMPOTENCY_WINDOW_MS {
                     results.push(Ingested::Existing {
                         event_id: holder.event_id,
@@ -145,11 +146,11 @@ async fn ingest_on<B: Backend>(
                 // Past the window: the key is free again; the old event keeps its data.
                 free_key::<B>(conn, &holder.event_id).await?;
             }
-            batch_keys.insert((&event.tenant_id, key), index);
+            batch_keys.insert((event.tenant_id.as_str(), key), index);
         }
         if !by_tenant.contains_key(event.tenant_id.as_str()) {
-            let found = subscribers::<B>(conn, &event.tenant_id).await?;
-            by_tenant.insert(&event.tenant_id, found);
+            let found = subscribers::<B>(conn, event.tenant_id.as_str()).await?;
+            by_tenant.insert(event.tenant_id.as_str(), found);
         }
         let subscribers = by_tenant
             .get(event.tenant_id.as_str())
@@ -187,7 +188,7 @@ async fn key_holder<B: Backend>(
         return Ok(None);
     };
     Ok(Some(KeyHolder {
-        event_id: get::<B, _>(&row, "id")?,
+        event_id: get_id::<B, _>(&row, "id")?,
         event_type: get::<B, _>(&row, "event_type")?,
         created_at: ts::<B>(&row, "created_at")?,
         deliveries: get::<B, i64>(&row, "n")? as usize,
@@ -195,7 +196,7 @@ async fn key_holder<B: Backend>(
 }
 
 /// Frees a key past its window, so a new event may take it.
-async fn free_key<B: Backend>(conn: &mut B::Connection, event_id: &str) -> StoreResult<()> {
+async fn free_key<B: Backend>(conn: &mut B::Connection, event_id: &EventId) -> StoreResult<()> {
     let q = query("UPDATE events SET idempotency_key = NULL WHERE id = $1").s(event_id);
     B::execute_on(conn, q).await?;
     Ok(())
@@ -234,7 +235,12 @@ fn fan_out<'a>(
     deliveries: &mut Vec<NewDelivery<'a>>,
     opened: &mut Opened<'_>,
 ) -> StoreResult<Ingested> {
-    let shared = EventShare::new(&event.id, &event.tenant_id, event.event_type, &event.body);
+    let shared = EventShare::new(
+        event.id.as_str(),
+        event.tenant_id.as_str(),
+        event.event_type,
+        &event.body,
+    );
     let mut count = 0;
     let mut jobs = Vec::new();
     for sub in subscribers
@@ -330,13 +336,13 @@ mod tests {
 
     use crate::domain::crypto::Keyring;
     use crate::domain::event::NewEvent;
-    use crate::domain::id;
+    use crate::domain::id::{EventId, TenantId};
     use crate::domain::tenant::Tenant;
     use crate::domain::time::Timestamp;
     use crate::domain::webhook::{NewWebhook, Webhook};
     use crate::store::{Ingested, LeasePlan, SqliteStore, Store, StoreError};
 
-    fn webhook(tenant_id: &str, event: &str) -> Webhook {
+    fn webhook(tenant_id: &TenantId, event: &str) -> Webhook {
         let new = NewWebhook {
             name: event.to_owned(),
             description: None,
@@ -352,10 +358,10 @@ mod tests {
         Webhook::create(tenant_id, new, Timestamp::now())
     }
 
-    fn event(tenant_id: &str, event_type: &'static str) -> NewEvent {
+    fn event(tenant_id: &TenantId, event_type: &'static str) -> NewEvent {
         NewEvent {
-            id: id::new(id::EVENT),
-            tenant_id: tenant_id.to_owned(),
+            id: EventId::new(),
+            tenant_id: tenant_id.clone(),
             event_type,
             idempotency_key: None,
             created_at: Timestamp::now(),
@@ -385,7 +391,7 @@ mod tests {
         let url = dir.path().join("hookrelay.db").display().to_string();
         let now = Timestamp::now();
         let tenant = Tenant {
-            id: id::new(id::TENANT),
+            id: TenantId::new(),
             name: "t".to_owned(),
             created_at: now,
             updated_at: now,
@@ -416,7 +422,7 @@ mod tests {
         };
         assert_eq!(*deliveries, 1);
         assert_eq!(jobs.len(), 1);
-        assert_eq!(jobs[0].target.webhook_id, openable.id);
+        assert_eq!(jobs[0].target.webhook_id, openable.id.as_str());
 
         // Left for the poller, a delivery needs no secret at ingest.
         let done = store

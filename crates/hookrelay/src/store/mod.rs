@@ -31,6 +31,7 @@ use tokio::sync::Notify;
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, DeliveryState, Job};
 use crate::domain::event::NewEvent;
+use crate::domain::id::{ApiKeyId, AttemptId, DeliveryId, EventId, TenantId, WebhookId};
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookChange};
@@ -114,7 +115,7 @@ pub struct WebhookFilter {
 /// What authentication needs to know about a tenant key.
 #[derive(Debug, Clone)]
 pub struct KeyCredentials {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub key_hash: Vec<u8>,
     pub expires_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
@@ -143,13 +144,13 @@ impl LeasePlan {
 pub enum Ingested {
     /// Stored now, with this many deliveries; `jobs` are the ones leased to this node.
     Created {
-        event_id: String,
+        event_id: EventId,
         deliveries: usize,
         jobs: Vec<Job>,
     },
     /// The idempotency key was used within the window: the first event, unchanged.
     Existing {
-        event_id: String,
+        event_id: EventId,
         event_type: String,
         deliveries: usize,
     },
@@ -158,8 +159,8 @@ pub enum Ingested {
 /// An event with the state of each of its deliveries.
 #[derive(Debug, Clone)]
 pub struct EventDetail {
-    pub id: String,
-    pub tenant_id: String,
+    pub id: EventId,
+    pub tenant_id: TenantId,
     pub event_type: String,
     pub idempotency_key: Option<String>,
     pub created_at: Timestamp,
@@ -169,8 +170,8 @@ pub struct EventDetail {
 
 #[derive(Debug, Clone)]
 pub struct DeliveryInfo {
-    pub id: String,
-    pub webhook_id: String,
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
     pub state: DeliveryState,
     pub attempts: i64,
     pub next_attempt_at: Option<Timestamp>,
@@ -184,11 +185,11 @@ pub struct DeliveryInfo {
 /// One row of a webhook's attempt log.
 #[derive(Debug, Clone)]
 pub struct LogEntry {
-    pub id: String,
-    pub tenant_id: String,
-    pub webhook_id: String,
-    pub delivery_id: Option<String>,
-    pub event_id: Option<String>,
+    pub id: AttemptId,
+    pub tenant_id: TenantId,
+    pub webhook_id: WebhookId,
+    pub delivery_id: Option<DeliveryId>,
+    pub event_id: Option<EventId>,
     pub event_type: String,
     pub payload: String,
     pub request_headers: Option<String>,
@@ -263,19 +264,19 @@ pub trait Store: Send + Sync + 'static {
     async fn set_admin_key_hash(&self, hash: &[u8]) -> StoreResult<()>;
 
     async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
-    async fn tenant(&self, id: &str) -> StoreResult<Option<Tenant>>;
+    async fn tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
     async fn tenants(&self, page: &Page) -> StoreResult<Vec<Tenant>>;
 
     async fn insert_api_key(&self, key: &ApiKeyInfo, key_hash: &[u8]) -> StoreResult<()>;
-    async fn key_credentials(&self, key_id: &str) -> StoreResult<Option<KeyCredentials>>;
+    async fn key_credentials(&self, key_id: &ApiKeyId) -> StoreResult<Option<KeyCredentials>>;
     /// Records that a key was used (callers limit how often).
-    async fn touch_api_key(&self, key_id: &str, at: Timestamp) -> StoreResult<()>;
-    async fn api_keys(&self, tenant_id: &str, page: &Page) -> StoreResult<Vec<ApiKeyInfo>>;
+    async fn touch_api_key(&self, key_id: &ApiKeyId, at: Timestamp) -> StoreResult<()>;
+    async fn api_keys(&self, tenant_id: &TenantId, page: &Page) -> StoreResult<Vec<ApiKeyInfo>>;
     /// Marks a key revoked; false when the tenant has no such key. Revoking twice is harmless.
     async fn revoke_api_key(
         &self,
-        tenant_id: &str,
-        key_id: &str,
+        tenant_id: &TenantId,
+        key_id: &ApiKeyId,
         at: Timestamp,
     ) -> StoreResult<bool>;
 
@@ -283,18 +284,18 @@ pub trait Store: Send + Sync + 'static {
     /// it did. The count and the insert are one atomic step, so concurrent creates cannot
     /// overshoot.
     async fn insert_webhook(&self, webhook: &Webhook, max_per_tenant: u32) -> StoreResult<bool>;
-    async fn webhook(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Webhook>>;
+    async fn webhook(&self, tenant_id: &TenantId, id: &WebhookId) -> StoreResult<Option<Webhook>>;
     async fn webhooks(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         filter: &WebhookFilter,
         page: &Page,
     ) -> StoreResult<Vec<Webhook>>;
     /// Applies `change` atomically; `None` when the tenant has no such webhook.
     async fn update_webhook(
         &self,
-        tenant_id: &str,
-        id: &str,
+        tenant_id: &TenantId,
+        id: &WebhookId,
         change: WebhookChange,
         at: Timestamp,
     ) -> StoreResult<Option<Webhook>>;
@@ -302,7 +303,12 @@ pub trait Store: Send + Sync + 'static {
     /// before encryption, or an older key); answers how many it sealed.
     async fn reencrypt_secrets(&self) -> StoreResult<u64>;
     /// Deletes the webhook and cancels its pending deliveries; false when there is none.
-    async fn delete_webhook(&self, tenant_id: &str, id: &str, at: Timestamp) -> StoreResult<bool>;
+    async fn delete_webhook(
+        &self,
+        tenant_id: &TenantId,
+        id: &WebhookId,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
 
     // ----- the delivery queue -----
 
@@ -382,24 +388,24 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- reading what happened -----
 
-    async fn event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<EventDetail>>;
+    async fn event(&self, tenant_id: &TenantId, id: &EventId) -> StoreResult<Option<EventDetail>>;
     async fn logs(
         &self,
-        tenant_id: &str,
-        webhook_id: &str,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
         filter: &LogFilter,
         page: &Page,
     ) -> StoreResult<Vec<LogEntry>>;
     async fn log(
         &self,
-        tenant_id: &str,
-        webhook_id: &str,
-        id: &str,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        id: &AttemptId,
     ) -> StoreResult<Option<LogEntry>>;
     async fn stats(
         &self,
-        tenant_id: &str,
-        webhook_id: &str,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
         since: Option<Timestamp>,
     ) -> StoreResult<Option<WebhookStats>>;
 }

@@ -3,10 +3,11 @@
 
 use sqlx::Pool;
 
-use super::backend::{Backend, Bind, get, query, sql};
+use super::backend::{Backend, Bind, get, get_id, query, sql};
 use super::rows::{delivery_from, log_from, opt_ts, ts};
 use super::{EventDetail, LogEntry, LogFilter, Page, StoreResult, WebhookStats};
 use crate::domain::id;
+use crate::domain::id::{AttemptId, EventId, TenantId, WebhookId};
 use crate::domain::time::Timestamp;
 
 /// The attempt-log SELECT (the payload of a delivery attempt is its event's body, joined),
@@ -23,8 +24,8 @@ macro_rules! log_select {
 
 pub(crate) async fn event<B: Backend>(
     reader: &Pool<B>,
-    tenant_id: &str,
-    id: &str,
+    tenant_id: &TenantId,
+    id: &EventId,
 ) -> StoreResult<Option<EventDetail>> {
     let q = query("SELECT * FROM events WHERE id = $1 AND tenant_id = $2");
     let Some(row) = B::fetch_optional(reader, q.s(id).s(tenant_id)).await? else {
@@ -37,8 +38,8 @@ pub(crate) async fn event<B: Backend>(
         .map(delivery_from::<B>)
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(Some(EventDetail {
-        id: get::<B, _>(&row, "id")?,
-        tenant_id: get::<B, _>(&row, "tenant_id")?,
+        id: get_id::<B, _>(&row, "id")?,
+        tenant_id: get_id::<B, _>(&row, "tenant_id")?,
         event_type: get::<B, _>(&row, "event_type")?,
         idempotency_key: get::<B, _>(&row, "idempotency_key")?,
         created_at: ts::<B>(&row, "created_at")?,
@@ -49,8 +50,8 @@ pub(crate) async fn event<B: Backend>(
 
 pub(crate) async fn logs<B: Backend>(
     reader: &Pool<B>,
-    tenant_id: &str,
-    webhook_id: &str,
+    tenant_id: &TenantId,
+    webhook_id: &WebhookId,
     filter: &LogFilter,
     page: &Page,
 ) -> StoreResult<Vec<LogEntry>> {
@@ -107,9 +108,9 @@ pub(crate) async fn logs<B: Backend>(
 
 pub(crate) async fn log<B: Backend>(
     reader: &Pool<B>,
-    tenant_id: &str,
-    webhook_id: &str,
-    id: &str,
+    tenant_id: &TenantId,
+    webhook_id: &WebhookId,
+    id: &AttemptId,
 ) -> StoreResult<Option<LogEntry>> {
     let q = query(concat!(
         log_select!(),
@@ -124,8 +125,8 @@ pub(crate) async fn log<B: Backend>(
 
 pub(crate) async fn stats<B: Backend>(
     reader: &Pool<B>,
-    tenant_id: &str,
-    webhook_id: &str,
+    tenant_id: &TenantId,
+    webhook_id: &WebhookId,
     since: Option<Timestamp>,
 ) -> StoreResult<Option<WebhookStats>> {
     let q = query(

@@ -11,6 +11,7 @@ use super::bulk::insert_logs;
 use super::ingest::ROWS_PER_STATEMENT;
 use super::{LogEntry, StoreResult};
 use crate::domain::delivery::{AttemptRecord, DeliveryState, Next};
+use crate::domain::id::{DeliveryId, EventId};
 use crate::domain::time::Timestamp;
 
 /// Counter increments for one webhook from one batch of attempts.
@@ -212,11 +213,11 @@ impl<'a> LogRow<'a> {
 
     pub fn of(entry: &'a LogEntry) -> Self {
         LogRow {
-            id: &entry.id,
-            tenant_id: &entry.tenant_id,
-            webhook_id: &entry.webhook_id,
-            delivery_id: entry.delivery_id.as_deref(),
-            event_id: entry.event_id.as_deref(),
+            id: entry.id.as_str(),
+            tenant_id: entry.tenant_id.as_str(),
+            webhook_id: entry.webhook_id.as_str(),
+            delivery_id: entry.delivery_id.as_ref().map(DeliveryId::as_str),
+            event_id: entry.event_id.as_ref().map(EventId::as_str),
             event_type: &entry.event_type,
             payload: Some(&entry.payload),
             request_headers: entry.request_headers.as_deref(),

@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use super::backend::{Backend, get};
+use super::backend::{Backend, get, get_id, get_opt_id};
 use super::{DeliveryInfo, LogEntry, Page, StoreError, StoreResult};
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{DeliveryState, Target};
 use crate::domain::headers::CustomHeaders;
+use crate::domain::id::WebhookId;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookStatus};
@@ -25,7 +26,7 @@ pub(crate) fn opt_ts<B: Backend>(
 
 pub(crate) fn tenant_from<B: Backend>(row: &B::Row) -> StoreResult<Tenant> {
     Ok(Tenant {
-        id: get::<B, _>(row, "id")?,
+        id: get_id::<B, _>(row, "id")?,
         name: get::<B, _>(row, "name")?,
         created_at: ts::<B>(row, "created_at")?,
         updated_at: ts::<B>(row, "updated_at")?,
@@ -34,8 +35,8 @@ pub(crate) fn tenant_from<B: Backend>(row: &B::Row) -> StoreResult<Tenant> {
 
 pub(crate) fn key_from<B: Backend>(row: &B::Row) -> StoreResult<ApiKeyInfo> {
     Ok(ApiKeyInfo {
-        id: get::<B, _>(row, "id")?,
-        tenant_id: get::<B, _>(row, "tenant_id")?,
+        id: get_id::<B, _>(row, "id")?,
+        tenant_id: get_id::<B, _>(row, "tenant_id")?,
         name: get::<B, _>(row, "name")?,
         prefix: get::<B, _>(row, "prefix")?,
         created_at: ts::<B>(row, "created_at")?,
@@ -53,23 +54,23 @@ pub(crate) fn events_json_list(text: String) -> StoreResult<Vec<String>> {
 pub(crate) fn webhook_from<B: Backend>(row: &B::Row, keys: &Keyring) -> StoreResult<Webhook> {
     let events = events_json_list(get::<B, _>(row, "events")?)?;
     let is_active: bool = get::<B, _>(row, "is_active")?;
-    let id: String = get::<B, _>(row, "id")?;
-    let secret = open_secret(keys, &get::<B, String>(row, "secret")?, &id)?;
+    let id: WebhookId = get_id::<B, _>(row, "id")?;
+    let secret = open_secret(keys, &get::<B, String>(row, "secret")?, id.as_str())?;
     let previous_secret = match (
         get::<B, Option<String>>(row, "previous_secret")?,
         opt_ts::<B>(row, "previous_secret_expires_at")?,
     ) {
-        (Some(stored), Some(until)) => Some((open_secret(keys, &stored, &id)?, until)),
+        (Some(stored), Some(until)) => Some((open_secret(keys, &stored, id.as_str())?, until)),
         _ => None,
     };
     let headers = open_headers(
         keys,
         get::<B, Option<String>>(row, "headers")?.as_deref(),
-        &id,
+        id.as_str(),
     )?;
     Ok(Webhook {
         id,
-        tenant_id: get::<B, _>(row, "tenant_id")?,
+        tenant_id: get_id::<B, _>(row, "tenant_id")?,
         name: get::<B, _>(row, "name")?,
         description: get::<B, _>(row, "description")?,
         url: get::<B, _>(row, "url")?,
@@ -153,8 +154,8 @@ pub(crate) fn delivery_from<B: Backend>(row: &B::Row) -> StoreResult<DeliveryInf
     let state = DeliveryState::parse(&state)
         .ok_or_else(|| StoreError::Corrupt(format!("deliveries.state = {state:?}")))?;
     Ok(DeliveryInfo {
-        id: get::<B, _>(row, "id")?,
-        webhook_id: get::<B, _>(row, "webhook_id")?,
+        id: get_id::<B, _>(row, "id")?,
+        webhook_id: get_id::<B, _>(row, "webhook_id")?,
         state,
         attempts: get::<B, _>(row, "attempts")?,
         next_attempt_at: (state == DeliveryState::Pending)
@@ -170,11 +171,11 @@ pub(crate) fn delivery_from<B: Backend>(row: &B::Row) -> StoreResult<DeliveryInf
 
 pub(crate) fn log_from<B: Backend>(row: &B::Row) -> StoreResult<LogEntry> {
     Ok(LogEntry {
-        id: get::<B, _>(row, "id")?,
-        tenant_id: get::<B, _>(row, "tenant_id")?,
-        webhook_id: get::<B, _>(row, "webhook_id")?,
-        delivery_id: get::<B, _>(row, "delivery_id")?,
-        event_id: get::<B, _>(row, "event_id")?,
+        id: get_id::<B, _>(row, "id")?,
+        tenant_id: get_id::<B, _>(row, "tenant_id")?,
+        webhook_id: get_id::<B, _>(row, "webhook_id")?,
+        delivery_id: get_opt_id::<B, _>(row, "delivery_id")?,
+        event_id: get_opt_id::<B, _>(row, "event_id")?,
         event_type: get::<B, _>(row, "event_type")?,
         payload: get::<B, _>(row, "payload")?,
         request_headers: get::<B, _>(row, "request_headers")?,
@@ -220,7 +221,7 @@ pub(crate) fn seal_headers(keys: &Keyring, webhook: &Webhook) -> Option<String> 
         return None;
     }
     let json = crate::domain::headers::to_json(&webhook.headers).to_string();
-    Some(keys.seal(&json, &headers_aad(&webhook.id)))
+    Some(keys.seal(&json, &headers_aad(webhook.id.as_str())))
 }
 
 /// Custom headers as stored, opened; validated when they were written, so only shape is checked.

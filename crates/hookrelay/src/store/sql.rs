@@ -18,6 +18,7 @@ use super::{
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job};
 use crate::domain::event::NewEvent;
+use crate::domain::id::{ApiKeyId, AttemptId, EventId, TenantId, WebhookId};
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookChange};
@@ -58,7 +59,7 @@ impl<B: Backend> Store for SqlStore<B> {
         accounts::insert_tenant(&self.writer, tenant).await
     }
 
-    async fn tenant(&self, id: &str) -> StoreResult<Option<Tenant>> {
+    async fn tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {
         accounts::tenant(&self.reader, id).await
     }
 
@@ -70,22 +71,22 @@ impl<B: Backend> Store for SqlStore<B> {
         accounts::insert_api_key(&self.writer, key, key_hash).await
     }
 
-    async fn key_credentials(&self, key_id: &str) -> StoreResult<Option<KeyCredentials>> {
+    async fn key_credentials(&self, key_id: &ApiKeyId) -> StoreResult<Option<KeyCredentials>> {
         accounts::key_credentials(&self.reader, key_id).await
     }
 
-    async fn touch_api_key(&self, key_id: &str, at: Timestamp) -> StoreResult<()> {
+    async fn touch_api_key(&self, key_id: &ApiKeyId, at: Timestamp) -> StoreResult<()> {
         accounts::touch_api_key(&self.writer, key_id, at).await
     }
 
-    async fn api_keys(&self, tenant_id: &str, page: &Page) -> StoreResult<Vec<ApiKeyInfo>> {
+    async fn api_keys(&self, tenant_id: &TenantId, page: &Page) -> StoreResult<Vec<ApiKeyInfo>> {
         accounts::api_keys(&self.reader, tenant_id, page).await
     }
 
     async fn revoke_api_key(
         &self,
-        tenant_id: &str,
-        key_id: &str,
+        tenant_id: &TenantId,
+        key_id: &ApiKeyId,
         at: Timestamp,
     ) -> StoreResult<bool> {
         accounts::revoke_api_key(&self.writer, tenant_id, key_id, at).await
@@ -95,13 +96,13 @@ impl<B: Backend> Store for SqlStore<B> {
         webhooks::insert_webhook(&self.writer, &self.keys, webhook, max_per_tenant).await
     }
 
-    async fn webhook(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Webhook>> {
+    async fn webhook(&self, tenant_id: &TenantId, id: &WebhookId) -> StoreResult<Option<Webhook>> {
         webhooks::webhook(&self.reader, &self.keys, tenant_id, id).await
     }
 
     async fn webhooks(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         filter: &WebhookFilter,
         page: &Page,
     ) -> StoreResult<Vec<Webhook>> {
@@ -110,8 +111,8 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn update_webhook(
         &self,
-        tenant_id: &str,
-        id: &str,
+        tenant_id: &TenantId,
+        id: &WebhookId,
         change: WebhookChange,
         at: Timestamp,
     ) -> StoreResult<Option<Webhook>> {
@@ -122,7 +123,12 @@ impl<B: Backend> Store for SqlStore<B> {
         webhooks::reencrypt_secrets(&self.writer, &self.keys).await
     }
 
-    async fn delete_webhook(&self, tenant_id: &str, id: &str, at: Timestamp) -> StoreResult<bool> {
+    async fn delete_webhook(
+        &self,
+        tenant_id: &TenantId,
+        id: &WebhookId,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         webhooks::delete_webhook(&self.writer, tenant_id, id, at).await
     }
 
@@ -204,14 +210,14 @@ impl<B: Backend> Store for SqlStore<B> {
         B::reclaim_space(&self.writer, pages).await
     }
 
-    async fn event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<EventDetail>> {
+    async fn event(&self, tenant_id: &TenantId, id: &EventId) -> StoreResult<Option<EventDetail>> {
         reads::event(&self.reader, tenant_id, id).await
     }
 
     async fn logs(
         &self,
-        tenant_id: &str,
-        webhook_id: &str,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
         filter: &LogFilter,
         page: &Page,
     ) -> StoreResult<Vec<LogEntry>> {
@@ -220,17 +226,17 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn log(
         &self,
-        tenant_id: &str,
-        webhook_id: &str,
-        id: &str,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        id: &AttemptId,
     ) -> StoreResult<Option<LogEntry>> {
         reads::log(&self.reader, tenant_id, webhook_id, id).await
     }
 
     async fn stats(
         &self,
-        tenant_id: &str,
-        webhook_id: &str,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
         since: Option<Timestamp>,
     ) -> StoreResult<Option<WebhookStats>> {
         reads::stats(&self.reader, tenant_id, webhook_id, since).await

@@ -7,6 +7,7 @@ use super::backend::{Backend, Bind, Q, get, query, sql};
 use super::rows::{SealedColumns, before, events_json, reseal, seal_headers, webhook_from};
 use super::{Page, StoreResult, WebhookFilter};
 use crate::domain::crypto::Keyring;
+use crate::domain::id::{TenantId, WebhookId};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookChange};
 
@@ -36,7 +37,7 @@ pub(crate) async fn insert_webhook<B: Backend>(
     .os(w.description.as_deref())
     .s(&w.url)
     .b(events_json(w))
-    .b(keys.seal(&w.secret, &w.id))
+    .b(keys.seal(&w.secret, w.id.as_str()))
     .s(w.status.as_str())
     .b(w.retry_count)
     .b(w.timeout_seconds)
@@ -54,8 +55,8 @@ pub(crate) async fn insert_webhook<B: Backend>(
 pub(crate) async fn webhook<B: Backend>(
     reader: &Pool<B>,
     keys: &Keyring,
-    tenant_id: &str,
-    id: &str,
+    tenant_id: &TenantId,
+    id: &WebhookId,
 ) -> StoreResult<Option<Webhook>> {
     let q = query("SELECT * FROM webhooks WHERE id = $1 AND tenant_id = $2")
         .s(id)
@@ -70,7 +71,7 @@ pub(crate) async fn webhook<B: Backend>(
 pub(crate) async fn webhooks<B: Backend>(
     reader: &Pool<B>,
     keys: &Keyring,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     filter: &WebhookFilter,
     page: &Page,
 ) -> StoreResult<Vec<Webhook>> {
@@ -96,8 +97,8 @@ pub(crate) async fn webhooks<B: Backend>(
 pub(crate) async fn update_webhook<B: Backend>(
     writer: &Pool<B>,
     keys: &Keyring,
-    tenant_id: &str,
-    id: &str,
+    tenant_id: &TenantId,
+    id: &WebhookId,
     change: WebhookChange,
     at: Timestamp,
 ) -> StoreResult<Option<Webhook>> {
@@ -126,8 +127,10 @@ pub(crate) async fn update_webhook<B: Backend>(
         .os(w.description.as_deref())
         .s(&w.url)
         .b(events_json(&w))
-        .b(keys.seal(&w.secret, &w.id))
-        .b(w.previous_secret.as_ref().map(|(s, _)| keys.seal(s, &w.id)))
+        .b(keys.seal(&w.secret, w.id.as_str()))
+        .b(w.previous_secret
+            .as_ref()
+            .map(|(s, _)| keys.seal(s, w.id.as_str())))
         .b(w.previous_secret.as_ref().map(|(_, until)| until.millis()))
         .s(w.status.as_str())
         .b(w.retry_count)
@@ -138,7 +141,7 @@ pub(crate) async fn update_webhook<B: Backend>(
         .b(w.updated_at.millis())
         .s(&w.id);
     B::execute_on(&mut *tx, q).await?;
-    B::webhook_changed_on(&mut *tx, &w.id).await?;
+    B::webhook_changed_on(&mut *tx, w.id.as_str()).await?;
     tx.commit().await?;
     Ok(Some(w))
 }
@@ -181,8 +184,8 @@ pub(crate) async fn reencrypt_secrets<B: Backend>(
 
 pub(crate) async fn delete_webhook<B: Backend>(
     writer: &Pool<B>,
-    tenant_id: &str,
-    id: &str,
+    tenant_id: &TenantId,
+    id: &WebhookId,
     at: Timestamp,
 ) -> StoreResult<bool> {
     // Deliveries first, then the webhook: the order the recorder locks them in, so the two
@@ -198,7 +201,7 @@ pub(crate) async fn delete_webhook<B: Backend>(
     if B::execute_on(&mut *tx, delete.s(id).s(tenant_id)).await? == 0 {
         return Ok(false); // dropping the transaction undoes the cancel
     }
-    B::webhook_changed_on(&mut *tx, id).await?;
+    B::webhook_changed_on(&mut *tx, id.as_str()).await?;
     tx.commit().await?;
     Ok(true)
 }
