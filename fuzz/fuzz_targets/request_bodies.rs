@@ -6,6 +6,7 @@
 
 use hookrelay::api::extract::{parse_object, raw_object};
 use hookrelay::domain::event::{EventInput, NewEvent};
+use hookrelay::domain::id::TenantId;
 use hookrelay::domain::tenant::{NewApiKey, NewTenant};
 use hookrelay::domain::time::Timestamp;
 use hookrelay::domain::webhook::{NewWebhook, Rotation, Webhook, WebhookPatch, parse_url};
@@ -22,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         let again = parse_url(&Value::String(new.url.clone()));
         assert_eq!(again.as_deref(), Ok(new.url.as_str()), "url not stable");
         assert!(!new.events.is_empty());
-        let mut webhook = Webhook::create("ten_fuzz", new, now);
+        let mut webhook = Webhook::create(&TenantId::new(), new, now);
         if let Ok(patch) = WebhookPatch::parse(&body) {
             webhook.apply(patch, now);
         }
@@ -34,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     };
     for operator in [false, true] {
         if let Ok(input) = EventInput::parse(&raw, operator) {
-            let event = NewEvent::new("ten_fuzz".into(), &input, now);
+            let event = NewEvent::new(TenantId::new(), &input, now);
             // The envelope is JSON and carries `data` byte for byte.
             let Ok(envelope) = serde_json::from_str::<Value>(&event.body) else {
                 panic!("envelope is not JSON: {}", event.body);
