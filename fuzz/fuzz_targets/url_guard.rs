@@ -8,15 +8,15 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use hookrelay::delivery::guard::check_literal;
-use hookrelay::domain::target::TargetPolicy;
+use hookrelay::domain::egress::EgressPolicy;
 use hookrelay::domain::webhook::parse_url;
+use hookrelay::egress::check_literal;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
-    let strict = TargetPolicy::default();
-    let Ok(open) = TargetPolicy::parse("0.0.0.0/0,::/0") else {
+    let strict = EgressPolicy::default();
+    let Ok(open) = EgressPolicy::parse("0.0.0.0/0,::/0") else {
         panic!("the permissive policy parses");
     };
 
@@ -63,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         // And whatever the classifier finds inside an address judges it.
-        for carried in hookrelay::domain::target::embedded_ipv4(v6) {
+        for carried in hookrelay::domain::egress::embedded_ipv4(v6) {
             if open.check_ip(IpAddr::V4(carried)).is_err() {
                 assert!(
                     open.check_ip(IpAddr::V6(v6)).is_err(),
@@ -82,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = TargetPolicy::parse(text);
+    let _ = EgressPolicy::parse(text);
     let _ = strict.check_name(text);
     if let Ok(normal) = parse_url(&Value::String(text.to_owned())) {
         let Ok(url) = url::Url::parse(&normal) else {

@@ -52,7 +52,7 @@ impl Server {
         // The load comes from one address with one key: the limits are off to measure the
         // engine, or on but far above the load to measure what counting costs.
         let limit = if api_limits { 100_000_000 } else { 0 };
-        config.rate_limits = hookrelay::api::limits::RateLimitConfig {
+        config.rate_limits = hookrelay::config::RateLimitConfig {
             per_key: limit,
             per_ip: limit,
             auth_failures_per_minute: limit,
@@ -61,7 +61,7 @@ impl Server {
         };
         // The receiver is on loopback, which hookrelay refuses unless the operator allows it.
         config.delivery.targets = std::sync::Arc::new(
-            hookrelay::domain::target::TargetPolicy::parse("127.0.0.0/8")
+            hookrelay::domain::egress::EgressPolicy::parse("127.0.0.0/8")
                 .map_err(anyhow::Error::msg)?,
         );
         let listener = TcpListener::bind("127.0.0.1:0").await?;

@@ -6,20 +6,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::limits::RateLimitConfig;
 use crate::config::{
-    DEFAULT_DATABASE_URL, DEFAULT_DB_MAX_CONNECTIONS, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_WEBHOOKS_PER_TENANT, MetricsAccess, SecretString,
-    ServeConfig,
+    ConnectionLimits, DEFAULT_DATABASE_URL, DEFAULT_DB_MAX_CONNECTIONS, DEFAULT_LISTEN,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_WEBHOOKS_PER_TENANT, KeySettings,
+    MetricsAccess, RateLimitConfig, SecretString, ServeConfig,
 };
 use crate::delivery::{DeliveryConfig, Limits};
+use crate::domain::egress::EgressPolicy;
 use crate::domain::retry::RetryPolicy;
-use crate::domain::target::TargetPolicy;
-use crate::listener::ConnectionLimits;
+use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,12 +43,6 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Human,
-    Json,
 }
 
 // Parsed once per process: the size of the largest variant costs nothing worth a box.
@@ -97,8 +90,8 @@ pub struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
-    fn keys(&self) -> crate::keyring::KeySettings {
-        crate::keyring::KeySettings {
+    fn keys(&self) -> KeySettings {
+        KeySettings {
             key: self.encryption_key.clone(),
             old_keys: self.old_encryption_keys.clone(),
         }
@@ -231,12 +224,12 @@ pub struct ConnectionArgs {
 pub struct DeliveryArgs {
     /// Private or special-purpose ranges webhooks may reach anyway, as comma-separated CIDRs
     /// (e.g. `127.0.0.0/8` for local development). Cloud metadata addresses stay blocked.
-    #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_TARGETS", default_value = "", value_parser = TargetPolicy::parse)]
-    pub allow_private_targets: TargetPolicy,
+    #[arg(long, env = "HOOKRELAY_ALLOW_PRIVATE_TARGETS", default_value = "", value_parser = EgressPolicy::parse)]
+    pub allow_private_targets: EgressPolicy,
 
     /// The hosts file webhook host names are looked up in before DNS. Advanced: for tests
     /// and containers; names are never expanded with search domains either way.
-    #[arg(long, env = "HOOKRELAY_HOSTS_FILE", default_value = crate::delivery::guard::SYSTEM_HOSTS_FILE, hide = true)]
+    #[arg(long, env = "HOOKRELAY_HOSTS_FILE", default_value = crate::egress::SYSTEM_HOSTS_FILE, hide = true)]
     pub hosts_file: std::path::PathBuf,
 
     /// Delivery attempts in flight at once on this node, all webhooks together.

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::delivery::DeliveryConfig;
 use crate::domain::apikey::MIN_ADMIN_KEY_LEN;
@@ -25,7 +26,7 @@ pub struct ServeConfig {
     /// PostgreSQL pool size.
     pub db_max_connections: u32,
     /// The operator keys sealing webhook secrets at rest.
-    pub encryption: crate::keyring::KeySettings,
+    pub encryption: KeySettings,
     /// `None`: use the generated admin key (generating it on the first start).
     pub admin_key: Option<SecretString>,
     /// Largest accepted request body on the management API.
@@ -36,19 +37,129 @@ pub struct ServeConfig {
     /// `max_event_bytes`.
     pub max_batch_bytes: Option<usize>,
     /// API rate limits (per key, per client address, test sends).
-    pub rate_limits: crate::api::limits::RateLimitConfig,
+    pub rate_limits: RateLimitConfig,
     /// Webhooks one tenant may have; 0: no limit.
     pub max_webhooks_per_tenant: u32,
     /// How long a request body may take to arrive: a client that declares more bytes than
     /// it sends gets a 408 instead of holding its connection forever.
     pub body_read_timeout: std::time::Duration,
     /// Deadlines and caps on connections (docs/security.md#connections).
-    pub connections: crate::listener::ConnectionLimits,
+    pub connections: ConnectionLimits,
     pub delivery: DeliveryConfig,
     /// Who may read `GET /metrics`.
     pub metrics_access: MetricsAccess,
     /// What is deleted when, and how gently.
     pub retention: crate::retention::RetentionConfig,
+}
+
+/// The limits, as configured. Zero switches one off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// API requests per second for one tenant key (the admin key is the operator's, unlimited).
+    pub per_key: u32,
+    /// API requests per second from one client address, every key and none included.
+    pub per_ip: u32,
+    /// Failed authentications (answers 401) per minute from one client address; past it, every
+    /// API request from that address answers 429 until the allowance refills, so a guess is
+    /// refused before it is checked.
+    pub auth_failures_per_minute: u32,
+    /// `POST /webhooks/{id}/test` per minute for one webhook (enforced by the service).
+    pub test_sends_per_minute: u32,
+    /// A header set by the operator's reverse proxy naming the client (`x-forwarded-for`,
+    /// `x-real-ip`): its last address is used. Unset: the connection's peer address.
+    pub client_ip_header: Option<String>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            per_key: 0,
+            per_ip: 0,
+            auth_failures_per_minute: 60,
+            test_sends_per_minute: 5,
+            client_ip_header: None,
+        }
+    }
+}
+
+/// The operator keys as configured (`keyring` turns them into a keyring).
+#[derive(Debug, Clone, Default)]
+pub struct KeySettings {
+    /// Base64 of 32 bytes; seals new secrets.
+    pub key: Option<SecretString>,
+    /// Comma-separated older keys, still accepted for opening.
+    pub old_keys: Option<SecretString>,
+}
+
+/// hyper's HTTP/1 buffer cannot be smaller than this.
+pub const MIN_HEADER_BYTES: usize = 8192;
+
+/// The connection limits, as configured (see docs/security.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A request head must be complete this long after the connection opens, or after its
+    /// first byte on a kept-alive connection.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight is closed after this.
+    pub idle_timeout: Duration,
+    /// Connections open at once; lowered at start if the open-file limit is too low for it.
+    pub max_connections: usize,
+    /// Connections open at once from one client address (IPv6: one /64); 0: no limit.
+    pub max_connections_per_ip: usize,
+    /// Largest request head (request line and headers; HTTP/2: the header list), in bytes.
+    pub max_header_bytes: usize,
+    /// Requests in flight at once on one HTTP/2 connection.
+    pub http2_max_streams: u32,
+    /// HTTP/2 streams a client may open and reset before the server has seen them, before
+    /// it is hung up on (the rapid-reset attack, CVE-2023-44487).
+    pub http2_max_pending_resets: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            max_connections_per_ip: 1024,
+            max_header_bytes: 64 * 1024,
+            http2_max_streams: 100,
+            http2_max_pending_resets: 20,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// Checks what types cannot; errors name the setting.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.header_read_timeout < Duration::from_millis(100) {
+            anyhow::bail!(
+                "header read timeout (--header-read-timeout / HOOKRELAY_HEADER_READ_TIMEOUT) must be at least 100ms"
+            );
+        }
+        if self.idle_timeout < Duration::from_millis(100) {
+            anyhow::bail!(
+                "idle timeout (--idle-timeout / HOOKRELAY_IDLE_TIMEOUT) must be at least 100ms"
+            );
+        }
+        if self.max_connections == 0 {
+            anyhow::bail!(
+                "max connections (--max-connections / HOOKRELAY_MAX_CONNECTIONS) must be at least 1"
+            );
+        }
+        if self.max_header_bytes < MIN_HEADER_BYTES || u32::try_from(self.max_header_bytes).is_err()
+        {
+            anyhow::bail!(
+                "max header bytes (--max-header-bytes / HOOKRELAY_MAX_HEADER_BYTES) must be from {MIN_HEADER_BYTES} to 4294967295"
+            );
+        }
+        if self.http2_max_streams == 0 {
+            anyhow::bail!(
+                "HTTP/2 streams (--http2-max-streams / HOOKRELAY_HTTP2_MAX_STREAMS) must be at least 1"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Who may read `GET /metrics` on the API listener.
@@ -72,15 +183,15 @@ impl ServeConfig {
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
             database_url: database_url.into(),
             db_max_connections: DEFAULT_DB_MAX_CONNECTIONS,
-            encryption: crate::keyring::KeySettings::default(),
+            encryption: KeySettings::default(),
             admin_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             max_batch_bytes: None,
-            rate_limits: crate::api::limits::RateLimitConfig::default(),
+            rate_limits: RateLimitConfig::default(),
             max_webhooks_per_tenant: DEFAULT_MAX_WEBHOOKS_PER_TENANT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
-            connections: crate::listener::ConnectionLimits::default(),
+            connections: ConnectionLimits::default(),
             delivery: DeliveryConfig::default(),
             metrics_access: MetricsAccess::default(),
             retention: crate::retention::RetentionConfig::default(),

@@ -7,18 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::config::SecretString;
+use crate::config::{KeySettings, SecretString};
 use crate::domain::crypto::{KEY_LEN, Keyring};
 use crate::store;
-
-/// The operator keys as configured.
-#[derive(Debug, Clone, Default)]
-pub struct KeySettings {
-    /// Base64 of 32 bytes; seals new secrets.
-    pub key: Option<SecretString>,
-    /// Comma-separated older keys, still accepted for opening.
-    pub old_keys: Option<SecretString>,
-}
 
 /// Checks the configured keys without touching any file: what `hookrelay config` reports.
 pub fn check_settings(database_url: &str, settings: &KeySettings) -> anyhow::Result<()> {

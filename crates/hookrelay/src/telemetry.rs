@@ -9,8 +9,6 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::cli::LogFormat;
-
 /// The directive that lets the per-attempt spans through when they are exported.
 const ATTEMPT_SPANS: &str = "hookrelay::delivery=debug";
 
@@ -39,6 +37,13 @@ pub fn traces_url(endpoint: &str) -> String {
     } else {
         format!("{endpoint}/v1/traces")
     }
+}
+
+/// How log lines are written: for people, or one JSON object per line for a collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 /// Installs the global subscriber. `otlp_endpoint` turns trace export on.

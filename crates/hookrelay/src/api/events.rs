@@ -9,8 +9,8 @@ use serde_json::value::RawValue;
 use super::AppState;
 use super::auth::{Caller, TenantScope};
 use super::extract::{PathId, RawJson, raw_object};
-use super::openapi::{EventType, NewEventBatchBody, NewEventBody, TenantHeader};
 use super::problem::{ApiError, ApiResult};
+use super::schema::{EventType, NewEventBatchBody, NewEventBody, TenantHeader};
 use crate::delivery::{Accepted, IngestError};
 use crate::domain::delivery::DeliveryState;
 use crate::domain::event::EventInput;
@@ -20,7 +20,7 @@ use crate::domain::json::RawObject;
 use crate::domain::time::Timestamp;
 use crate::service::ServiceError;
 
-pub const MAX_BATCH: usize = 500;
+pub const MAX_BATCH: usize = crate::domain::event::BATCH_MAX;
 
 /// The largest event, whichever route brings it: `POST /events` holds its body to it, and
 /// `POST /events/batch` each of its events (the batch as a whole has its own limit).
@@ -100,7 +100,7 @@ fn name_unknown_tenants(error: ServiceError, field: impl Fn(usize) -> String) ->
         (status = 200, description = "The idempotency key matched an earlier event, answered \
             instead (`duplicate: true`).", body = AcceptedOut),
         (status = 404, description = "A tenant key named another tenant in `tenant_id`.",
-            body = super::openapi::Problem, content_type = "application/problem+json"),
+            body = super::schema::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     caller: Caller,
@@ -138,9 +138,9 @@ pub struct BatchOut {
         (status = 202, description = "All accepted and stored.", body = BatchOut),
         (status = 422, description = "A field of some event is invalid, or an event is larger \
             than the per-event limit (`events[i]`); every such event is named.",
-            body = super::openapi::Problem, content_type = "application/problem+json"),
+            body = super::schema::Problem, content_type = "application/problem+json"),
         (status = 404, description = "A tenant key named another tenant in a `tenant_id`.",
-            body = super::openapi::Problem, content_type = "application/problem+json"),
+            body = super::schema::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_batch(
     caller: Caller,

@@ -23,7 +23,7 @@ pub async fn healthz() -> Json<Value> {
         (status = 200, description = "The database answers.", body = Object,
             example = json!({"status": "ready"})),
         (status = 503, description = "The database does not answer within 2 seconds; \
-            `Retry-After: 1`.", body = super::openapi::Problem,
+            `Retry-After: 1`.", body = super::schema::Problem,
             content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {

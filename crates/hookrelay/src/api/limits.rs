@@ -27,37 +27,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::AppState;
 use super::problem::ApiError;
+use crate::config::RateLimitConfig;
 use crate::domain::id::ApiKeyId;
-
-/// The limits, as configured. Zero switches one off.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimitConfig {
-    /// API requests per second for one tenant key (the admin key is the operator's, unlimited).
-    pub per_key: u32,
-    /// API requests per second from one client address, every key and none included.
-    pub per_ip: u32,
-    /// Failed authentications (answers 401) per minute from one client address; past it, every
-    /// API request from that address answers 429 until the allowance refills, so a guess is
-    /// refused before it is checked.
-    pub auth_failures_per_minute: u32,
-    /// `POST /webhooks/{id}/test` per minute for one webhook (enforced by the service).
-    pub test_sends_per_minute: u32,
-    /// A header set by the operator's reverse proxy naming the client (`x-forwarded-for`,
-    /// `x-real-ip`): its last address is used. Unset: the connection's peer address.
-    pub client_ip_header: Option<String>,
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        RateLimitConfig {
-            per_key: 0,
-            per_ip: 0,
-            auth_failures_per_minute: 60,
-            test_sends_per_minute: 5,
-            client_ip_header: None,
-        }
-    }
-}
 
 type Keyed<K> = DefaultKeyedRateLimiter<K>;
 

@@ -26,9 +26,9 @@ use crate::metrics::{CONTENT_TYPE, Metrics};
             Prometheus reads).", body = String,
             content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
         (status = 401, description = "`--metrics admin` and no admin key.",
-            body = super::openapi::Problem, content_type = "application/problem+json"),
+            body = super::schema::Problem, content_type = "application/problem+json"),
         (status = 403, description = "`--metrics admin` and a tenant key.",
-            body = super::openapi::Problem, content_type = "application/problem+json"),
+            body = super::schema::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn scrape(State(state): State<AppState>, mut parts: Parts) -> Result<Response, ApiError> {
     // Only then is a key looked at: a public scrape that sends one neither reads the key

@@ -11,6 +11,7 @@ pub mod limits;
 mod metrics;
 pub mod openapi;
 pub mod problem;
+mod schema;
 mod tenants;
 mod webhooks;
 

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::AppState;
 use super::auth::{Caller, TenantScope};
 use super::extract::{JsonObject, List, OptionalJsonObject, PathId, QueryParams, check};
-use super::openapi::{NewWebhookBody, PageQuery, RotationBody, TenantHeader, WebhookPatchBody};
 use super::problem::{ApiError, ApiResult};
+use super::schema::{NewWebhookBody, PageQuery, RotationBody, TenantHeader, WebhookPatchBody};
 use crate::domain::catalog::{self, CATALOG};
 use crate::domain::id::WebhookId;
 use crate::domain::secret;
@@ -31,7 +31,7 @@ pub struct WebhookOut {
     name: String,
     description: Option<String>,
     url: String,
-    #[schema(value_type = Vec<super::openapi::Subscription>)]
+    #[schema(value_type = Vec<super::schema::Subscription>)]
     events: Vec<String>,
     /// Whole in the create answer; elsewhere masked (`whsec_abcd…`): read it with
     /// `GET /webhooks/{id}/secret`.
@@ -58,6 +58,7 @@ pub struct WebhookOut {
 impl WebhookOut {
     fn new(w: Webhook, reveal_secret: bool) -> Self {
         WebhookOut {
+            status: w.status(),
             secret: if reveal_secret {
                 w.secret
             } else {
@@ -69,7 +70,6 @@ impl WebhookOut {
             description: w.description,
             url: w.url,
             events: w.events,
-            status: w.status,
             retry_count: w.retry_count,
             timeout_seconds: w.timeout_seconds,
             headers: crate::domain::headers::to_masked_json(&w.headers),
@@ -266,7 +266,7 @@ pub async fn delete(
 #[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = EventTypeInfo)]
 pub struct EventTypeOut {
-    #[schema(value_type = super::openapi::Subscription)]
+    #[schema(value_type = super::schema::Subscription)]
     name: &'static str,
     description: &'static str,
     /// An example of the event's `data` (absent for `*`).

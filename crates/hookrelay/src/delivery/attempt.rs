@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 
-use super::guard::{GuardError, GuardedResolver, Resolver, check_literal};
 use crate::domain::delivery::{AttemptOutcome, Target};
+use crate::domain::egress::{Blocked, EgressPolicy};
 use crate::domain::retry::parse_retry_after;
-use crate::domain::target::{Blocked, TargetPolicy};
 use crate::domain::time::Timestamp;
+use crate::egress::{GuardError, GuardedResolver, Resolver, check_literal};
 
 pub const USER_AGENT_VALUE: &str = concat!("hookrelay/", env!("CARGO_PKG_VERSION"));
 
@@ -37,14 +37,14 @@ pub struct Message<'a> {
 pub struct Sender {
     client: reqwest::Client,
     body_cap: usize,
-    policy: Arc<TargetPolicy>,
+    policy: Arc<EgressPolicy>,
 }
 
 impl Sender {
     pub fn new(
         connect_timeout: Duration,
         body_cap: usize,
-        policy: Arc<TargetPolicy>,
+        policy: Arc<EgressPolicy>,
         resolver: Arc<Resolver>,
     ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()

@@ -8,7 +8,6 @@
 
 mod attempt;
 mod dispatcher;
-pub mod guard;
 mod ingest;
 mod poller;
 mod recorder;
@@ -23,12 +22,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::domain::delivery::{AttemptOutcome, AttemptRecord, Job, Next, Target};
+use crate::domain::egress::EgressPolicy;
 use crate::domain::event::NewEvent;
 use crate::domain::id::{self, AttemptId};
 use crate::domain::retry::RetryPolicy;
-use crate::domain::target::TargetPolicy;
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::Webhook;
+use crate::egress;
 use crate::metrics::Metrics;
 use crate::store::{LeasePlan, LogEntry, Store};
 
@@ -54,7 +54,7 @@ pub struct DeliveryConfig {
     pub shutdown_grace: Duration,
     pub ingest_batch: usize,
     /// Which addresses webhooks may reach.
-    pub targets: Arc<TargetPolicy>,
+    pub targets: Arc<EgressPolicy>,
     /// The hosts file webhook names are looked up in before DNS (`/etc/hosts`).
     pub hosts_file: std::path::PathBuf,
 }
@@ -75,8 +75,8 @@ impl Default for DeliveryConfig {
             response_body_cap: 8 * 1024,
             shutdown_grace: Duration::from_secs(30),
             ingest_batch: 512,
-            targets: Arc::new(TargetPolicy::default()),
-            hosts_file: guard::SYSTEM_HOSTS_FILE.into(),
+            targets: Arc::new(EgressPolicy::default()),
+            hosts_file: egress::SYSTEM_HOSTS_FILE.into(),
         }
     }
 }
@@ -89,7 +89,7 @@ struct Shared {
     dispatcher: dispatcher::Dispatcher,
     sender: attempt::Sender,
     /// Resolves webhook hosts, for the delivery client and for checks at create/update.
-    resolver: Arc<guard::Resolver>,
+    resolver: Arc<egress::Resolver>,
     records: mpsc::Sender<recorder::ToRecorder>,
     metrics: Arc<Metrics>,
     /// Wakes the poller early: retries were scheduled, room was freed, or another node left
@@ -169,7 +169,7 @@ impl Engine {
         }
         let (records_tx, records_rx) = mpsc::channel(config.ingest_batch.max(1024) * 4);
         let (ingest_tx, ingest_rx) = mpsc::channel(config.ingest_batch * 4);
-        let resolver = Arc::new(guard::Resolver::new(&config.hosts_file)?);
+        let resolver = Arc::new(egress::Resolver::new(&config.hosts_file)?);
         let shared = Arc::new(Shared {
             node: id::new("node"),
             sender: attempt::Sender::new(
@@ -323,7 +323,7 @@ impl Engine {
     }
 
     /// The resolver deliveries use, so that checks at create/update see what they will see.
-    pub fn resolver(&self) -> &guard::Resolver {
+    pub fn resolver(&self) -> &egress::Resolver {
         &self.shared.resolver
     }
 

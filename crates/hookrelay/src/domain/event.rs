@@ -11,6 +11,10 @@ use super::json::{self, RawObject};
 use super::time::Timestamp;
 
 pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+/// The idempotency key's rule as an ECMA-262 regular expression: no control character.
+pub const IDEMPOTENCY_KEY_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+/// Most events in one batch.
+pub const BATCH_MAX: usize = 500;
 /// How long an idempotency key answers with the first event.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 

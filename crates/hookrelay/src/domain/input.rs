@@ -104,6 +104,20 @@ pub fn text(value: &Value, max: usize) -> Result<String, String> {
     Ok(trimmed.to_owned())
 }
 
+/// The longest name of a tenant, a key or a webhook, in characters.
+pub const NAME_MAX: usize = 100;
+
+/// [`name`]'s rule as an ECMA-262 regular expression, for documents (the OpenAPI schema): no
+/// control or bidirectional control character, and a visible character somewhere. It lists the
+/// invisible characters of the Basic Multilingual Plane that [`is_invisible`] knows; a test
+/// checks the two agree.
+pub const NAME_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$";
+
+/// [`free_text`]'s rule as an ECMA-262 regular expression: no control or bidirectional
+/// control character.
+pub const FREE_TEXT_PATTERN: &str =
+    r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$";
+
 /// A name (of a tenant, a key, a webhook): [`text`], and something a reader can see, with
 /// nothing that reorders how it or the text beside it is displayed. Refused: names made only
 /// of invisible characters ([`is_invisible`]: whitespace, zero-width and other format
@@ -126,6 +140,13 @@ pub fn name(value: &Value, max: usize) -> Result<String, String> {
 /// Free text (a description): [`text`] without bidirectional controls. One made only of
 /// invisible characters is blank, like one made only of spaces: `None`.
 pub fn free_text(value: &Value, max: usize) -> Result<Option<String>, String> {
+    if let Value::String(raw) = value
+        && raw.trim().is_empty()
+        && raw.chars().count() <= max
+        && !raw.chars().any(char::is_control)
+    {
+        return Ok(None);
+    }
     let text = text(value, max)?;
     if let Some(c) = text.chars().find(|&c| is_bidi_control(c)) {
         return Err(format!(
@@ -214,6 +235,37 @@ mod tests {
         match v {
             Value::Object(map) => map,
             _ => unreachable!("test input is an object"),
+        }
+    }
+
+    /// Every character of the Basic Multilingual Plane, alone and after a visible one.
+    fn bmp_samples() -> impl Iterator<Item = String> {
+        (0u32..=0xFFFF)
+            .filter_map(char::from_u32)
+            .flat_map(|c| [c.to_string(), format!("a{c}"), format!("{c}a{c}")])
+    }
+
+    #[test]
+    fn name_pattern_states_the_name_rule() {
+        let pattern = regex::Regex::new(NAME_PATTERN).expect("NAME_PATTERN compiles");
+        for sample in bmp_samples() {
+            assert_eq!(
+                pattern.is_match(&sample),
+                name(&json!(sample), NAME_MAX).is_ok(),
+                "{sample:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn free_text_pattern_states_the_free_text_rule() {
+        let pattern = regex::Regex::new(FREE_TEXT_PATTERN).expect("FREE_TEXT_PATTERN compiles");
+        for sample in bmp_samples() {
+            assert_eq!(
+                pattern.is_match(&sample),
+                free_text(&json!(sample), NAME_MAX).is_ok(),
+                "{sample:?}"
+            );
         }
     }
 

@@ -5,9 +5,13 @@ use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
 
 pub const PREFIX: &str = "whsec_";
-const MIN_BYTES: usize = 24;
-const MAX_BYTES: usize = 64;
+pub const MIN_BYTES: usize = 24;
+pub const MAX_BYTES: usize = 64;
 const GENERATED_BYTES: usize = 32;
+
+/// [`validate`]'s rule as an ECMA-262 regular expression, for documents: the prefix, then
+/// canonical standard base64 of 24 to 64 bytes (padding bits zero). A test checks the two agree.
+pub const PATTERN: &str = r"^whsec_((?:[A-Za-z0-9+/]{4}){8,21}(?:[A-Za-z0-9+/][AQgw]==)?|(?:[A-Za-z0-9+/]{4}){8,20}[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)$";
 
 /// A fresh secret from the operating system's CSPRNG.
 pub fn generate() -> String {
@@ -39,6 +43,36 @@ pub fn mask(secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pattern_states_the_secret_rule() {
+        let pattern = regex::Regex::new(PATTERN).expect("PATTERN compiles");
+        let mut rng = rand::thread_rng();
+        for len in MIN_BYTES - 3..=MAX_BYTES + 3 {
+            for _ in 0..20 {
+                let mut key = vec![0u8; len];
+                rng.fill_bytes(&mut key);
+                let encoded = STANDARD.encode(&key);
+                // Canonical, then with the last base64 digit changed (often non-canonical
+                // padding bits), unpadded, and with a character outside the alphabet.
+                let mut variants = vec![encoded.clone(), encoded.trim_end_matches('=').to_owned()];
+                let digits = encoded.trim_end_matches('=').len();
+                for d in ["A", "B", "/", "-"] {
+                    let mut v = encoded.clone();
+                    v.replace_range(digits - 1..digits, d);
+                    variants.push(v);
+                }
+                for v in variants {
+                    let secret = format!("{PREFIX}{v}");
+                    assert_eq!(
+                        pattern.is_match(&secret),
+                        validate(&secret).is_ok(),
+                        "{secret}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn generated_secrets_validate_and_differ() {

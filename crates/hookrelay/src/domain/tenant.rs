@@ -24,7 +24,7 @@ pub struct NewTenant {
 impl NewTenant {
     pub fn parse(body: &Map<String, Value>) -> Result<Self, Vec<FieldError>> {
         let mut input = Input::new(body, &["name"]);
-        let name = input.required("name", |v| super::input::name(v, 100));
+        let name = input.required("name", |v| super::input::name(v, super::input::NAME_MAX));
         input.finish(|| NewTenant {
             name: name.unwrap_or_default(),
         })
@@ -41,7 +41,7 @@ pub struct NewApiKey {
 impl NewApiKey {
     pub fn parse(body: &Map<String, Value>, now: Timestamp) -> Result<Self, Vec<FieldError>> {
         let mut input = Input::new(body, &["name", "expires_at"]);
-        let name = input.optional("name", |v| super::input::name(v, 100));
+        let name = input.optional("name", |v| super::input::name(v, super::input::NAME_MAX));
         let expires_at = input.optional("expires_at", |v| match v {
             Value::Null => Ok(None),
             Value::String(s) => match Timestamp::parse_rfc3339(s) {

@@ -11,7 +11,7 @@ use super::input::{FieldError, Input, boolean, free_text, integer, name};
 use super::secret;
 use super::time::Timestamp;
 
-pub const NAME_MAX: usize = 100;
+pub const NAME_MAX: usize = super::input::NAME_MAX;
 pub const DESCRIPTION_MAX: usize = 500;
 pub const URL_MAX: usize = 2048;
 pub const RETRY_COUNT_MAX: i64 = 10;
@@ -23,7 +23,9 @@ pub const DEFAULT_TIMEOUT_SECONDS: i64 = 30;
 /// as the concurrency limits allow.
 pub const RATE_LIMIT_MAX: i64 = 10_000;
 
-/// Where a webhook stands, as shown to its tenant.
+/// Where a webhook stands, as shown to its tenant. Derived from the stored state
+/// ([`Webhook::status`]), never stored: states that health tracking adds (failing, disabled)
+/// are derived the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookStatus {
@@ -34,14 +36,6 @@ pub enum WebhookStatus {
 }
 
 impl WebhookStatus {
-    pub fn for_active(is_active: bool) -> Self {
-        if is_active {
-            WebhookStatus::Active
-        } else {
-            WebhookStatus::Inactive
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             WebhookStatus::Active => "active",
@@ -62,7 +56,6 @@ pub struct Webhook {
     pub secret: String,
     /// During a rotation: the secret being replaced, and when it stops signing.
     pub previous_secret: Option<(String, Timestamp)>,
-    pub status: WebhookStatus,
     pub retry_count: i64,
     pub timeout_seconds: i64,
     /// Sent with every delivery, after validation (see `headers`).
@@ -79,6 +72,15 @@ pub struct Webhook {
 }
 
 impl Webhook {
+    /// Where the webhook stands, from its stored state.
+    pub fn status(&self) -> WebhookStatus {
+        if self.is_active {
+            WebhookStatus::Active
+        } else {
+            WebhookStatus::Inactive
+        }
+    }
+
     /// A new webhook for `tenant_id`, with a generated secret when none was given.
     pub fn create(tenant_id: &TenantId, new: NewWebhook, now: Timestamp) -> Self {
         Webhook {
@@ -90,7 +92,6 @@ impl Webhook {
             events: new.events,
             secret: new.secret.unwrap_or_else(secret::generate),
             previous_secret: None,
-            status: WebhookStatus::for_active(new.is_active),
             retry_count: new.retry_count,
             timeout_seconds: new.timeout_seconds,
             headers: new.headers,
@@ -148,7 +149,6 @@ impl Webhook {
         }
         if let Some(v) = is_active {
             self.is_active = v;
-            self.status = WebhookStatus::for_active(v);
         }
         self.updated_at = now;
     }
@@ -360,7 +360,6 @@ fn parse_name(v: &Value) -> Result<String, String> {
 fn parse_description(v: &Value) -> Result<Option<String>, String> {
     match v {
         Value::Null => Ok(None),
-        Value::String(s) if s.trim().is_empty() => Ok(None),
         _ => free_text(v, DESCRIPTION_MAX),
     }
 }
@@ -740,7 +739,7 @@ mod tests {
         let patch = WebhookPatch::parse(&obj(json!({"is_active": false, "retry_count": 0})))
             .expect("valid");
         hook.apply(patch, Timestamp(5));
-        assert_eq!(hook.status, WebhookStatus::Inactive);
+        assert_eq!(hook.status(), WebhookStatus::Inactive);
         assert_eq!((hook.retry_count, hook.is_active), (0, false));
         assert_eq!(hook.updated_at, Timestamp(5));
         assert_eq!(

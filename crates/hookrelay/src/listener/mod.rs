@@ -32,10 +32,9 @@ use tower::ServiceExt;
 use answers::Answers;
 use registry::{Caps, Refusal, Registry, Ticket};
 
-pub use fds::raise_nofile_limit;
+use crate::config::{ConnectionLimits, MIN_HEADER_BYTES};
 
-/// hyper's HTTP/1 buffer cannot be smaller than this.
-pub const MIN_HEADER_BYTES: usize = 8192;
+pub use fds::raise_nofile_limit;
 
 /// HTTP/2 streams this server may reset for a client's errors before it hangs up (hyper's
 /// default, set here so it cannot change under us: the "MadeYouReset" guard).
@@ -48,74 +47,6 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Descriptors kept free beside the connections: standard streams, the database files, the
 /// listener, the runtime's own, logs and traces.
 const RESERVED_FDS: u64 = 64;
-
-/// The connection limits, as configured (see docs/security.md).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionLimits {
-    /// A request head must be complete this long after the connection opens, or after its
-    /// first byte on a kept-alive connection.
-    pub header_read_timeout: Duration,
-    /// A connection with no request in flight is closed after this.
-    pub idle_timeout: Duration,
-    /// Connections open at once; lowered at start if the open-file limit is too low for it.
-    pub max_connections: usize,
-    /// Connections open at once from one client address (IPv6: one /64); 0: no limit.
-    pub max_connections_per_ip: usize,
-    /// Largest request head (request line and headers; HTTP/2: the header list), in bytes.
-    pub max_header_bytes: usize,
-    /// Requests in flight at once on one HTTP/2 connection.
-    pub http2_max_streams: u32,
-    /// HTTP/2 streams a client may open and reset before the server has seen them, before
-    /// it is hung up on (the rapid-reset attack, CVE-2023-44487).
-    pub http2_max_pending_resets: usize,
-}
-
-impl Default for ConnectionLimits {
-    fn default() -> Self {
-        ConnectionLimits {
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            max_connections: 4096,
-            max_connections_per_ip: 1024,
-            max_header_bytes: 64 * 1024,
-            http2_max_streams: 100,
-            http2_max_pending_resets: 20,
-        }
-    }
-}
-
-impl ConnectionLimits {
-    /// Checks what types cannot; errors name the setting.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        if self.header_read_timeout < Duration::from_millis(100) {
-            anyhow::bail!(
-                "header read timeout (--header-read-timeout / HOOKRELAY_HEADER_READ_TIMEOUT) must be at least 100ms"
-            );
-        }
-        if self.idle_timeout < Duration::from_millis(100) {
-            anyhow::bail!(
-                "idle timeout (--idle-timeout / HOOKRELAY_IDLE_TIMEOUT) must be at least 100ms"
-            );
-        }
-        if self.max_connections == 0 {
-            anyhow::bail!(
-                "max connections (--max-connections / HOOKRELAY_MAX_CONNECTIONS) must be at least 1"
-            );
-        }
-        if self.max_header_bytes < MIN_HEADER_BYTES || u32::try_from(self.max_header_bytes).is_err()
-        {
-            anyhow::bail!(
-                "max header bytes (--max-header-bytes / HOOKRELAY_MAX_HEADER_BYTES) must be from {MIN_HEADER_BYTES} to 4294967295"
-            );
-        }
-        if self.http2_max_streams == 0 {
-            anyhow::bail!(
-                "HTTP/2 streams (--http2-max-streams / HOOKRELAY_HTTP2_MAX_STREAMS) must be at least 1"
-            );
-        }
-        Ok(())
-    }
-}
 
 /// Serves `app` on `listener` until `shutdown` is cancelled, then lets every connection finish
 /// its requests in flight (HTTP/2: GOAWAY) and returns when all are closed. `reserve_fds` is

@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn test_sends_allow_five_a_minute_by_default() {
-        let default = crate::api::limits::RateLimitConfig::default().test_sends_per_minute;
+        let default = crate::config::RateLimitConfig::default().test_sends_per_minute;
         let l = TestSendLimit::new(default);
         let (one, two) = (WebhookId::new(), WebhookId::new());
         for _ in 0..5 {

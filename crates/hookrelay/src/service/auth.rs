@@ -40,13 +40,13 @@ impl Service {
             return Err(unknown);
         };
         let mut fresh = false;
-        let credentials = match inner.keys.get(&key_id) {
+        let credentials = match inner.key_cache.get(&key_id) {
             Some(cached) => cached,
             None => {
                 let Some(found) = inner.store.key_credentials(&key_id).await? else {
                     return Err(unknown);
                 };
-                inner.keys.put(&key_id, found.clone());
+                inner.key_cache.put(&key_id, found.clone());
                 fresh = true;
                 found
             }

@@ -17,14 +17,14 @@ pub use auth::{Authenticated, Caller, KeyCache};
 pub use tenants::CreatedKey;
 
 use crate::delivery::{Engine, IngestError};
+use crate::domain::egress::EgressPolicy;
 use crate::domain::input::FieldError;
-use crate::domain::target::TargetPolicy;
 use crate::store::{Store, StoreError};
 
 /// What the service is built from, besides the store and the engine.
 pub struct ServiceConfig {
     /// Which addresses webhooks may reach (checked at create/update and at every connection).
-    pub targets: Arc<TargetPolicy>,
+    pub targets: Arc<EgressPolicy>,
     /// Webhooks one tenant may have; 0: no limit.
     pub max_webhooks_per_tenant: u32,
     /// Test sends per minute for one webhook; 0: no limit.
@@ -44,10 +44,10 @@ pub struct Service {
 struct Inner {
     store: Arc<dyn Store>,
     engine: Engine,
-    targets: Arc<TargetPolicy>,
+    targets: Arc<EgressPolicy>,
     max_webhooks_per_tenant: u32,
     admin_key_hash: [u8; 32],
-    keys: KeyCache,
+    key_cache: KeyCache,
     test_sends: activity::TestSendLimit,
 }
 
@@ -60,7 +60,7 @@ impl Service {
                 targets: config.targets,
                 max_webhooks_per_tenant: config.max_webhooks_per_tenant,
                 admin_key_hash: config.admin_key_hash,
-                keys: KeyCache::new(config.key_cache_ttl),
+                key_cache: KeyCache::new(config.key_cache_ttl),
                 test_sends: activity::TestSendLimit::new(config.test_sends_per_minute),
             }),
         }
@@ -77,7 +77,7 @@ impl Service {
 
     /// Tenant keys trusted from memory; changes heard from other nodes forget entries.
     pub fn key_cache(&self) -> &KeyCache {
-        &self.inner.keys
+        &self.inner.key_cache
     }
 
     /// Forgets idle rate-limit entries, so memory follows active webhooks only.

@@ -92,7 +92,7 @@ impl Service {
         if !revoked {
             return Err(ServiceError::NotFound("API key"));
         }
-        self.inner.keys.forget(key_id);
+        self.inner.key_cache.forget(key_id);
         Ok(())
     }
 }

@@ -2,11 +2,11 @@
 //! settings it was planned with.
 
 use super::{Service, ServiceError, ServiceResult};
-use crate::delivery::guard::{self, GuardError};
+use crate::domain::egress::Blocked;
 use crate::domain::id::{TenantId, WebhookId};
-use crate::domain::target::Blocked;
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{NewWebhook, Rotation, Webhook, WebhookChange, WebhookPatch};
+use crate::egress::{self, GuardError};
 use crate::store::{Page, WebhookFilter};
 
 impl Service {
@@ -120,12 +120,12 @@ impl Service {
         };
         let targets = &self.inner.targets;
         let refuse = |blocked: Blocked| ServiceError::field("url", blocked.to_string());
-        guard::check_literal(targets, &parsed).map_err(refuse)?;
+        egress::check_literal(targets, &parsed).map_err(refuse)?;
         if let Some(url::Host::Domain(name)) = parsed.host() {
             let port = parsed.port_or_known_default().unwrap_or(0);
             let resolver = self.inner.engine.resolver();
             if let Err(GuardError::Blocked(blocked)) =
-                guard::resolve(targets, resolver, name, port).await
+                egress::resolve(targets, resolver, name, port).await
             {
                 return Err(refuse(blocked));
             }

@@ -11,7 +11,7 @@ use crate::domain::headers::CustomHeaders;
 use crate::domain::id::WebhookId;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
-use crate::domain::webhook::{Webhook, WebhookStatus};
+use crate::domain::webhook::Webhook;
 
 pub(crate) fn ts<B: Backend>(row: &B::Row, column: &str) -> Result<Timestamp, sqlx::Error> {
     get::<B, i64>(row, column).map(Timestamp)
@@ -77,7 +77,6 @@ pub(crate) fn webhook_from<B: Backend>(row: &B::Row, keys: &Keyring) -> StoreRes
         events,
         secret,
         previous_secret,
-        status: WebhookStatus::for_active(is_active),
         retry_count: get::<B, _>(row, "retry_count")?,
         timeout_seconds: get::<B, _>(row, "timeout_seconds")?,
         headers,

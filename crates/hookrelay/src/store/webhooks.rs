@@ -25,11 +25,11 @@ pub(crate) async fn insert_webhook<B: Backend>(
         B::execute_on(&mut *tx, lock).await?;
     }
     let q = query(
-        "INSERT INTO webhooks (id, tenant_id, name, description, url, events, secret, status,
+        "INSERT INTO webhooks (id, tenant_id, name, description, url, events, secret,
             retry_count, timeout_seconds, headers, rate_limit_per_second, is_active,
             created_at, updated_at)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
-         WHERE $16 = 0 OR (SELECT COUNT(*) FROM webhooks WHERE tenant_id = $2) < $16",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+         WHERE $15 = 0 OR (SELECT COUNT(*) FROM webhooks WHERE tenant_id = $2) < $15",
     )
     .s(&w.id)
     .s(&w.tenant_id)
@@ -38,7 +38,6 @@ pub(crate) async fn insert_webhook<B: Backend>(
     .s(&w.url)
     .b(events_json(w))
     .b(keys.seal(&w.secret, w.id.as_str()))
-    .s(w.status.as_str())
     .b(w.retry_count)
     .b(w.timeout_seconds)
     .b(seal_headers(keys, w))
@@ -117,10 +116,10 @@ pub(crate) async fn update_webhook<B: Backend>(
     w.change(change, at);
     let q: Q<B> = query(
         "UPDATE webhooks SET name = $1, description = $2, url = $3, events = $4, secret = $5,
-            previous_secret = $6, previous_secret_expires_at = $7, status = $8,
-            retry_count = $9, timeout_seconds = $10, headers = $11,
-            rate_limit_per_second = $12, is_active = $13, updated_at = $14
-         WHERE id = $15",
+            previous_secret = $6, previous_secret_expires_at = $7,
+            retry_count = $8, timeout_seconds = $9, headers = $10,
+            rate_limit_per_second = $11, is_active = $12, updated_at = $13
+         WHERE id = $14",
     );
     let q = q
         .s(&w.name)
@@ -132,7 +131,6 @@ pub(crate) async fn update_webhook<B: Backend>(
             .as_ref()
             .map(|(s, _)| keys.seal(s, w.id.as_str())))
         .b(w.previous_secret.as_ref().map(|(_, until)| until.millis()))
-        .s(w.status.as_str())
         .b(w.retry_count)
         .b(w.timeout_seconds)
         .b(seal_headers(keys, &w))

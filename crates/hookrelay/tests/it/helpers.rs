@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use hookrelay::ServeConfig;
-use hookrelay::api::limits::RateLimitConfig;
+use hookrelay::config::RateLimitConfig;
 use hookrelay::config::SecretString;
+use hookrelay::domain::egress::EgressPolicy;
 use hookrelay::domain::retry::RetryPolicy;
-use hookrelay::domain::target::TargetPolicy;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -473,7 +473,7 @@ pub fn test_config(db: &TestDb) -> ServeConfig {
     }
     // The receivers live on loopback, which production refuses by default.
     config.delivery.targets =
-        std::sync::Arc::new(TargetPolicy::parse(LOOPBACK).expect("valid CIDR"));
+        std::sync::Arc::new(EgressPolicy::parse(LOOPBACK).expect("valid CIDR"));
     config
 }
 

@@ -10,15 +10,15 @@ use serde_json::json;
 use super::helpers::*;
 use super::receiver::{Receiver, Reply};
 
-async fn spawn_limited(limits: hookrelay::api::limits::RateLimitConfig) -> TestApp {
+async fn spawn_limited(limits: hookrelay::config::RateLimitConfig) -> TestApp {
     let db = TestDb::create().await;
     let mut config = test_config(&db);
     config.rate_limits = limits;
     TestApp::spawn_with(db, config).await
 }
 
-fn off() -> hookrelay::api::limits::RateLimitConfig {
-    hookrelay::api::limits::RateLimitConfig {
+fn off() -> hookrelay::config::RateLimitConfig {
+    hookrelay::config::RateLimitConfig {
         per_key: 0,
         per_ip: 0,
         auth_failures_per_minute: 0,
@@ -42,7 +42,7 @@ fn retry_after(r: &reqwest::Response) -> u64 {
 #[tokio::test]
 async fn a_tenant_key_over_its_rate_gets_429_and_other_keys_do_not() {
     require_backend!();
-    let app = spawn_limited(hookrelay::api::limits::RateLimitConfig {
+    let app = spawn_limited(hookrelay::config::RateLimitConfig {
         per_key: 1,
         ..off()
     })
@@ -82,7 +82,7 @@ async fn a_tenant_key_over_its_rate_gets_429_and_other_keys_do_not() {
 #[tokio::test]
 async fn a_client_address_over_its_rate_gets_429_before_authentication() {
     require_backend!();
-    let app = spawn_limited(hookrelay::api::limits::RateLimitConfig { per_ip: 1, ..off() }).await;
+    let app = spawn_limited(hookrelay::config::RateLimitConfig { per_ip: 1, ..off() }).await;
     // Guessing keys costs requests: unauthenticated calls count against the address.
     let mut statuses = Vec::new();
     for _ in 0..10 {
@@ -110,7 +110,7 @@ async fn a_client_address_over_its_rate_gets_429_before_authentication() {
 #[tokio::test]
 async fn defaults_do_not_throttle_a_valid_key_from_one_address() {
     require_backend!();
-    let app = spawn_limited(hookrelay::api::limits::RateLimitConfig::default()).await;
+    let app = spawn_limited(hookrelay::config::RateLimitConfig::default()).await;
     let t = app.tenant("busy").await;
     let url = app.url("/api/v1/webhooks");
     // 32 clients at once, 32 requests each, as fast as the server answers.
@@ -144,7 +144,7 @@ async fn defaults_do_not_throttle_a_valid_key_from_one_address() {
 #[tokio::test]
 async fn failed_authentications_get_the_address_refused_before_its_key_is_checked() {
     require_backend!();
-    let app = spawn_limited(hookrelay::api::limits::RateLimitConfig::default()).await;
+    let app = spawn_limited(hookrelay::config::RateLimitConfig::default()).await;
     let t = app.tenant("t").await;
     let mut failures = 0;
     let limited = loop {
@@ -191,7 +191,7 @@ async fn failed_authentications_get_the_address_refused_before_its_key_is_checke
 #[tokio::test]
 async fn test_sends_are_limited_per_webhook() {
     require_backend!();
-    let app = spawn_limited(hookrelay::api::limits::RateLimitConfig {
+    let app = spawn_limited(hookrelay::config::RateLimitConfig {
         test_sends_per_minute: 2,
         ..off()
     })

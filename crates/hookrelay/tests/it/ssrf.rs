@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookrelay::domain::target::TargetPolicy;
+use hookrelay::domain::egress::EgressPolicy;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(20);
 async fn guarded() -> TestApp {
     let db = TestDb::create().await;
     let mut config = test_config(&db);
-    config.delivery.targets = Arc::new(TargetPolicy::default());
+    config.delivery.targets = Arc::new(EgressPolicy::default());
     TestApp::spawn_with(db, config).await
 }
 
@@ -234,7 +234,7 @@ async fn a_target_refused_since_creation_fails_at_delivery_without_connecting() 
     let db = app.stop().await;
     // … then the operator closes it.
     let mut config = test_config(&db);
-    config.delivery.targets = Arc::new(TargetPolicy::default());
+    config.delivery.targets = Arc::new(EgressPolicy::default());
     let app = TestApp::spawn_with(db, config).await;
     app.event(&t, json!({"type": "message.new", "data": {}}))
         .await;

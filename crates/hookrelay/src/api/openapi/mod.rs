@@ -1,25 +1,16 @@
 //! The OpenAPI 3.1 document (`GET /api/v1/openapi.json`) and the reference page that renders it
 //! (`GET /docs/api`, with a Redoc bundle vendored in `vendor/redoc/` and embedded in the binary).
 //!
-//! Each handler carries its own `#[utoipa::path]`; this module gathers them, describes the
-//! request bodies (handlers read bodies field by field, so those types exist for the document
-//! only), and adds what every operation shares: the bearer scheme and the problem answers,
-//! whose examples are rendered by [`ApiError`] itself.
+//! Each handler carries its own `#[utoipa::path]`, naming the types of `api::schema`; this
+//! module gathers them and adds what every operation shares (`shared`): the bearer scheme and
+//! the problem answers, whose examples are rendered by [`ApiError`] itself.
 //!
-//! Layout: `schemas` (the problem answer, domain types, shared parameters), `bodies` (request
-//! bodies), `shared` (what is added to every operation).
+//! [`ApiError`]: crate::api::problem::ApiError
 
-mod bodies;
-mod schemas;
 mod shared;
 
-pub use bodies::{
-    NewApiKeyBody, NewEventBatchBody, NewEventBody, NewTenantBody, NewWebhookBody, RotationBody,
-    TestBody, WebhookPatchBody,
-};
-pub use schemas::{EventType, Problem, Subscription};
-pub use schemas::{PageQuery, TenantHeader};
-use shared::Shared;
+use super::schema::{EventType, Problem, Subscription};
+use shared::Common;
 
 use std::sync::LazyLock;
 
@@ -95,7 +86,7 @@ const PUBLIC: &[&str] = &[
         (name = "events", description = "Events from the platform, and where their deliveries stand."),
         (name = "service", description = "Health, readiness and this document; no key needed."),
     ),
-    modifiers(&Shared),
+    modifiers(&Common),
 )]
 pub struct ApiDoc;
 
@@ -283,5 +274,95 @@ mod tests {
             .clone();
         assert_eq!(names.len(), CATALOG.len());
         assert_eq!(names[0], json!(CATALOG[0].name), "catalogue order is kept");
+    }
+
+    /// The bounds a property states, through `$ref`s and `oneOf`/`allOf` wrappers.
+    fn bounds(doc: &Value, schema: &Value, into: &mut serde_json::Map<String, Value>) {
+        if let Some(target) = schema["$ref"].as_str() {
+            let name = target.rsplit('/').next().unwrap_or_default();
+            bounds(doc, &doc["components"]["schemas"][name], into);
+        }
+        for key in ["oneOf", "anyOf", "allOf"] {
+            for inner in schema[key].as_array().into_iter().flatten() {
+                bounds(doc, inner, into);
+            }
+        }
+        let keys = [
+            "minLength",
+            "maxLength",
+            "minimum",
+            "maximum",
+            "pattern",
+            "minItems",
+        ];
+        for key in keys.into_iter().chain(["maxItems"]) {
+            if let Some(v) = schema.get(key) {
+                into.insert(key.to_owned(), v.clone());
+            }
+        }
+    }
+
+    #[test]
+    fn request_bodies_state_the_domain_limits() {
+        use crate::domain::{event, input, secret, webhook};
+        let doc: Value = serde_json::from_str(&SPEC).unwrap();
+        let name =
+            json!({"minLength": 1, "maxLength": input::NAME_MAX, "pattern": input::NAME_PATTERN});
+        let secret = json!({"pattern": secret::PATTERN});
+        let retry = json!({"minimum": 0, "maximum": webhook::RETRY_COUNT_MAX});
+        let timeout = json!({"minimum": webhook::TIMEOUT_MIN, "maximum": webhook::TIMEOUT_MAX});
+        let rate = json!({"minimum": 1, "maximum": webhook::RATE_LIMIT_MAX});
+        let description = json!({
+            "maxLength": webhook::DESCRIPTION_MAX,
+            "pattern": input::FREE_TEXT_PATTERN
+        });
+        let expected = [
+            ("NewTenantBody", "name", name.clone()),
+            ("NewApiKeyBody", "name", name.clone()),
+            ("NewWebhookBody", "name", name.clone()),
+            ("WebhookPatchBody", "name", name),
+            ("NewWebhookBody", "description", description.clone()),
+            ("WebhookPatchBody", "description", description),
+            ("NewWebhookBody", "secret", secret.clone()),
+            ("WebhookPatchBody", "secret", secret.clone()),
+            ("RotationBody", "secret", secret),
+            ("NewWebhookBody", "retry_count", retry.clone()),
+            ("WebhookPatchBody", "retry_count", retry),
+            ("NewWebhookBody", "timeout_seconds", timeout.clone()),
+            ("WebhookPatchBody", "timeout_seconds", timeout),
+            ("NewWebhookBody", "rate_limit_per_second", rate.clone()),
+            ("WebhookPatchBody", "rate_limit_per_second", rate),
+            (
+                "NewWebhookBody",
+                "url",
+                json!({"maxLength": webhook::URL_MAX}),
+            ),
+            (
+                "NewEventBody",
+                "idempotency_key",
+                json!({
+                    "minLength": 1,
+                    "maxLength": event::IDEMPOTENCY_KEY_MAX,
+                    "pattern": event::IDEMPOTENCY_KEY_PATTERN
+                }),
+            ),
+            (
+                "NewEventBatchBody",
+                "events",
+                json!({"minItems": 1, "maxItems": event::BATCH_MAX}),
+            ),
+        ];
+        for (body, property, want) in expected {
+            let schema = &doc["components"]["schemas"][body]["properties"][property];
+            assert!(
+                !schema.is_null(),
+                "{body}.{property} is not in the document"
+            );
+            let mut stated = serde_json::Map::new();
+            bounds(&doc, schema, &mut stated);
+            for (key, value) in want.as_object().unwrap() {
+                assert_eq!(stated.get(key), Some(value), "{body}.{property}: {key}");
+            }
+        }
     }
 }

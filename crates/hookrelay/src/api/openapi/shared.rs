@@ -13,7 +13,7 @@ use crate::api::problem::ApiError;
 use crate::domain::catalog::{self, CATALOG};
 use crate::domain::input::FieldError;
 
-pub(super) struct Shared;
+pub(super) struct Common;
 
 /// A problem answer that several operations share: its `components/responses` name, the
 /// error it shows, and when it happens.
@@ -132,7 +132,7 @@ fn problem_response(problem: &SharedProblem) -> utoipa::openapi::Response {
     response.build()
 }
 
-impl Modify for Shared {
+impl Modify for Common {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
         let components = api.components.get_or_insert_with(Default::default);
         components.add_security_scheme(

@@ -1,13 +1,17 @@
 //! Request bodies, described for the document.
 
 use serde_json::{Value, json};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::{RefOr, Schema};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+use utoipa::openapi::{Ref, RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::webhook::MAX_ROTATION_GRACE;
+use crate::domain::{event, headers};
 
-use super::schemas::{EventType, Subscription};
+use super::fields::{
+    Description, IdempotencyKey, Name, RateLimit, RetryCount, Secret, TenantRef, TimeoutSeconds,
+};
+use super::types::{EventType, Subscription};
 
 // ---- Request bodies. Handlers read them field by field (every bad field reported at once,
 // unknown fields refused), so these types describe them for the document only. ----
@@ -18,13 +22,7 @@ use super::schemas::{EventType, Subscription};
 #[schema(example = json!({"name": "Acme Corp"}))]
 #[allow(dead_code)]
 pub struct NewTenantBody {
-    /// 1–100 characters, no control or bidirectional control characters, at least one visible;
-    /// surrounding spaces are trimmed.
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
-    )]
+    #[schema(value_type = Name)]
     name: String,
 }
 
@@ -34,14 +32,8 @@ pub struct NewTenantBody {
 #[schema(example = json!({"name": "production", "expires_at": "2099-01-01T00:00:00Z"}))]
 #[allow(dead_code)]
 pub struct NewApiKeyBody {
-    /// A label to tell keys apart, 1–100 characters, at least one visible, no control or
-    /// bidirectional control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$",
-        nullable = false
-    )]
+    /// A label to tell keys apart.
+    #[schema(nullable = false, value_type = Option<Name>)]
     name: Option<String>,
     /// When the key stops working (RFC 3339, in the future); `null` or absent: never.
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -64,12 +56,13 @@ impl PartialSchema for WebhookUrl {
             .schema_type(Type::String)
             .max_length(Some(crate::domain::webhook::URL_MAX))
             .pattern(Some(URL_PATTERN))
-            .description(Some(
+            .description(Some(format!(
                 "Absolute `http`/`https` URL with a host, no credentials, no fragment, at most \
-                 2048 characters, only characters RFC 3986 allows (percent-encode others). \
+                 {} characters, only characters RFC 3986 allows (percent-encode others). \
                  Private, loopback and link-local targets are refused unless the operator \
                  allows them.",
-            ))
+                crate::domain::webhook::URL_MAX
+            )))
             .examples([json!("https://example.com/hooks/hookrelay")])
             .into()
     }
@@ -87,27 +80,31 @@ impl PartialSchema for CustomHeaders {
         let name = ObjectBuilder::new()
             .schema_type(Type::String)
             .min_length(Some(1))
-            .max_length(Some(crate::domain::headers::HEADER_NAME_MAX))
+            .max_length(Some(headers::HEADER_NAME_MAX))
             .pattern(Some(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"));
         // Visible ASCII, inner spaces and tabs: never CR, LF or NUL.
         let value = ObjectBuilder::new()
             .schema_type(Type::String)
-            .max_length(Some(crate::domain::headers::HEADER_VALUE_MAX))
+            .max_length(Some(headers::HEADER_VALUE_MAX))
             .pattern(Some(r"^([!-~]([ \t]*[!-~])*)?$"));
         ObjectBuilder::new()
             .schema_type(Type::Object)
             .property_names(Some(name))
             .additional_properties(Some(value))
-            .max_properties(Some(crate::domain::headers::HEADERS_MAX_COUNT))
-            .description(Some(
-                "Extra headers sent with every delivery: at most 16, names up to 64 characters, \
-                 values up to 1024, and at most 4 KiB in all (`name: value` lines). Names are HTTP tokens, case-insensitive and stored lowercase; values \
+            .max_properties(Some(headers::HEADERS_MAX_COUNT))
+            .description(Some(format!(
+                "Extra headers sent with every delivery: at most {}, names up to {} characters, \
+                 values up to {}, and at most {} bytes in all (`name: value` lines). Names are HTTP tokens, case-insensitive and stored lowercase; values \
                  are printable ASCII. `Host`, `Content-Length`, `Transfer-Encoding`, \
                  `Connection`, `Keep-Alive`, `Upgrade`, `TE`, `Trailer`, `Expect`, \
                  `Content-Type`, `Content-Encoding`, `User-Agent`, `proxy-*`, `webhook-*` and \
                  `x-hookrelay-*` are refused. Values are sealed at rest and shown as `***` in \
-                 attempt logs. On update the whole set is replaced; `{}` or `null` removes it.",
-            ))
+                 attempt logs. On update the whole set is replaced; `{{}}` or `null` removes it.",
+                headers::HEADERS_MAX_COUNT,
+                headers::HEADER_NAME_MAX,
+                headers::HEADER_VALUE_MAX,
+                headers::HEADERS_MAX_BYTES
+            )))
             .examples([json!({"Authorization": "Bearer 3f9a…", "X-Team": "crm"})])
             .into()
     }
@@ -127,45 +124,28 @@ impl ToSchema for CustomHeaders {}
 }))]
 #[allow(dead_code)]
 pub struct NewWebhookBody {
-    /// 1–100 characters, no control or bidirectional control characters, at least one visible;
-    /// surrounding spaces are trimmed.
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
-    )]
+    #[schema(value_type = Name)]
     name: String,
-    /// Up to 500 characters, no control or bidirectional control characters; `null` or blank
-    /// (nothing visible): none.
-    #[schema(
-        max_length = 500,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
-    )]
+    /// `null` or blank: none.
+    #[schema(value_type = Option<Description>)]
     description: Option<String>,
     #[schema(value_type = WebhookUrl)]
     url: String,
     /// At least one catalogue name, or `*`; duplicates are dropped.
     #[schema(min_items = 1)]
     events: Vec<Subscription>,
-    /// `whsec_` + standard base64 of 24–64 bytes; generated (32 bytes) when absent.
-    #[schema(
-        nullable = false,
-        pattern = r"^whsec_((?:[A-Za-z0-9+/]{4}){8,21}(?:[A-Za-z0-9+/][AQgw]==)?|(?:[A-Za-z0-9+/]{4}){8,20}[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)$",
-        example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    )]
+    /// Generated (32 bytes) when absent.
+    #[schema(nullable = false, value_type = Option<Secret>)]
     secret: Option<String>,
-    /// Retries after the first attempt (default 3).
-    #[schema(nullable = false, minimum = 0, maximum = 10)]
+    #[schema(nullable = false, value_type = Option<RetryCount>)]
     retry_count: Option<i64>,
-    /// Seconds an attempt may take (default 30).
-    #[schema(nullable = false, minimum = 1, maximum = 60)]
+    #[schema(nullable = false, value_type = Option<TimeoutSeconds>)]
     timeout_seconds: Option<i64>,
     /// Extra headers sent with every delivery.
     #[schema(value_type = Option<CustomHeaders>)]
     headers: Option<Value>,
-    /// Deliveries per second at most, on each node (1–10000); `null` for no limit.
-    /// Deliveries over it wait; none is dropped.
-    #[schema(minimum = 1, maximum = 10000)]
+    /// `null`: no limit.
+    #[schema(value_type = Option<RateLimit>)]
     rate_limit_per_second: Option<i64>,
     /// `false` stops new deliveries (default `true`).
     #[schema(nullable = false)]
@@ -179,38 +159,26 @@ pub struct NewWebhookBody {
 #[schema(example = json!({"is_active": false, "description": null}))]
 #[allow(dead_code)]
 pub struct WebhookPatchBody {
-    #[schema(
-        nullable = false,
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb][^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
-    )]
+    #[schema(nullable = false, value_type = Option<Name>)]
     name: Option<String>,
     /// `null` or blank clears it.
-    #[schema(
-        max_length = 500,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]*$"
-    )]
+    #[schema(value_type = Option<Description>)]
     description: Option<String>,
     #[schema(nullable = false, value_type = Option<WebhookUrl>)]
     url: Option<String>,
     #[schema(nullable = false, min_items = 1)]
     events: Option<Vec<Subscription>>,
-    #[schema(
-        nullable = false,
-        pattern = r"^whsec_((?:[A-Za-z0-9+/]{4}){8,21}(?:[A-Za-z0-9+/][AQgw]==)?|(?:[A-Za-z0-9+/]{4}){8,20}[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)$"
-    )]
+    #[schema(nullable = false, value_type = Option<Secret>)]
     secret: Option<String>,
-    #[schema(nullable = false, minimum = 0, maximum = 10)]
+    #[schema(nullable = false, value_type = Option<RetryCount>)]
     retry_count: Option<i64>,
-    #[schema(nullable = false, minimum = 1, maximum = 60)]
+    #[schema(nullable = false, value_type = Option<TimeoutSeconds>)]
     timeout_seconds: Option<i64>,
     /// Extra headers sent with every delivery.
     #[schema(value_type = Option<CustomHeaders>)]
     headers: Option<Value>,
-    /// Deliveries per second at most, on each node (1–10000); `null` for no limit.
-    /// Deliveries over it wait; none is dropped.
-    #[schema(minimum = 1, maximum = 10000)]
+    /// `null`: no limit.
+    #[schema(value_type = Option<RateLimit>)]
     rate_limit_per_second: Option<i64>,
     #[schema(nullable = false)]
     is_active: Option<bool>,
@@ -223,10 +191,7 @@ pub struct WebhookPatchBody {
 #[allow(dead_code)]
 pub struct RotationBody {
     /// The new secret; generated when absent.
-    #[schema(
-        nullable = false,
-        pattern = r"^whsec_((?:[A-Za-z0-9+/]{4}){8,21}(?:[A-Za-z0-9+/][AQgw]==)?|(?:[A-Za-z0-9+/]{4}){8,20}[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)$"
-    )]
+    #[schema(nullable = false, value_type = Option<Secret>)]
     secret: Option<String>,
     /// How long the old secret keeps signing beside the new one: seconds, or a duration such
     /// as `"24h"`; at most 7 days, default 24 hours.
@@ -292,17 +257,11 @@ pub struct NewEventBody {
     /// The event's payload, delivered as the envelope's `data`.
     #[schema(value_type = Object)]
     data: Value,
-    /// A repeat within 24 hours answers the first event (200) instead of creating one;
-    /// 1–255 characters, no control characters.
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*$"
-    )]
+    #[schema(value_type = Option<IdempotencyKey>)]
     idempotency_key: Option<String>,
     /// The tenant the event belongs to: required with the admin key. A tenant key's events
     /// belong to its own tenant: it may name it here, and naming any other answers 404.
-    #[schema(nullable = false, pattern = "^ten_[0-9a-z]{26}$")]
+    #[schema(nullable = false, value_type = Option<TenantRef>)]
     tenant_id: Option<String>,
 }
 
@@ -311,6 +270,26 @@ pub struct NewEventBody {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct NewEventBatchBody {
-    #[schema(min_items = 1, max_items = 500)]
+    #[schema(value_type = EventList)]
     events: Vec<NewEventBody>,
+}
+
+/// `events` of a batch: 1 to [`event::BATCH_MAX`] events.
+struct EventList;
+
+impl PartialSchema for EventList {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .items(RefOr::Ref(Ref::from_schema_name(NewEventBody::name())))
+            .min_items(Some(1))
+            .max_items(Some(event::BATCH_MAX))
+            .into()
+    }
+}
+
+impl ToSchema for EventList {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((NewEventBody::name().into_owned(), NewEventBody::schema()));
+        <NewEventBody as ToSchema>::schemas(schemas);
+    }
 }

@@ -1,5 +1,5 @@
 //! The SSRF guard at connection time: hostnames are resolved here, every answer is checked
-//! against the [`TargetPolicy`], and the connection may only go to addresses that passed (the
+//! against the [`EgressPolicy`], and the connection may only go to addresses that passed (the
 //! hostname still serves for `Host` and TLS). A failed lookup fails the attempt: closed, not
 //! open. Literal IP targets skip DNS and are checked by [`check_literal`].
 //!
@@ -25,7 +25,7 @@ use hickory_resolver::proto::rr::{Name, RecordType};
 use hickory_resolver::{Hosts, TokioResolver};
 use reqwest::dns::{Addrs, Resolve, Resolving};
 
-use crate::domain::target::{Blocked, TargetPolicy};
+use crate::domain::egress::{Blocked, EgressPolicy};
 
 /// How long one lookup may take before the attempt fails.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -170,7 +170,7 @@ fn read_hosts(path: &Path) -> io::Result<Hosts> {
 /// answer is blocked the whole name is refused (a name that mixes public and private
 /// addresses is a DNS-rebinding setup, not an accident).
 pub async fn resolve(
-    policy: &TargetPolicy,
+    policy: &EgressPolicy,
     resolver: &Resolver,
     host: &str,
     port: u16,
@@ -213,7 +213,7 @@ pub async fn resolve(
 }
 
 /// Checks a URL whose host is an IP literal; names are checked by [`resolve`].
-pub fn check_literal(policy: &TargetPolicy, url: &url::Url) -> Result<(), Blocked> {
+pub fn check_literal(policy: &EgressPolicy, url: &url::Url) -> Result<(), Blocked> {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => policy.check_ip(IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) => policy.check_ip(IpAddr::V6(ip)),
@@ -232,7 +232,7 @@ pub enum GuardError {
 /// The delivery client's resolver: reqwest connects only to the addresses it returns, so the
 /// addresses checked are the addresses connected to.
 pub struct GuardedResolver {
-    pub policy: Arc<TargetPolicy>,
+    pub policy: Arc<EgressPolicy>,
     pub resolver: Arc<Resolver>,
 }
 
@@ -276,7 +276,7 @@ mod tests {
             resolver.lookup("RECEIVER.test").await,
             Ok(vec!["127.0.0.1".parse().unwrap()])
         );
-        let allow = TargetPolicy::parse("127.0.0.0/8,::1").expect("valid");
+        let allow = EgressPolicy::parse("127.0.0.0/8,::1").expect("valid");
         let addrs = resolve(&allow, &resolver, "vm", 8080)
             .await
             .expect("allowed");
@@ -288,7 +288,7 @@ mod tests {
     async fn the_hosts_file_answers_are_checked_and_an_edit_is_seen() {
         let file = hosts_file("127.0.0.1 inside\n");
         let resolver = Resolver::new(file.path()).expect("resolver");
-        let allow = TargetPolicy::parse("127.0.0.0/8").expect("valid");
+        let allow = EgressPolicy::parse("127.0.0.0/8").expect("valid");
         assert!(resolve(&allow, &resolver, "inside", 80).await.is_ok());
         // Rewritten to the metadata address (a longer line: the size changes too).
         std::fs::write(file.path(), "169.254.169.254 inside\n").expect("rewrite");

@@ -37,12 +37,12 @@ impl std::error::Error for Blocked {}
 const METADATA_HOSTS: &[&str] = &["metadata.google.internal", "metadata.goog", "metadata"];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TargetPolicy {
+pub struct EgressPolicy {
     /// Special-purpose ranges the operator allowed anyway.
     allowed: Vec<IpNet>,
 }
 
-impl TargetPolicy {
+impl EgressPolicy {
     /// Parses `HOOKRELAY_ALLOW_PRIVATE_TARGETS`: comma-separated CIDRs (a bare address counts
     /// as a /32 or /128); empty allows nothing.
     pub fn parse(list: &str) -> Result<Self, String> {
@@ -54,7 +54,7 @@ impl TargetPolicy {
                 .map_err(|_| format!("{item:?} is not a CIDR (e.g. 127.0.0.0/8 or fd00::/8)"))?;
             allowed.push(net.trunc());
         }
-        Ok(TargetPolicy { allowed })
+        Ok(EgressPolicy { allowed })
     }
 
     pub fn allowed(&self) -> &[IpNet] {
@@ -394,7 +394,7 @@ mod tests {
 
     #[test]
     fn blocks_every_special_range_by_default() {
-        let p = TargetPolicy::default();
+        let p = EgressPolicy::default();
         for s in [
             "0.0.0.0",
             "0.1.2.3",
@@ -436,7 +436,7 @@ mod tests {
 
     #[test]
     fn lets_public_addresses_through() {
-        let p = TargetPolicy::default();
+        let p = EgressPolicy::default();
         for s in [
             "8.8.8.8",
             "1.1.1.1",
@@ -451,7 +451,7 @@ mod tests {
 
     #[test]
     fn embedded_ipv4_is_judged_too() {
-        let p = TargetPolicy::default();
+        let p = EgressPolicy::default();
         // 6to4 and NAT64 wrapping the metadata address, IPv4-mapped loopback.
         for s in [
             "2002:a9fe:a9fe::1",
@@ -461,7 +461,7 @@ mod tests {
         ] {
             assert!(p.check_ip(ip(s)).is_err(), "{s}");
         }
-        let allow_loopback = TargetPolicy::parse("127.0.0.0/8").expect("valid");
+        let allow_loopback = EgressPolicy::parse("127.0.0.0/8").expect("valid");
         assert!(
             allow_loopback.check_ip(ip("::ffff:127.0.0.1")).is_err(),
             "the mapped form is its own range"
@@ -470,7 +470,7 @@ mod tests {
 
     #[test]
     fn operators_may_allow_ranges_but_never_metadata() {
-        let p = TargetPolicy::parse(" 127.0.0.0/8, 10.0.0.0/8 ,fd00::/8,169.254.0.0/16")
+        let p = EgressPolicy::parse(" 127.0.0.0/8, 10.0.0.0/8 ,fd00::/8,169.254.0.0/16")
             .expect("valid");
         assert_eq!(p.check_ip(ip("127.0.0.1")), Ok(()));
         assert_eq!(p.check_ip(ip("10.20.30.40")), Ok(()));
@@ -479,18 +479,18 @@ mod tests {
         assert!(p.check_ip(ip("169.254.169.254")).is_err());
         assert!(p.check_ip(ip("fd00:ec2::254")).is_err());
         assert!(p.check_ip(ip("192.168.1.1")).is_err());
-        assert_eq!(TargetPolicy::parse(""), Ok(TargetPolicy::default()));
-        assert!(TargetPolicy::parse("10.0.0.0/33").is_err());
-        assert!(TargetPolicy::parse("intranet").is_err());
+        assert_eq!(EgressPolicy::parse(""), Ok(EgressPolicy::default()));
+        assert!(EgressPolicy::parse("10.0.0.0/33").is_err());
+        assert!(EgressPolicy::parse("intranet").is_err());
         assert_eq!(
-            TargetPolicy::parse("10.1.2.3").map(|p| p.allowed().len()),
+            EgressPolicy::parse("10.1.2.3").map(|p| p.allowed().len()),
             Ok(1)
         );
     }
 
     #[test]
     fn names_that_always_mean_loopback_or_metadata() {
-        let p = TargetPolicy::default();
+        let p = EgressPolicy::default();
         for name in [
             "localhost",
             "localhost.",
@@ -502,14 +502,14 @@ mod tests {
             assert!(p.check_name(name).is_err(), "{name}");
         }
         assert_eq!(p.check_name("example.com"), Ok(()));
-        let allow = TargetPolicy::parse("127.0.0.0/8").expect("valid");
+        let allow = EgressPolicy::parse("127.0.0.0/8").expect("valid");
         assert_eq!(allow.check_name("localhost"), Ok(()));
         assert!(allow.check_name("metadata.google.internal").is_err());
     }
 
     #[test]
     fn blocked_reason_reads_well() {
-        let err = TargetPolicy::default()
+        let err = EgressPolicy::default()
             .check_ip(ip("10.0.0.1"))
             .unwrap_err();
         assert_eq!(
@@ -626,7 +626,7 @@ mod tests {
 
     #[test]
     fn loopback_and_unspecified_ipv6_say_so() {
-        let p = TargetPolicy::default();
+        let p = EgressPolicy::default();
         assert_eq!(p.check_ip(ip("::1")).unwrap_err().reason, "loopback (::1)");
         assert_eq!(
             p.check_ip(ip("::")).unwrap_err().reason,
@@ -636,7 +636,7 @@ mod tests {
 
     #[test]
     fn public_ipv6_outside_the_tables_is_allowed() {
-        let p = TargetPolicy::default();
+        let p = EgressPolicy::default();
         for s in [
             "2001:4860:4860::8888",
             "2000::1",
@@ -702,7 +702,7 @@ mod tests {
     #[test]
     fn an_allowed_ipv6_range_does_not_open_the_ipv4_it_carries() {
         // Even with all of IPv6 allowed, each form is judged by the IPv4 it carries.
-        let p = TargetPolicy::parse("::/0").expect("valid");
+        let p = EgressPolicy::parse("::/0").expect("valid");
         for s in [
             "::ffff:0:a9fe:a9fe",
             "::ffff:0:7f00:1",

@@ -1,0 +1,112 @@
+//! Schemas of the fields many bodies share, built from the domain's own limits and patterns, so
+//! the document cannot drift from what the server enforces (`tests` below walks the document
+//! and checks every use).
+
+use serde_json::json;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
+
+use crate::domain::{event, id, input, secret, webhook};
+
+/// Declares a field schema type: `name => builder expression`.
+macro_rules! field_schemas {
+    ($($(#[$doc:meta])* $name:ident => $schema:expr;)*) => {$(
+        $(#[$doc])*
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                $schema.into()
+            }
+        }
+
+        impl ToSchema for $name {}
+    )*};
+}
+
+fn string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+fn integer(min: i64, max: i64) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(min))
+        .maximum(Some(max))
+}
+
+field_schemas! {
+    /// The name of a tenant, a key or a webhook.
+    Name => string()
+        .min_length(Some(1))
+        .max_length(Some(input::NAME_MAX))
+        .pattern(Some(input::NAME_PATTERN))
+        .description(Some(format!(
+            "1–{} characters, no control or bidirectional control characters, at least one \
+             visible; surrounding spaces are trimmed.",
+            input::NAME_MAX
+        )))
+        .examples([json!("CRM sync")]);
+
+    /// A webhook's description.
+    Description => string()
+        .max_length(Some(webhook::DESCRIPTION_MAX))
+        .pattern(Some(input::FREE_TEXT_PATTERN))
+        .description(Some(format!(
+            "Up to {} characters, no control or bidirectional control characters; blank \
+             (nothing visible) is none.",
+            webhook::DESCRIPTION_MAX
+        )));
+
+    /// A signing secret chosen by the client.
+    Secret => string()
+        .pattern(Some(secret::PATTERN))
+        .description(Some(format!(
+            "`{}` + standard base64 of {}–{} bytes.",
+            secret::PREFIX,
+            secret::MIN_BYTES,
+            secret::MAX_BYTES
+        )))
+        .examples([json!("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]);
+
+    /// Retries after the first attempt.
+    RetryCount => integer(0, webhook::RETRY_COUNT_MAX).description(Some(format!(
+        "Retries after the first attempt, 0–{} (default {}).",
+        webhook::RETRY_COUNT_MAX,
+        webhook::DEFAULT_RETRY_COUNT
+    )));
+
+    /// Seconds an attempt may take.
+    TimeoutSeconds => integer(webhook::TIMEOUT_MIN, webhook::TIMEOUT_MAX).description(Some(
+        format!(
+            "Seconds an attempt may take, {}–{} (default {}).",
+            webhook::TIMEOUT_MIN,
+            webhook::TIMEOUT_MAX,
+            webhook::DEFAULT_TIMEOUT_SECONDS
+        )
+    ));
+
+    /// A webhook's delivery rate limit.
+    RateLimit => integer(1, webhook::RATE_LIMIT_MAX).description(Some(format!(
+        "Deliveries per second at most, on each node (1–{}). Deliveries over it wait; none is \
+         dropped.",
+        webhook::RATE_LIMIT_MAX
+    )));
+
+    /// An event's idempotency key.
+    IdempotencyKey => string()
+        .min_length(Some(1))
+        .max_length(Some(event::IDEMPOTENCY_KEY_MAX))
+        .pattern(Some(event::IDEMPOTENCY_KEY_PATTERN))
+        .description(Some(format!(
+            "A repeat within 24 hours answers the first event (200) instead of creating one; \
+             1–{} characters, no control characters.",
+            event::IDEMPOTENCY_KEY_MAX
+        )));
+
+    /// A tenant's id.
+    TenantRef => string()
+        .pattern(Some(format!("^{}_[0-9a-z]{{26}}$", id::TENANT)))
+        .examples([json!("ten_01kb7r3ex4m1qzj3v4y8w9t6sa")]);
+}

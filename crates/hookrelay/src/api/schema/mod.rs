@@ -1,0 +1,18 @@
+//! Types that describe the API for its OpenAPI document: request bodies (handlers read bodies
+//! field by field, so these exist for the document only), field schemas built from the domain's
+//! limits, the problem answer, and the parameters many operations share. Handlers name them in
+//! their `#[utoipa::path]`; `api::openapi` gathers the handlers into the document. Nothing here
+//! imports a handler, so the two never form a cycle.
+//!
+//! Layout: `bodies` (request bodies), `fields` (field schemas built from the domain's limits),
+//! `types` (the problem answer, domain types, shared parameters).
+
+mod bodies;
+mod fields;
+mod types;
+
+pub use bodies::{
+    NewApiKeyBody, NewEventBatchBody, NewEventBody, NewTenantBody, NewWebhookBody, RotationBody,
+    TestBody, WebhookPatchBody,
+};
+pub use types::{EventType, PageQuery, Problem, Subscription, TenantHeader};
