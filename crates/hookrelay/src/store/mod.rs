@@ -74,7 +74,7 @@ impl From<sqlx::Error> for StoreError {
                 // PostgreSQL names the index; SQLite names the columns. Either identifies it.
                 StoreError::Conflict(db.constraint().unwrap_or(db.message()).to_owned())
             }
-            sqlx::Error::Database(ref db) if is_transient(db.code().as_deref()) => {
+            sqlx::Error::Database(ref db) if is_transient(db.as_ref()) => {
                 StoreError::Unavailable(error)
             }
             other => StoreError::Other(other),
@@ -82,22 +82,86 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Error codes that mean "busy or going away, try again", by SQLite result code or
-/// PostgreSQL SQLSTATE (never by message text).
-fn is_transient(code: Option<&str>) -> bool {
-    matches!(
-        code,
-        // SQLite: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_BUSY_SNAPSHOT.
-        Some("5" | "6" | "517")
-            // PostgreSQL: serialization failure, deadlock, too many connections, database not
-            // accepting connections, lock or statement timeout, shutting down, cannot connect
-            // now, database missing, authentication refused, and the whole
-            // connection-exception class: the database is unusable, not the request wrong.
-            | Some(
-                "40001" | "40P01" | "53300" | "55000" | "55P03" | "57014" | "57P01" | "57P02"
-                    | "57P03" | "3D000" | "28000" | "28P01"
-            )
-    ) || code.is_some_and(|c| c.starts_with("08"))
+/// Whether a database error means "busy, out of room or going away, try again": the
+/// database is unusable for now, not the request wrong. By SQLite result code or
+/// PostgreSQL SQLSTATE, never by message text.
+fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = db.code() else {
+        return false;
+    };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        code.parse().is_ok_and(sqlite_transient)
+    } else {
+        postgres_transient(&code)
+    }
+}
+
+/// SQLite reports extended result codes; the primary one is the low byte. SQLITE_BUSY (5)
+/// and SQLITE_LOCKED (6), with their variants (`BUSY_SNAPSHOT` …); SQLITE_IOERR (10), a
+/// failed read or write of the file (`IOERR_WRITE`, `IOERR_FSYNC` …); SQLITE_FULL (13), the
+/// disk is full. Each leaves the stored data as it was; the write can be made again later.
+fn sqlite_transient(extended: i32) -> bool {
+    matches!(extended & 0xff, 5 | 6 | 10 | 13)
+}
+
+/// PostgreSQL: the whole class 08 (connection exception) and class 53 (insufficient
+/// resources: disk full, out of memory, too many connections); admin shutdown, crash
+/// shutdown, cannot connect now (57P01–57P03, a server stopping, restarting or failing
+/// over), idle-session timeout (57P05); I/O error (58030); a read-only transaction (25006:
+/// a standby not yet promoted); serialization failure and deadlock (40001, 40P01); lock and
+/// statement timeouts (55P03, 57014); database not accepting connections (55000); database
+/// missing, authentication refused (3D000, 28000, 28P01).
+fn postgres_transient(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08")
+        || sqlstate.starts_with("53")
+        || matches!(
+            sqlstate,
+            "57P01"
+                | "57P02"
+                | "57P03"
+                | "57P05"
+                | "58030"
+                | "25006"
+                | "40001"
+                | "40P01"
+                | "55P03"
+                | "57014"
+                | "55000"
+                | "3D000"
+                | "28000"
+                | "28P01"
+        )
+}
+
+#[cfg(test)]
+mod classification_tests {
+    use super::{postgres_transient, sqlite_transient};
+
+    #[test]
+    fn sqlite_busy_locked_ioerr_and_full_are_transient_with_their_extended_codes() {
+        // BUSY, BUSY_SNAPSHOT, LOCKED, IOERR, IOERR_WRITE, IOERR_FSYNC, FULL.
+        for code in [5, 517, 6, 262, 10, 778, 1034, 13] {
+            assert!(sqlite_transient(code), "{code}");
+        }
+        // CONSTRAINT_UNIQUE, CORRUPT, READONLY, ERROR, MISMATCH.
+        for code in [2067, 11, 8, 1, 20] {
+            assert!(!sqlite_transient(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn postgres_outages_and_exhaustion_are_transient_request_errors_are_not() {
+        for code in [
+            "08000", "08006", "08P01", "53100", "53200", "53300", "57P01", "57P02", "57P03",
+            "58030", "25006",
+        ] {
+            assert!(postgres_transient(code), "{code}");
+        }
+        // unique violation, syntax error, undefined table, not-null, data corrupted.
+        for code in ["23505", "42601", "42P01", "23502", "XX001"] {
+            assert!(!postgres_transient(code), "{code}");
+        }
+    }
 }
 
 /// One page of a list, newest first: at most `limit` rows whose id sorts before `before`.

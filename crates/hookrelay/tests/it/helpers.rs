@@ -96,6 +96,17 @@ impl TestDb {
         }
     }
 
+    /// SQLite only: a database file in `dir` (e.g. on a small file system of the test's own).
+    #[allow(dead_code)] // not every test binary uses it
+    pub fn sqlite_in(dir: TempDir) -> TestDb {
+        assert_eq!(backend(), Backend::Sqlite);
+        TestDb {
+            url: dir.path().join("hookrelay.db").display().to_string(),
+            dir,
+            postgres: None,
+        }
+    }
+
     /// A connection-string form any sqlx `Any`-free helper can use: the SQLite URL or the
     /// PostgreSQL one.
     pub fn sqlx_url(&self) -> String {

@@ -16,6 +16,7 @@ mod delivery;
 mod docs;
 mod errors;
 pub(crate) mod examples;
+mod faults;
 mod headers;
 mod hostile;
 mod http_layer;

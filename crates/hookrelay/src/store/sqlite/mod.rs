@@ -49,6 +49,7 @@ impl SqlStore<Sqlite> {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_release(|conn, _| Box::pin(writer_still_usable(conn)))
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&writer).await?;
@@ -64,6 +65,26 @@ impl SqlStore<Sqlite> {
             extra: lock,
         })
     }
+}
+
+/// Whether the writer connection may go back to the pool: not when a failed transaction
+/// left sqlx counting one open. A COMMIT refused with `SQLITE_FULL` (or `SQLITE_IOERR`) is
+/// rolled back by SQLite itself, so the ROLLBACK sqlx queues when the transaction is dropped
+/// fails ("no transaction is active") and sqlx keeps its depth at 1. From then on every
+/// `begin` on that connection is a SAVEPOINT and every `commit` a RELEASE: once one of those
+/// fails, the batches after it run inside a transaction nothing ever commits, and their
+/// events were answered 202 (the full-disk test lost 3,936 accepted events this way). Such a
+/// connection is closed instead (closing rolls back whatever it holds); the pool opens a
+/// fresh one for the next write.
+async fn writer_still_usable(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    // Queued after the ROLLBACK of a dropped transaction, so the depth below is settled.
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("a failed transaction left the SQLite writer inside one; reconnecting");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// Takes the database's lock file, or explains who holds it. The operating system frees the
