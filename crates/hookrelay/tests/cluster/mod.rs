@@ -5,6 +5,8 @@ mod connections;
 
 mod changes;
 
+mod failover;
+
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 

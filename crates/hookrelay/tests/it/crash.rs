@@ -27,6 +27,11 @@ impl Drop for Node {
 
 impl Node {
     pub async fn start(db: &TestDb) -> Node {
+        Self::start_on(&db.url).await
+    }
+
+    /// A node on the database at `url` (one of the test's own making).
+    pub async fn start_on(url: &str) -> Node {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -35,7 +40,7 @@ impl Node {
         let child = Command::new(env!("CARGO_BIN_EXE_hookrelay"))
             .arg("serve")
             .env("HOOKRELAY_LISTEN", format!("127.0.0.1:{port}"))
-            .env("HOOKRELAY_DATABASE_URL", &db.url)
+            .env("HOOKRELAY_DATABASE_URL", url)
             .env("HOOKRELAY_ADMIN_KEY", ADMIN_KEY)
             // Thousands of events from one address: the API limits are not under test here.
             .env("HOOKRELAY_RATE_LIMIT_PER_IP", "0")
