@@ -258,9 +258,10 @@ pub async fn test(
     // `payload` is sent on as given, like an event's `data`.
     let fields = body.parsed_except(&["payload"]);
     let mut input = Input::new(&fields, &["event_type"]);
-    let event_type = input.optional("event_type", |v| match v.as_str().and_then(catalog::find) {
-        Some(t) => Ok(t),
-        None => Err("must be an event type from the catalogue (not \"*\")".to_owned()),
+    let event_type = input.optional("event_type", |v| {
+        v.as_str()
+            .and_then(catalog::find)
+            .ok_or(catalog::NotAnEventType)
     });
     let payload = match body.get("payload") {
         Some(raw) if json::is_object(raw) => Some(raw.to_owned()),

@@ -63,7 +63,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// A validation failure on a single field.
-    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn field(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
         ApiError::Validation(vec![FieldError::new(field, message)])
     }
 

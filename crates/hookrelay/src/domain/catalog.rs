@@ -536,6 +536,17 @@ pub static CATALOG: &[EventType] = &[
     },
 ];
 
+/// A name that is neither a catalogue type nor the wildcard, where either is allowed (a
+/// webhook's `events`). The text points the client to the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event type {0:?}; see GET /api/v1/webhooks/events")]
+pub struct UnknownEventType(pub String);
+
+/// A value that had to name one catalogue type, and does not (the wildcard included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be an event type from the catalogue (not \"*\")")]
+pub struct NotAnEventType;
+
 /// The catalogue entry for `name`, if it is a known type (the wildcard is not an event type).
 pub fn find(name: &str) -> Option<&'static EventType> {
     CATALOG.iter().find(|event_type| event_type.name == name)
@@ -604,6 +615,18 @@ mod tests {
         assert!(find("template.rejected").is_some());
         assert!(find(WILDCARD).is_none());
         assert!(find("unknown.type").is_none());
+    }
+
+    #[test]
+    fn errors_say_where_the_types_are() {
+        assert_eq!(
+            UnknownEventType("message.nope".into()).to_string(),
+            "unknown event type \"message.nope\"; see GET /api/v1/webhooks/events"
+        );
+        assert_eq!(
+            NotAnEventType.to_string(),
+            "must be an event type from the catalogue (not \"*\")"
+        );
     }
 
     #[test]

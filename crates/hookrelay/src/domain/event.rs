@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 
 use super::catalog;
 use super::id::{EventId, TenantId};
-use super::input::{FieldError, Input};
+use super::input::{FieldError, Input, Invalid};
 use super::json::{self, RawObject};
 use super::time::Timestamp;
 
@@ -17,6 +17,23 @@ pub const IDEMPOTENCY_KEY_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
 pub const BATCH_MAX: usize = 500;
 /// How long an idempotency key answers with the first event.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Why a field of an event is refused; the text is what the client reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidEvent {
+    #[error(transparent)]
+    Input(#[from] Invalid),
+    #[error("\"*\" subscribes to everything; an event needs a concrete type")]
+    Wildcard,
+    #[error(transparent)]
+    UnknownType(#[from] catalog::UnknownEventType),
+    #[error("must be a JSON object")]
+    DataNotAnObject,
+    #[error("must be a string of 1 to {IDEMPOTENCY_KEY_MAX} characters")]
+    IdempotencyKeyLength,
+    #[error("must be a tenant id (ten_…)")]
+    NotATenantId,
+}
 
 /// A validated `POST /events` body.
 #[derive(Debug, Clone)]
@@ -41,18 +58,19 @@ impl EventInput {
         let data = match body.get("data") {
             Some(raw) if json::is_object(raw) => Some(raw.to_owned()),
             Some(_) => {
-                input.push(FieldError::new("data", "must be a JSON object"));
+                input.push(FieldError::new("data", InvalidEvent::DataNotAnObject));
                 None
             }
             None => {
-                input.push(FieldError::new("data", "is required"));
+                input.push(FieldError::new("data", Invalid::Required));
                 None
             }
         };
         let idempotency_key = input.optional("idempotency_key", parse_idempotency_key);
-        let parse_tenant = |v: &Value| match v.as_str().and_then(TenantId::parse) {
-            Some(t) => Ok(t),
-            None => Err("must be a tenant id (ten_…)".to_owned()),
+        let parse_tenant = |v: &Value| {
+            v.as_str()
+                .and_then(TenantId::parse)
+                .ok_or(InvalidEvent::NotATenantId)
         };
         let tenant_id = if tenant_id_required {
             input.required("tenant_id", parse_tenant)
@@ -73,35 +91,29 @@ pub fn empty_object() -> Box<RawValue> {
     RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| unreachable!("{{}} is JSON"))
 }
 
-fn parse_type(v: &Value) -> Result<&'static str, String> {
+fn parse_type(v: &Value) -> Result<&'static str, InvalidEvent> {
     let Some(name) = v.as_str() else {
-        return Err("must be a string".into());
+        return Err(Invalid::NotAString.into());
     };
     match catalog::find(name) {
         Some(t) => Ok(t.name),
-        None if name == catalog::WILDCARD => {
-            Err("\"*\" subscribes to everything; an event needs a concrete type".into())
-        }
-        None => Err(format!(
-            "unknown event type {name:?}; see GET /api/v1/webhooks/events"
-        )),
+        None if name == catalog::WILDCARD => Err(InvalidEvent::Wildcard),
+        None => Err(catalog::UnknownEventType(name.to_owned()).into()),
     }
 }
 
-fn parse_idempotency_key(v: &Value) -> Result<Option<String>, String> {
+fn parse_idempotency_key(v: &Value) -> Result<Option<String>, InvalidEvent> {
     match v {
         Value::Null => Ok(None),
         // Characters, as the OpenAPI document's maxLength counts them.
         Value::String(s) if !s.is_empty() && s.chars().count() <= IDEMPOTENCY_KEY_MAX => {
             if s.chars().any(char::is_control) {
-                Err("must not contain control characters".into())
+                Err(Invalid::ControlCharacter.into())
             } else {
                 Ok(Some(s.clone()))
             }
         }
-        _ => Err(format!(
-            "must be a string of 1 to {IDEMPOTENCY_KEY_MAX} characters"
-        )),
+        _ => Err(InvalidEvent::IdempotencyKeyLength),
     }
 }
 
@@ -229,6 +241,51 @@ mod tests {
         assert_eq!(
             fields(json!({"type": "message.new", "data": {}}), true),
             ["tenant_id"]
+        );
+    }
+
+    #[test]
+    fn messages_are_unchanged() {
+        let messages = |v: Value, admin: bool| -> Vec<String> {
+            parse(&obj(v), admin)
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.message)
+                .collect()
+        };
+        assert_eq!(
+            messages(json!({"type": "*", "data": []}), false),
+            [
+                "\"*\" subscribes to everything; an event needs a concrete type",
+                "must be a JSON object"
+            ]
+        );
+        assert_eq!(
+            messages(json!({"type": "nope"}), true),
+            [
+                "unknown event type \"nope\"; see GET /api/v1/webhooks/events",
+                "is required",
+                "is required"
+            ]
+        );
+        assert_eq!(
+            messages(
+                json!({"type": 5, "data": {}, "idempotency_key": "a\u{0}", "tenant_id": "x"}),
+                false
+            ),
+            [
+                "must be a string",
+                "must not contain control characters",
+                "must be a tenant id (ten_…)"
+            ]
+        );
+        assert_eq!(
+            messages(
+                json!({"type": "message.new", "data": {}, "idempotency_key": ""}),
+                false
+            ),
+            ["must be a string of 1 to 255 characters"]
         );
     }
 

@@ -42,24 +42,55 @@ const RESERVED_PREFIXES: &[&str] = &["webhook-", "x-hookrelay-", "proxy-", ":"];
 /// them lowercase anyway), in the order the tenant gave them.
 pub type CustomHeaders = Vec<(String, String)>;
 
+/// Why custom headers, or one of them, are refused; the text is what the client reads,
+/// under `headers` or `headers.<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidHeader {
+    #[error("must be an object of header names to string values")]
+    NotAnObject,
+    #[error("must have at most {HEADERS_MAX_COUNT} headers")]
+    TooMany,
+    #[error(
+        "must total at most {HEADERS_MAX_BYTES} bytes (name: value, each line); these take {bytes}"
+    )]
+    TooManyBytes { bytes: usize },
+    #[error("header name must not be empty")]
+    EmptyName,
+    #[error("header name must be at most {HEADER_NAME_MAX} characters")]
+    NameTooLong,
+    #[error("is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)")]
+    NotAToken,
+    #[error("is set by hookrelay or by HTTP itself and cannot be overridden")]
+    Reserved,
+    #[error("is given twice (header names are case-insensitive)")]
+    Duplicate,
+    #[error("must be a string")]
+    NotAString,
+    #[error("must be at most {HEADER_VALUE_MAX} characters")]
+    ValueTooLong,
+    #[error("must not contain CR, LF or NUL")]
+    LineBreak,
+    #[error("must be printable ASCII")]
+    NotPrintable,
+    #[error("must not start or end with whitespace")]
+    SurroundingWhitespace,
+    /// A masked webhook sent back as it was read would replace the credential with this.
+    #[error(
+        "{MASK} is how values are shown masked; send the real value (GET /webhooks/{{id}}/headers reads them)"
+    )]
+    Masked,
+}
+
 /// Parses a `headers` field: an object of string values, or `null` for none. Each bad header
 /// is reported under its own name (`headers.X-Foo`), all at once.
 pub fn parse(value: &Value) -> Result<CustomHeaders, Vec<FieldError>> {
     let object = match value {
         Value::Null => return Ok(Vec::new()),
         Value::Object(object) => object,
-        _ => {
-            return Err(vec![FieldError::new(
-                "headers",
-                "must be an object of header names to string values",
-            )]);
-        }
+        _ => return Err(vec![FieldError::new("headers", InvalidHeader::NotAnObject)]),
     };
     if object.len() > HEADERS_MAX_COUNT {
-        return Err(vec![FieldError::new(
-            "headers",
-            format!("must have at most {HEADERS_MAX_COUNT} headers"),
-        )]);
+        return Err(vec![FieldError::new("headers", InvalidHeader::TooMany)]);
     }
     let mut errors = Vec::new();
     let mut headers: CustomHeaders = Vec::with_capacity(object.len());
@@ -67,23 +98,19 @@ pub fn parse(value: &Value) -> Result<CustomHeaders, Vec<FieldError>> {
     for (name, value) in object {
         let field = format!("headers.{name}");
         let lower = name.to_ascii_lowercase();
-        if let Err(message) = check_name(&lower) {
-            errors.push(FieldError::new(field, message));
-            continue;
-        }
-        let Value::String(value) = value else {
-            errors.push(FieldError::new(field, "must be a string"));
-            continue;
+        let checked = check_name(&lower).and_then(|()| match value {
+            Value::String(value) => check_value(value).map(|()| value),
+            _ => Err(InvalidHeader::NotAString),
+        });
+        let value = match checked {
+            Ok(value) => value,
+            Err(error) => {
+                errors.push(FieldError::new(field, error));
+                continue;
+            }
         };
-        if let Err(message) = check_value(value) {
-            errors.push(FieldError::new(field, message));
-            continue;
-        }
         if headers.iter().any(|(n, _)| *n == lower) {
-            errors.push(FieldError::new(
-                field,
-                "is given twice (header names are case-insensitive)",
-            ));
+            errors.push(FieldError::new(field, InvalidHeader::Duplicate));
             continue;
         }
         bytes = bytes.saturating_add(lower.len() + value.len() + 4);
@@ -92,7 +119,7 @@ pub fn parse(value: &Value) -> Result<CustomHeaders, Vec<FieldError>> {
     if bytes > HEADERS_MAX_BYTES {
         errors.push(FieldError::new(
             "headers",
-            format!("must total at most {HEADERS_MAX_BYTES} bytes (name: value, each line); these take {bytes}"),
+            InvalidHeader::TooManyBytes { bytes },
         ));
     }
     if errors.is_empty() {
@@ -103,47 +130,42 @@ pub fn parse(value: &Value) -> Result<CustomHeaders, Vec<FieldError>> {
 }
 
 /// A header name: an RFC 9110 token, and not one hookrelay controls.
-fn check_name(lower: &str) -> Result<(), String> {
+fn check_name(lower: &str) -> Result<(), InvalidHeader> {
     if lower.is_empty() {
-        return Err("header name must not be empty".into());
+        return Err(InvalidHeader::EmptyName);
     }
     if lower.len() > HEADER_NAME_MAX {
-        return Err(format!(
-            "header name must be at most {HEADER_NAME_MAX} characters"
-        ));
+        return Err(InvalidHeader::NameTooLong);
     }
     if !lower.bytes().all(is_tchar) {
-        return Err("is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)".into());
+        return Err(InvalidHeader::NotAToken);
     }
     if RESERVED.contains(&lower) || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p)) {
-        return Err("is set by hookrelay or by HTTP itself and cannot be overridden".into());
+        return Err(InvalidHeader::Reserved);
     }
     Ok(())
 }
 
 /// A header value: visible ASCII and inner spaces; CR, LF and NUL would split or end the
 /// header, so they are the attack this refuses.
-fn check_value(value: &str) -> Result<(), String> {
+fn check_value(value: &str) -> Result<(), InvalidHeader> {
     if value.len() > HEADER_VALUE_MAX {
-        return Err(format!("must be at most {HEADER_VALUE_MAX} characters"));
+        return Err(InvalidHeader::ValueTooLong);
     }
     if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-        return Err("must not contain CR, LF or NUL".into());
+        return Err(InvalidHeader::LineBreak);
     }
     if !value
         .bytes()
         .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
     {
-        return Err("must be printable ASCII".into());
+        return Err(InvalidHeader::NotPrintable);
     }
     if value.starts_with([' ', '\t']) || value.ends_with([' ', '\t']) {
-        return Err("must not start or end with whitespace".into());
+        return Err(InvalidHeader::SurroundingWhitespace);
     }
     if value == MASK {
-        // A masked webhook sent back as it was read would replace the credential with this.
-        return Err(format!(
-            "{MASK} is how values are shown masked; send the real value (GET /webhooks/{{id}}/headers reads them)"
-        ));
+        return Err(InvalidHeader::Masked);
     }
     Ok(())
 }
@@ -265,6 +287,33 @@ mod tests {
             ]
         );
         assert!(errors[0].1.contains("CR, LF"));
+    }
+
+    /// The texts clients read, which the docs and the black-box tests quote.
+    #[test]
+    fn messages_are_unchanged() {
+        let messages: Vec<String> = [
+            InvalidHeader::NotAnObject,
+            InvalidHeader::TooMany,
+            InvalidHeader::TooManyBytes { bytes: 5000 },
+            InvalidHeader::NameTooLong,
+            InvalidHeader::NotAToken,
+            InvalidHeader::Masked,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            messages,
+            [
+                "must be an object of header names to string values",
+                "must have at most 16 headers",
+                "must total at most 4096 bytes (name: value, each line); these take 5000",
+                "header name must be at most 64 characters",
+                "is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+                "*** is how values are shown masked; send the real value (GET /webhooks/{id}/headers reads them)",
+            ]
+        );
     }
 
     #[test]

@@ -1,8 +1,36 @@
 //! Reading a JSON object field by field, collecting every problem instead of stopping at the
 //! first, so a client learns about all its mistakes in one answer.
 
+use std::fmt::Display;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+/// Why a value was refused by one of the field rules here. The `Display` text is the
+/// `message` a client reads in the problem answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("must be a string")]
+    NotAString,
+    #[error("must be at most {max} characters")]
+    TooLong { max: usize },
+    #[error("must not contain control characters")]
+    ControlCharacter,
+    #[error("must not be empty")]
+    Empty,
+    #[error("must not contain bidirectional control characters (U+{:04X})", u32::from(*.0))]
+    BidiControl(char),
+    #[error("must contain a visible character")]
+    Invisible,
+    #[error("must be an integer from {min} to {max}")]
+    NotAnInteger { min: i64, max: i64 },
+    #[error("must be true or false")]
+    NotABoolean,
+    #[error("is required")]
+    Required,
+    #[error("unknown field")]
+    UnknownField,
+}
 
 /// One rejected input field, named as the client spelled it (`events[2]`, `limit`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -12,10 +40,12 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    /// `message` is the rule broken, usually a domain error kind; its text is what the client
+    /// reads.
+    pub fn new(field: impl Into<String>, message: impl Display) -> Self {
         FieldError {
             field: field.into(),
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 }
@@ -33,17 +63,17 @@ impl<'a> Input<'a> {
         let errors = object
             .keys()
             .filter(|key| !allowed.contains(&key.as_str()))
-            .map(|key| FieldError::new(key.as_str(), "unknown field"))
+            .map(|key| FieldError::new(key.as_str(), Invalid::UnknownField))
             .collect();
         Input { object, errors }
     }
 
     /// The value of `field` passed through `parse`, or `None` when the field is absent.
     /// A parse failure is recorded and also yields `None`.
-    pub fn optional<T>(
+    pub fn optional<T, E: std::error::Error>(
         &mut self,
         field: &str,
-        parse: impl FnOnce(&Value) -> Result<T, String>,
+        parse: impl FnOnce(&Value) -> Result<T, E>,
     ) -> Option<T> {
         let value = self.object.get(field)?;
         match parse(value) {
@@ -56,13 +86,13 @@ impl<'a> Input<'a> {
     }
 
     /// Like [`Input::optional`], but an absent field is itself an error.
-    pub fn required<T>(
+    pub fn required<T, E: std::error::Error>(
         &mut self,
         field: &str,
-        parse: impl FnOnce(&Value) -> Result<T, String>,
+        parse: impl FnOnce(&Value) -> Result<T, E>,
     ) -> Option<T> {
         if !self.object.contains_key(field) {
-            self.errors.push(FieldError::new(field, "is required"));
+            self.errors.push(FieldError::new(field, Invalid::Required));
             return None;
         }
         self.optional(field, parse)
@@ -87,19 +117,19 @@ impl<'a> Input<'a> {
 /// The length and the characters are judged as sent, before trimming, so the rule is the one
 /// the OpenAPI document states (`maxLength`, a pattern): a tab or newline at either end is
 /// refused like one in the middle, not trimmed away.
-pub fn text(value: &Value, max: usize) -> Result<String, String> {
+pub fn text(value: &Value, max: usize) -> Result<String, Invalid> {
     let Value::String(raw) = value else {
-        return Err("must be a string".into());
+        return Err(Invalid::NotAString);
     };
     if raw.chars().count() > max {
-        return Err(format!("must be at most {max} characters"));
+        return Err(Invalid::TooLong { max });
     }
     if raw.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
+        return Err(Invalid::ControlCharacter);
     }
     let trimmed = raw.trim();
     if trimmed.is_empty() {
-        return Err("must not be empty".into());
+        return Err(Invalid::Empty);
     }
     Ok(trimmed.to_owned())
 }
@@ -123,23 +153,20 @@ pub const FREE_TEXT_PATTERN: &str =
 /// of invisible characters ([`is_invisible`]: whitespace, zero-width and other format
 /// characters, variation selectors, fillers), and names containing a bidirectional control
 /// ([`is_bidi_control`]), with which `"invoice\u{202E}fdp.exe"` shows as `invoiceexe.pdf`.
-pub fn name(value: &Value, max: usize) -> Result<String, String> {
+pub fn name(value: &Value, max: usize) -> Result<String, Invalid> {
     let name = text(value, max)?;
     if let Some(c) = name.chars().find(|&c| is_bidi_control(c)) {
-        return Err(format!(
-            "must not contain bidirectional control characters (U+{:04X})",
-            u32::from(c)
-        ));
+        return Err(Invalid::BidiControl(c));
     }
     if name.chars().all(is_invisible) {
-        return Err("must contain a visible character".into());
+        return Err(Invalid::Invisible);
     }
     Ok(name)
 }
 
 /// Free text (a description): [`text`] without bidirectional controls. One made only of
 /// invisible characters is blank, like one made only of spaces: `None`.
-pub fn free_text(value: &Value, max: usize) -> Result<Option<String>, String> {
+pub fn free_text(value: &Value, max: usize) -> Result<Option<String>, Invalid> {
     if let Value::String(raw) = value
         && raw.trim().is_empty()
         && raw.chars().count() <= max
@@ -149,10 +176,7 @@ pub fn free_text(value: &Value, max: usize) -> Result<Option<String>, String> {
     }
     let text = text(value, max)?;
     if let Some(c) = text.chars().find(|&c| is_bidi_control(c)) {
-        return Err(format!(
-            "must not contain bidirectional control characters (U+{:04X})",
-            u32::from(c)
-        ));
+        return Err(Invalid::BidiControl(c));
     }
     Ok((!text.chars().all(is_invisible)).then_some(text))
 }
@@ -201,10 +225,10 @@ pub fn is_invisible(c: char) -> bool {
 }
 
 /// An integer within `min..=max`. `"3"` and `3.5` are refused: the type is part of the contract.
-pub fn integer(value: &Value, min: i64, max: i64) -> Result<i64, String> {
+pub fn integer(value: &Value, min: i64, max: i64) -> Result<i64, Invalid> {
     match whole_number(value) {
         Some(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("must be an integer from {min} to {max}")),
+        _ => Err(Invalid::NotAnInteger { min, max }),
     }
 }
 
@@ -220,10 +244,8 @@ pub fn whole_number(value: &Value) -> Option<i64> {
     })
 }
 
-pub fn boolean(value: &Value) -> Result<bool, String> {
-    value
-        .as_bool()
-        .ok_or_else(|| "must be true or false".to_owned())
+pub fn boolean(value: &Value) -> Result<bool, Invalid> {
+    value.as_bool().ok_or(Invalid::NotABoolean)
 }
 
 #[cfg(test)]
@@ -283,6 +305,40 @@ mod tests {
         assert_eq!(errors[3].message, "is required");
     }
 
+    /// The messages clients read (and the docs quote) are the kinds' text.
+    #[test]
+    fn messages_are_the_kinds_text() {
+        let obj = object(json!({"name": "\u{200B}", "count": 11, "flag": "yes", "t": 5}));
+        let mut input = Input::new(&obj, &["name", "count", "flag", "t"]);
+        input.optional("name", |v| name(v, 10));
+        input.optional("count", |v| integer(v, 0, 10));
+        input.optional("flag", boolean);
+        input.optional("t", |v| text(v, 10));
+        let errors = input.finish(|| ()).unwrap_err();
+        let messages: Vec<_> = errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "must contain a visible character",
+                "must be an integer from 0 to 10",
+                "must be true or false",
+                "must be a string",
+            ]
+        );
+        assert_eq!(
+            text(&json!("abcdef"), 5).unwrap_err().to_string(),
+            "must be at most 5 characters"
+        );
+        assert_eq!(
+            text(&json!(" "), 5).unwrap_err().to_string(),
+            "must not be empty"
+        );
+        assert_eq!(
+            text(&json!("a\u{0}"), 5).unwrap_err().to_string(),
+            "must not contain control characters"
+        );
+    }
+
     #[test]
     fn text_trims_and_bounds() {
         assert_eq!(text(&json!("  ok "), 5), Ok("ok".into()));
@@ -317,7 +373,7 @@ mod tests {
         ] {
             assert_eq!(
                 name(&json!(invisible), 100),
-                Err("must contain a visible character".into()),
+                Err(Invalid::Invisible),
                 "{invisible:?}"
             );
         }
@@ -355,12 +411,10 @@ mod tests {
             ('\u{061C}', "U+061C"),
         ] {
             let value = json!(format!("invoice{c}fdp.exe"));
+            assert_eq!(name(&value, 100), Err(Invalid::BidiControl(c)), "{code}");
             assert_eq!(
-                name(&value, 100),
-                Err(format!(
-                    "must not contain bidirectional control characters ({code})"
-                )),
-                "{code}"
+                Invalid::BidiControl(c).to_string(),
+                format!("must not contain bidirectional control characters ({code})"),
             );
             assert!(free_text(&value, 500).is_err(), "{code} in a description");
         }

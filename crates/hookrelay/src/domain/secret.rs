@@ -20,17 +20,26 @@ pub fn generate() -> String {
     format!("{PREFIX}{}", STANDARD.encode(key))
 }
 
-/// Checks a secret chosen by a client; the message is shown to them as is.
-pub fn validate(secret: &str) -> Result<(), String> {
+/// Why a secret chosen by a client is refused; the text is shown to them as is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSecret {
+    #[error("must start with {PREFIX}")]
+    NoPrefix,
+    #[error("must encode {MIN_BYTES} to {MAX_BYTES} bytes after {PREFIX}")]
+    WrongLength,
+    #[error("must be {PREFIX} followed by standard base64")]
+    NotBase64,
+}
+
+/// Checks a secret chosen by a client.
+pub fn validate(secret: &str) -> Result<(), InvalidSecret> {
     let Some(encoded) = secret.strip_prefix(PREFIX) else {
-        return Err(format!("must start with {PREFIX}"));
+        return Err(InvalidSecret::NoPrefix);
     };
     match STANDARD.decode(encoded) {
         Ok(key) if (MIN_BYTES..=MAX_BYTES).contains(&key.len()) => Ok(()),
-        Ok(_) => Err(format!(
-            "must encode {MIN_BYTES} to {MAX_BYTES} bytes after {PREFIX}"
-        )),
-        Err(_) => Err(format!("must be {PREFIX} followed by standard base64")),
+        Ok(_) => Err(InvalidSecret::WrongLength),
+        Err(_) => Err(InvalidSecret::NotBase64),
     }
 }
 
@@ -85,10 +94,35 @@ mod tests {
     fn validation_bounds() {
         assert!(validate(&format!("{PREFIX}{}", STANDARD.encode([7u8; 24]))).is_ok());
         assert!(validate(&format!("{PREFIX}{}", STANDARD.encode([7u8; 64]))).is_ok());
-        assert!(validate(&format!("{PREFIX}{}", STANDARD.encode([7u8; 23]))).is_err());
-        assert!(validate(&format!("{PREFIX}{}", STANDARD.encode([7u8; 65]))).is_err());
-        assert!(validate("whsec_not base64!").is_err());
-        assert!(validate(&STANDARD.encode([7u8; 32])).is_err());
+        assert_eq!(
+            validate(&format!("{PREFIX}{}", STANDARD.encode([7u8; 23]))),
+            Err(InvalidSecret::WrongLength)
+        );
+        assert_eq!(
+            validate(&format!("{PREFIX}{}", STANDARD.encode([7u8; 65]))),
+            Err(InvalidSecret::WrongLength)
+        );
+        assert_eq!(validate("whsec_not base64!"), Err(InvalidSecret::NotBase64));
+        assert_eq!(
+            validate(&STANDARD.encode([7u8; 32])),
+            Err(InvalidSecret::NoPrefix)
+        );
+    }
+
+    #[test]
+    fn messages_name_the_rule() {
+        assert_eq!(
+            InvalidSecret::NoPrefix.to_string(),
+            "must start with whsec_"
+        );
+        assert_eq!(
+            InvalidSecret::WrongLength.to_string(),
+            "must encode 24 to 64 bytes after whsec_"
+        );
+        assert_eq!(
+            InvalidSecret::NotBase64.to_string(),
+            "must be whsec_ followed by standard base64"
+        );
     }
 
     #[test]

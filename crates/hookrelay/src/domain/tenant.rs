@@ -31,6 +31,17 @@ impl NewTenant {
     }
 }
 
+/// Why a key's `expires_at` is refused; the text is what the client reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidExpiry {
+    #[error("must be in the future")]
+    Past,
+    #[error("must be an RFC 3339 timestamp")]
+    NotRfc3339,
+    #[error("must be an RFC 3339 timestamp or null")]
+    NotATimestamp,
+}
+
 /// A validated `POST /tenants/:id/keys` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewApiKey {
@@ -46,10 +57,10 @@ impl NewApiKey {
             Value::Null => Ok(None),
             Value::String(s) => match Timestamp::parse_rfc3339(s) {
                 Some(t) if t > now => Ok(Some(t)),
-                Some(_) => Err("must be in the future".to_owned()),
-                None => Err("must be an RFC 3339 timestamp".to_owned()),
+                Some(_) => Err(InvalidExpiry::Past),
+                None => Err(InvalidExpiry::NotRfc3339),
             },
-            _ => Err("must be an RFC 3339 timestamp or null".to_owned()),
+            _ => Err(InvalidExpiry::NotATimestamp),
         });
         input.finish(|| NewApiKey {
             name,
@@ -115,7 +126,23 @@ mod tests {
         let past = Timestamp(0).to_rfc3339();
         let parsed = NewApiKey::parse(&obj(json!({"expires_at": future})), now);
         assert_eq!(parsed.map(|k| k.expires_at), Ok(Some(Timestamp(2_000_000))));
-        assert!(NewApiKey::parse(&obj(json!({"expires_at": past})), now).is_err());
-        assert!(NewApiKey::parse(&obj(json!({"expires_at": "soon"})), now).is_err());
+        let message = |v: Value| {
+            NewApiKey::parse(&obj(json!({ "expires_at": v })), now)
+                .map_err(|e| e[0].message.clone())
+                .err()
+        };
+        assert_eq!(
+            message(json!(past)).as_deref(),
+            Some("must be in the future")
+        );
+        assert_eq!(
+            message(json!("soon")).as_deref(),
+            Some("must be an RFC 3339 timestamp")
+        );
+        assert_eq!(
+            message(json!(5)).as_deref(),
+            Some("must be an RFC 3339 timestamp or null")
+        );
+        assert_eq!(message(Value::Null), None);
     }
 }

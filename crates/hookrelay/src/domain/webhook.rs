@@ -7,8 +7,8 @@ use url::Url;
 
 use super::catalog;
 use super::headers::{self, CustomHeaders};
-use super::input::{FieldError, Input, boolean, free_text, integer, name};
-use super::secret;
+use super::input::{FieldError, Input, Invalid, boolean, free_text, integer, name};
+use super::secret::{self, InvalidSecret};
 use super::time::Timestamp;
 
 pub const NAME_MAX: usize = super::input::NAME_MAX;
@@ -22,6 +22,51 @@ pub const DEFAULT_TIMEOUT_SECONDS: i64 = 30;
 /// Highest per-webhook delivery rate a tenant may ask for; without one, deliveries go as fast
 /// as the concurrency limits allow.
 pub const RATE_LIMIT_MAX: i64 = 10_000;
+
+/// Why a webhook field (other than `url` and `headers`) is refused; the text is what the
+/// client reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidWebhook {
+    #[error(transparent)]
+    Input(#[from] Invalid),
+    #[error(transparent)]
+    Secret(#[from] InvalidSecret),
+    #[error("must be an array of event type names")]
+    EventsNotAnArray,
+    #[error("must name at least one event type (or \"*\")")]
+    NoEvents,
+    #[error("must be at most 7 days")]
+    GraceTooLong,
+    #[error("must be seconds (a number) or a duration such as \"24h\"")]
+    NotAGrace,
+}
+
+/// Why a webhook's `url` is refused; the text is what the client reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidUrl {
+    #[error("must be a string")]
+    NotAString,
+    #[error("must be at most {URL_MAX} characters")]
+    TooLong,
+    #[error("must contain only URI characters (RFC 3986), not {0:?}: percent-encode it")]
+    NotUriCharacter(char),
+    /// The parser's reason is part of the text the client reads, so it is not also given as
+    /// the error's source (an error report would print it twice).
+    #[error("is not a valid absolute URL ({0})")]
+    NotAbsolute(url::ParseError),
+    #[error("must use http or https")]
+    Scheme,
+    #[error("must have a host")]
+    NoHost,
+    #[error("host {0:?} is not a DNS name (letters, digits and hyphens, dot-separated)")]
+    NotADnsName(String),
+    #[error("must not contain a user name or password")]
+    Credentials,
+    #[error("must not contain a fragment (#…)")]
+    Fragment,
+    #[error("must not use port 0")]
+    PortZero,
+}
 
 /// Where a webhook stands, as shown to its tenant. Derived from the stored state
 /// ([`Webhook::status`]), never stored: states that health tracking adds (failing, disabled)
@@ -301,7 +346,7 @@ impl Rotation {
 }
 
 /// Seconds (a number) or a duration with a unit (`"24h"`, `"30m"`), from 0 to 7 days.
-fn parse_grace(v: &Value) -> Result<std::time::Duration, String> {
+fn parse_grace(v: &Value) -> Result<std::time::Duration, InvalidWebhook> {
     let grace = match v {
         Value::Number(_) => super::input::whole_number(v)
             .and_then(|n| u64::try_from(n).ok())
@@ -311,8 +356,8 @@ fn parse_grace(v: &Value) -> Result<std::time::Duration, String> {
     };
     match grace {
         Some(g) if g <= MAX_ROTATION_GRACE => Ok(g),
-        Some(_) => Err("must be at most 7 days".into()),
-        None => Err("must be seconds (a number) or a duration such as \"24h\"".into()),
+        Some(_) => Err(InvalidWebhook::GraceTooLong),
+        None => Err(InvalidWebhook::NotAGrace),
     }
 }
 
@@ -353,34 +398,35 @@ impl WebhookPatch {
     }
 }
 
-fn parse_name(v: &Value) -> Result<String, String> {
+fn parse_name(v: &Value) -> Result<String, Invalid> {
     name(v, NAME_MAX)
 }
 
-fn parse_description(v: &Value) -> Result<Option<String>, String> {
+fn parse_description(v: &Value) -> Result<Option<String>, Invalid> {
     match v {
         Value::Null => Ok(None),
         _ => free_text(v, DESCRIPTION_MAX),
     }
 }
 
-fn parse_secret(v: &Value) -> Result<String, String> {
+fn parse_secret(v: &Value) -> Result<String, InvalidWebhook> {
     let Value::String(s) = v else {
-        return Err("must be a string".into());
+        return Err(Invalid::NotAString.into());
     };
-    secret::validate(s).map(|()| s.clone())
+    secret::validate(s)?;
+    Ok(s.clone())
 }
 
-fn parse_retry_count(v: &Value) -> Result<i64, String> {
+fn parse_retry_count(v: &Value) -> Result<i64, Invalid> {
     integer(v, 0, RETRY_COUNT_MAX)
 }
 
-fn parse_timeout(v: &Value) -> Result<i64, String> {
+fn parse_timeout(v: &Value) -> Result<i64, Invalid> {
     integer(v, TIMEOUT_MIN, TIMEOUT_MAX)
 }
 
 /// Deliveries per second, or `null` for no limit.
-fn parse_rate_limit(v: &Value) -> Result<Option<i64>, String> {
+fn parse_rate_limit(v: &Value) -> Result<Option<i64>, Invalid> {
     match v {
         Value::Null => Ok(None),
         _ => integer(v, 1, RATE_LIMIT_MAX).map(Some),
@@ -407,40 +453,36 @@ fn parse_headers_field(input: &mut Input<'_>, body: &Map<String, Value>) -> Opti
 /// non-ASCII character is refused rather than silently trimmed or percent-encoded, so the URL
 /// the client sent is the one it reads back, and the OpenAPI document can state the rule as a
 /// pattern.
-pub fn parse_url(v: &Value) -> Result<String, String> {
+pub fn parse_url(v: &Value) -> Result<String, InvalidUrl> {
     let Value::String(raw) = v else {
-        return Err("must be a string".into());
+        return Err(InvalidUrl::NotAString);
     };
     if raw.len() > URL_MAX {
-        return Err(format!("must be at most {URL_MAX} characters"));
+        return Err(InvalidUrl::TooLong);
     }
     if let Some(c) = raw.chars().find(|c| !is_uri_char(*c)) {
-        return Err(format!(
-            "must contain only URI characters (RFC 3986), not {c:?}: percent-encode it"
-        ));
+        return Err(InvalidUrl::NotUriCharacter(c));
     }
-    let url = Url::parse(raw).map_err(|e| format!("is not a valid absolute URL ({e})"))?;
+    let url = Url::parse(raw).map_err(InvalidUrl::NotAbsolute)?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err("must use http or https".into());
+        return Err(InvalidUrl::Scheme);
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err("must have a host".into());
+        return Err(InvalidUrl::NoHost);
     }
     if let Some(url::Host::Domain(name)) = url.host()
         && !is_dns_name(name)
     {
-        return Err(format!(
-            "host {name:?} is not a DNS name (letters, digits and hyphens, dot-separated)"
-        ));
+        return Err(InvalidUrl::NotADnsName(name.to_owned()));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not contain a user name or password".into());
+        return Err(InvalidUrl::Credentials);
     }
     if url.fragment().is_some() {
-        return Err("must not contain a fragment (#…)".into());
+        return Err(InvalidUrl::Fragment);
     }
     if url.port() == Some(0) {
-        return Err("must not use port 0".into());
+        return Err(InvalidUrl::PortZero);
     }
     // The limit is on what the client sent: normalising may add a `/` (and percent-encode a
     // `'` in a query), and a URL within the documented limit must not be refused for that.
@@ -473,12 +515,12 @@ fn is_uri_char(c: char) -> bool {
 /// Each bad element is reported under its own index.
 fn parse_events_field(input: &mut Input<'_>, required: bool) -> Option<Vec<String>> {
     let mut element_errors = Vec::new();
-    let parse = |v: &Value| -> Result<Vec<String>, String> {
+    let parse = |v: &Value| -> Result<Vec<String>, InvalidWebhook> {
         let Value::Array(items) = v else {
-            return Err("must be an array of event type names".into());
+            return Err(InvalidWebhook::EventsNotAnArray);
         };
         if items.is_empty() {
-            return Err("must name at least one event type (or \"*\")".into());
+            return Err(InvalidWebhook::NoEvents);
         }
         let mut events: Vec<String> = Vec::with_capacity(items.len().min(32));
         for (i, item) in items.iter().enumerate() {
@@ -490,11 +532,10 @@ fn parse_events_field(input: &mut Input<'_>, required: bool) -> Option<Vec<Strin
                 }
                 Some(name) => element_errors.push(FieldError::new(
                     format!("events[{i}]"),
-                    format!("unknown event type {name:?}; see GET /api/v1/webhooks/events"),
+                    catalog::UnknownEventType(name.to_owned()),
                 )),
-                None => {
-                    element_errors.push(FieldError::new(format!("events[{i}]"), "must be a string"))
-                }
+                None => element_errors
+                    .push(FieldError::new(format!("events[{i}]"), Invalid::NotAString)),
             }
         }
         Ok(events)
@@ -663,6 +704,101 @@ mod tests {
         assert_eq!(at_limit.len(), URL_MAX);
         assert!(ok(&at_limit).is_ok_and(|u| u.len() == URL_MAX + 1));
         assert!(parse_url(&json!(42)).is_err());
+    }
+
+    /// The texts clients read, which the docs and the black-box tests quote.
+    #[test]
+    fn url_messages_are_unchanged() {
+        let message = |u: Value| parse_url(&u).map_err(|e| e.to_string()).err();
+        for (url, text) in [
+            (json!(5), "must be a string"),
+            (
+                json!("https://a b/"),
+                "must contain only URI characters (RFC 3986), not ' ': percent-encode it",
+            ),
+            (
+                json!("example.com/hook"),
+                "is not a valid absolute URL (relative URL without a base)",
+            ),
+            (json!("ftp://example.com"), "must use http or https"),
+            (
+                json!("https://a_b.example/"),
+                "host \"a_b.example\" is not a DNS name (letters, digits and hyphens, dot-separated)",
+            ),
+            (
+                json!("https://user@example.com"),
+                "must not contain a user name or password",
+            ),
+            (json!("http://a.com#x"), "must not contain a fragment (#…)"),
+            (json!("http://example.com:0/"), "must not use port 0"),
+            (
+                json!(format!("https://example.com/{}", "a".repeat(URL_MAX))),
+                "must be at most 2048 characters",
+            ),
+        ] {
+            assert_eq!(message(url.clone()).as_deref(), Some(text), "{url}");
+        }
+    }
+
+    #[test]
+    fn field_messages_are_unchanged() {
+        let messages = |v: Value| -> Vec<(String, String)> {
+            NewWebhook::parse(&obj(v))
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| (e.field, e.message))
+                .collect()
+        };
+        let pairs = messages(json!({
+            "name": "a", "url": "https://a.io", "events": ["nope", 3],
+            "secret": "whsec_!", "retry_count": 11
+        }));
+        let expected = [
+            (
+                "events[0]",
+                "unknown event type \"nope\"; see GET /api/v1/webhooks/events",
+            ),
+            ("events[1]", "must be a string"),
+            ("secret", "must be whsec_ followed by standard base64"),
+            ("retry_count", "must be an integer from 0 to 10"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(f, m)| ((*f).to_owned(), (*m).to_owned()))
+            .collect();
+        let mut pairs = pairs;
+        pairs.sort();
+        let mut expected = expected;
+        expected.sort();
+        assert_eq!(pairs, expected);
+        assert_eq!(
+            messages(json!({"name": "a", "url": "https://a.io", "events": {}})),
+            [(
+                "events".to_owned(),
+                "must be an array of event type names".to_owned()
+            )]
+        );
+        assert_eq!(
+            messages(json!({"name": "a", "url": "https://a.io", "events": []})),
+            [(
+                "events".to_owned(),
+                "must name at least one event type (or \"*\")".to_owned()
+            )]
+        );
+        let grace = |v: Value| {
+            Rotation::parse(&obj(json!({ "grace_period": v })))
+                .err()
+                .map(|e| e[0].message.clone())
+        };
+        assert_eq!(
+            grace(json!("8d")).as_deref(),
+            Some("must be at most 7 days")
+        );
+        assert_eq!(
+            grace(json!("soon")).as_deref(),
+            Some("must be seconds (a number) or a duration such as \"24h\"")
+        );
     }
 
     #[test]

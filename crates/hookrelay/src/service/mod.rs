@@ -118,7 +118,7 @@ pub enum ServiceError {
 
 impl ServiceError {
     /// A validation failure on a single field.
-    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn field(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
         ServiceError::Invalid(vec![FieldError::new(field, message)])
     }
 }

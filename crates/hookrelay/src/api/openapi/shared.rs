@@ -10,8 +10,9 @@ use utoipa::{Modify, PartialSchema};
 
 use super::PUBLIC;
 use crate::api::problem::ApiError;
-use crate::domain::catalog::{self, CATALOG};
+use crate::domain::catalog::{self, CATALOG, UnknownEventType};
 use crate::domain::input::FieldError;
+use crate::domain::webhook::InvalidUrl;
 
 pub(super) struct Common;
 
@@ -60,11 +61,8 @@ pub(super) const PROBLEMS: &[SharedProblem] = &[
         name: "Validation",
         error: || {
             ApiError::Validation(vec![
-                FieldError::new("url", "must use http or https"),
-                FieldError::new(
-                    "events[0]",
-                    "unknown event type \"message.nope\"; see GET /api/v1/webhooks/events",
-                ),
+                FieldError::new("url", InvalidUrl::Scheme),
+                FieldError::new("events[0]", UnknownEventType("message.nope".into())),
             ])
         },
         description: "Field rules; `errors` names every bad field at once, and a key given \
