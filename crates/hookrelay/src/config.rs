@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::delivery::DeliveryConfig;
 use crate::domain::apikey::MIN_ADMIN_KEY_LEN;
+use crate::domain::retry::BadRetryPolicy;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://hookrelay.db";
@@ -228,6 +229,17 @@ impl ServeConfig {
                 "body read timeout (--body-read-timeout / HOOKRELAY_BODY_READ_TIMEOUT) must be at least 1s"
             );
         }
+        if let Err(bad) = self.delivery.retry.validate() {
+            let setting = match bad {
+                BadRetryPolicy::ZeroBase => "--retry-base / HOOKRELAY_RETRY_BASE",
+                BadRetryPolicy::Factor => "--retry-factor / HOOKRELAY_RETRY_FACTOR",
+                BadRetryPolicy::MaxDelayBelowBase => {
+                    "--retry-max-delay / HOOKRELAY_RETRY_MAX_DELAY"
+                }
+                BadRetryPolicy::Jitter => "--retry-jitter / HOOKRELAY_RETRY_JITTER",
+            };
+            anyhow::bail!("{bad} ({setting})");
+        }
         self.connections.validate()
     }
 }
@@ -282,5 +294,32 @@ mod tests {
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("HOOKRELAY_ADMIN_KEY"), "{err}");
         assert!(ServeConfig::new("x.db").validate().is_ok());
+    }
+
+    /// The retry settings were once never checked: a factor of 0.5 made every retry sooner
+    /// than the last, and a jitter of 5 gave negative delays clamped to none.
+    #[test]
+    fn bad_retry_settings_are_refused_by_name() {
+        type Change = fn(&mut ServeConfig);
+        let base: Change = |c| c.delivery.retry.base = std::time::Duration::ZERO;
+        let factor: Change = |c| c.delivery.retry.factor = 0.5;
+        let max_delay: Change =
+            |c| c.delivery.retry.max_delay = std::time::Duration::from_millis(10);
+        let jitter: Change = |c| c.delivery.retry.jitter = 5.0;
+        for (change, setting) in [
+            (base, "HOOKRELAY_RETRY_BASE"),
+            (factor, "HOOKRELAY_RETRY_FACTOR"),
+            (max_delay, "HOOKRELAY_RETRY_MAX_DELAY"),
+            (jitter, "HOOKRELAY_RETRY_JITTER"),
+        ] {
+            let mut c = ServeConfig::new("x.db");
+            change(&mut c);
+            let err = c
+                .validate()
+                .map_err(|e| e.to_string())
+                .err()
+                .unwrap_or_default();
+            assert!(err.contains(setting), "{setting}: {err:?}");
+        }
     }
 }

@@ -26,6 +26,16 @@ pub enum CryptoError {
     Corrupt,
 }
 
+/// Why an operator key's text is refused; it reads after the setting's name
+/// (`HOOKRELAY_ENCRYPTION_KEY must be standard base64`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadKey {
+    #[error("must be standard base64")]
+    NotBase64,
+    #[error("must decode to {KEY_LEN} bytes (got {0})")]
+    WrongLength(usize),
+}
+
 /// The operator keys: the first seals, all of them open.
 #[derive(Clone)]
 pub struct Keyring {
@@ -64,12 +74,11 @@ impl Keyring {
     }
 
     /// A key from its base64 form (as in `HOOKRELAY_ENCRYPTION_KEY`).
-    pub fn decode_key(text: &str) -> Result<[u8; KEY_LEN], String> {
+    pub fn decode_key(text: &str) -> Result<[u8; KEY_LEN], BadKey> {
         let bytes = STANDARD
             .decode(text.trim())
-            .map_err(|_| "must be standard base64".to_owned())?;
-        <[u8; KEY_LEN]>::try_from(bytes.as_slice())
-            .map_err(|_| format!("must decode to {KEY_LEN} bytes (got {})", bytes.len()))
+            .map_err(|_| BadKey::NotBase64)?;
+        <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| BadKey::WrongLength(bytes.len()))
     }
 
     pub fn generate_key() -> [u8; KEY_LEN] {
@@ -246,8 +255,12 @@ mod tests {
     fn keys_decode_from_base64() {
         let key = Keyring::generate_key();
         assert_eq!(Keyring::decode_key(&Keyring::encode_key(&key)), Ok(key));
-        assert!(Keyring::decode_key("c2hvcnQ=").is_err());
-        assert!(Keyring::decode_key("not base64!").is_err());
+        assert_eq!(Keyring::decode_key("c2hvcnQ="), Err(BadKey::WrongLength(5)));
+        assert_eq!(Keyring::decode_key("not base64!"), Err(BadKey::NotBase64));
+        assert_eq!(
+            BadKey::WrongLength(5).to_string(),
+            "must decode to 32 bytes (got 5)"
+        );
         assert!(!format!("{:?}", Keyring::new(&key, &[])).contains(&Keyring::encode_key(&key)));
     }
 }

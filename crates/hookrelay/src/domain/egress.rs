@@ -36,6 +36,11 @@ impl std::error::Error for Blocked {}
 /// Host names that always mean a metadata service or this machine.
 const METADATA_HOSTS: &[&str] = &["metadata.google.internal", "metadata.goog", "metadata"];
 
+/// An entry of `HOOKRELAY_ALLOW_PRIVATE_TARGETS` that is neither a CIDR nor an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a CIDR (e.g. 127.0.0.0/8 or fd00::/8)")]
+pub struct NotCidr(pub String);
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EgressPolicy {
     /// Special-purpose ranges the operator allowed anyway.
@@ -45,13 +50,13 @@ pub struct EgressPolicy {
 impl EgressPolicy {
     /// Parses `HOOKRELAY_ALLOW_PRIVATE_TARGETS`: comma-separated CIDRs (a bare address counts
     /// as a /32 or /128); empty allows nothing.
-    pub fn parse(list: &str) -> Result<Self, String> {
+    pub fn parse(list: &str) -> Result<Self, NotCidr> {
         let mut allowed = Vec::new();
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let net = item
                 .parse::<IpNet>()
                 .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| format!("{item:?} is not a CIDR (e.g. 127.0.0.0/8 or fd00::/8)"))?;
+                .map_err(|_| NotCidr(item.to_owned()))?;
             allowed.push(net.trunc());
         }
         Ok(EgressPolicy { allowed })
@@ -480,8 +485,17 @@ mod tests {
         assert!(p.check_ip(ip("fd00:ec2::254")).is_err());
         assert!(p.check_ip(ip("192.168.1.1")).is_err());
         assert_eq!(EgressPolicy::parse(""), Ok(EgressPolicy::default()));
-        assert!(EgressPolicy::parse("10.0.0.0/33").is_err());
-        assert!(EgressPolicy::parse("intranet").is_err());
+        assert_eq!(
+            EgressPolicy::parse("10.0.0.0/33"),
+            Err(NotCidr("10.0.0.0/33".into()))
+        );
+        assert_eq!(
+            EgressPolicy::parse("127.0.0.0/8, intranet")
+                .map_err(|e| e.to_string())
+                .err()
+                .as_deref(),
+            Some("\"intranet\" is not a CIDR (e.g. 127.0.0.0/8 or fd00::/8)")
+        );
         assert_eq!(
             EgressPolicy::parse("10.1.2.3").map(|p| p.allowed().len()),
             Ok(1)

@@ -5,6 +5,19 @@ use std::time::Duration;
 
 use super::time::Timestamp;
 
+/// Why a retry policy is refused: the server does not start with one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadRetryPolicy {
+    #[error("retry base must be more than zero")]
+    ZeroBase,
+    #[error("retry factor must be from 1 to 10")]
+    Factor,
+    #[error("retry max delay must be at least the base")]
+    MaxDelayBelowBase,
+    #[error("retry jitter must be from 0 to 1")]
+    Jitter,
+}
+
 /// Server-wide retry timing. The number of retries is per webhook (`retry_count`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
@@ -51,18 +64,19 @@ impl RetryPolicy {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks what the types cannot (a NaN factor or jitter is refused too).
+    pub fn validate(&self) -> Result<(), BadRetryPolicy> {
         if self.base.is_zero() {
-            return Err("retry base must be more than zero".into());
+            return Err(BadRetryPolicy::ZeroBase);
         }
         if !(1.0..=10.0).contains(&self.factor) {
-            return Err("retry factor must be from 1 to 10".into());
+            return Err(BadRetryPolicy::Factor);
         }
         if self.max_delay < self.base {
-            return Err("retry max delay must be at least the base".into());
+            return Err(BadRetryPolicy::MaxDelayBelowBase);
         }
         if !(0.0..=1.0).contains(&self.jitter) {
-            return Err("retry jitter must be from 0 to 1".into());
+            return Err(BadRetryPolicy::Jitter);
         }
         Ok(())
     }
@@ -92,6 +106,34 @@ mod tests {
             jitter: 0.0,
             ..RetryPolicy::default()
         }
+    }
+
+    #[test]
+    fn validation_names_the_broken_rule() {
+        assert_eq!(RetryPolicy::default().validate(), Ok(()));
+        let with = |change: fn(&mut RetryPolicy)| {
+            let mut p = RetryPolicy::default();
+            change(&mut p);
+            p.validate()
+        };
+        assert_eq!(
+            with(|p| p.base = Duration::ZERO),
+            Err(BadRetryPolicy::ZeroBase)
+        );
+        assert_eq!(with(|p| p.factor = 0.5), Err(BadRetryPolicy::Factor));
+        assert_eq!(with(|p| p.factor = f64::NAN), Err(BadRetryPolicy::Factor));
+        assert_eq!(with(|p| p.factor = 11.0), Err(BadRetryPolicy::Factor));
+        assert_eq!(
+            with(|p| p.max_delay = Duration::from_millis(500)),
+            Err(BadRetryPolicy::MaxDelayBelowBase)
+        );
+        assert_eq!(with(|p| p.jitter = 1.5), Err(BadRetryPolicy::Jitter));
+        assert_eq!(with(|p| p.jitter = -0.1), Err(BadRetryPolicy::Jitter));
+        assert_eq!(with(|p| p.jitter = 1.0), Ok(()));
+        assert_eq!(
+            BadRetryPolicy::Factor.to_string(),
+            "retry factor must be from 1 to 10"
+        );
     }
 
     #[test]

@@ -116,6 +116,75 @@ fn config_reports_invalid_settings_it_would_refuse_to_serve_with() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("HOOKRELAY_ENCRYPTION_KEY is required"));
 }
 
+/// Retry settings the schedule cannot use stop `serve` before it listens, and `config`
+/// reports them, each error naming its setting. (They were once never checked: a factor of
+/// 0.5 made each retry come sooner than the last.)
+#[test]
+fn bad_retry_settings_stop_the_start_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("x.db").display());
+    let cases = [
+        ("--retry-base", "0s", "HOOKRELAY_RETRY_BASE"),
+        ("--retry-factor", "0.5", "HOOKRELAY_RETRY_FACTOR"),
+        ("--retry-factor", "NaN", "HOOKRELAY_RETRY_FACTOR"),
+        ("--retry-max-delay", "100ms", "HOOKRELAY_RETRY_MAX_DELAY"),
+        ("--retry-jitter", "2", "HOOKRELAY_RETRY_JITTER"),
+    ];
+    for (flag, value, setting) in cases {
+        for command in ["serve", "config"] {
+            let out = hookrelay_bounded(&[
+                command,
+                "--database-url",
+                &database,
+                "--listen",
+                "127.0.0.1:0",
+                flag,
+                value,
+            ]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command} accepted {flag} {value}");
+            assert!(stderr.contains(setting), "{flag} {value}: {stderr}");
+            assert!(stderr.starts_with("error: "), "one plain line: {stderr}");
+        }
+    }
+    // The same rule through the environment, and the defaults pass.
+    let out = hookrelay(&["config"], &[("HOOKRELAY_RETRY_JITTER", "-1")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HOOKRELAY_RETRY_JITTER"));
+    let out = hookrelay(&["config"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs a command that must fail at once; one that starts serving instead is killed after
+/// 20 s (and the test fails), rather than hanging the suite.
+fn hookrelay_bounded(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hookrelay"));
+    command.args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("HOOKRELAY_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hookrelay runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
 /// The example file in the repository is what an operator copies: it must load as it is.
 #[test]
 fn the_example_file_loads_as_shipped() {
