@@ -11,7 +11,7 @@ use super::auth::{Caller, TenantScope};
 use super::extract::{PathId, RawJson, raw_object};
 use super::problem::{ApiError, ApiResult};
 use super::schema::{EventType, NewEventBatchBody, NewEventBody, TenantHeader};
-use crate::delivery::{Accepted, IngestError};
+use crate::delivery::Accepted;
 use crate::domain::delivery::DeliveryState;
 use crate::domain::event::EventInput;
 use crate::domain::id::EventId;
@@ -49,16 +49,6 @@ impl From<Accepted> for AcceptedOut {
             event_type: a.event_type,
             deliveries: a.deliveries,
             duplicate: a.duplicate,
-        }
-    }
-}
-
-impl From<IngestError> for ApiError {
-    fn from(error: IngestError) -> Self {
-        match error {
-            IngestError::Unavailable(why) => ApiError::Unavailable(why),
-            IngestError::ShuttingDown => ApiError::Unavailable("shutting down".into()),
-            IngestError::Internal(why) => ApiError::Internal(anyhow::anyhow!(why)),
         }
     }
 }

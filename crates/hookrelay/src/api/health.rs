@@ -17,6 +17,10 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("database ping timed out")]
+struct PingTimedOut(#[source] tokio::time::error::Elapsed);
+
 /// The database answers. A slow database counts as down: readiness must answer quickly.
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "service",
     responses(
@@ -29,7 +33,7 @@ pub async fn healthz() -> Json<Value> {
 pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     match tokio::time::timeout(Duration::from_secs(2), state.service.store().ping()).await {
         Ok(Ok(())) => Ok(Json(json!({"status": "ready"}))),
-        Ok(Err(e)) => Err(ApiError::Unavailable(e.to_string())),
-        Err(_) => Err(ApiError::Unavailable("database ping timed out".into())),
+        Ok(Err(e)) => Err(ApiError::Unavailable(Box::new(e))),
+        Err(elapsed) => Err(ApiError::Unavailable(Box::new(PingTimedOut(elapsed)))),
     }
 }

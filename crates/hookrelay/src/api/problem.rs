@@ -8,9 +8,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::delivery::IngestError;
 use crate::domain::input::FieldError;
 use crate::service::ServiceError;
 use crate::store::StoreError;
+
+/// What made a 503: kept for the log, never shown to the client.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 const TYPE_BASE: &str = "https://hookrelay.dev/problems/";
 
@@ -55,8 +59,9 @@ pub enum ApiError {
     /// A quota that waiting does not restore (`webhooks per tenant`), so no `Retry-After`.
     #[error("quota exceeded: {0}")]
     QuotaExceeded(String),
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
+    /// The database cannot answer now, or the server is stopping: retry in a second.
+    #[error("service unavailable")]
+    Unavailable(#[source] Cause),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -218,7 +223,10 @@ impl IntoResponse for ApiError {
         let status = self.parts().0;
         match &self {
             ApiError::Internal(error) => tracing::error!(error = ?error, "internal error"),
-            ApiError::Unavailable(why) => tracing::warn!(%why, "answering 503"),
+            ApiError::Unavailable(cause) => {
+                let why = chain(cause.as_ref());
+                tracing::warn!(%why, "answering 503");
+            }
             _ => {}
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
@@ -280,6 +288,22 @@ impl ApiError {
     }
 }
 
+/// An error and its causes on one line; a cause whose text its parent already shows is not
+/// repeated.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut current = error.source();
+    while let Some(cause) = current {
+        let next = cause.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        current = cause.source();
+    }
+    text
+}
+
 /// Whole seconds to wait, rounded up and at least 1: `Retry-After: 0` invites a tight loop.
 fn retry_after_secs(wait: std::time::Duration) -> u64 {
     u64::try_from(wait.as_millis().div_ceil(1000))
@@ -290,12 +314,25 @@ fn retry_after_secs(wait: std::time::Duration) -> u64 {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(e) => ApiError::Unavailable(e.to_string()),
+            error @ StoreError::Unavailable(_) => ApiError::Unavailable(Box::new(error)),
             StoreError::Conflict(what) => {
                 tracing::debug!(%what, "unique constraint");
                 ApiError::Conflict("a resource with this identity already exists".into())
             }
             other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+/// A database that cannot take the events, and a server that is stopping, are the same 503 to
+/// the client (it sends them again, here or to another node); anything else is a bug.
+impl From<IngestError> for ApiError {
+    fn from(error: IngestError) -> Self {
+        match error {
+            IngestError::Unavailable(_) | IngestError::ShuttingDown => {
+                ApiError::Unavailable(Box::new(error))
+            }
+            IngestError::Store(_) => ApiError::Internal(error.into()),
         }
     }
 }
@@ -323,3 +360,80 @@ impl From<ServiceError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    async fn answer(error: ApiError) -> (StatusCode, Option<String>, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        let body = serde_json::from_slice(&body).unwrap_or_default();
+        (status, retry_after, body)
+    }
+
+    /// Store error → ingest error → service error → problem: each kind keeps its answer, and
+    /// the database's own words stay in the chain for the log, never in the answer.
+    #[tokio::test]
+    async fn ingest_kinds_become_their_problems() {
+        let unavailable = IngestError::from(StoreError::Unavailable(sqlx::Error::PoolTimedOut));
+        assert!(matches!(unavailable, IngestError::Unavailable(_)));
+        let error = ApiError::from(ServiceError::from(unavailable));
+        let why = match &error {
+            ApiError::Unavailable(cause) => chain(cause.as_ref()),
+            other => panic!("expected a 503, got {other:?}"),
+        };
+        assert!(why.starts_with("database unavailable: "), "{why}");
+        assert!(why.contains("pool timed out"), "{why}");
+        let (status, retry_after, body) = answer(error).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert_eq!(body["type"], "https://hookrelay.dev/problems/unavailable");
+        assert_eq!(body["detail"], "the database is unavailable; retry shortly");
+
+        let (status, retry_after, body) =
+            answer(ServiceError::from(IngestError::ShuttingDown).into()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert_eq!(body["detail"], "the database is unavailable; retry shortly");
+
+        let corrupt = IngestError::from(StoreError::Corrupt("events.body".into()));
+        assert!(matches!(corrupt, IngestError::Store(_)));
+        let error = ApiError::from(ServiceError::from(corrupt));
+        match &error {
+            ApiError::Internal(e) => {
+                let store = e.chain().find_map(|c| c.downcast_ref::<Arc<StoreError>>());
+                assert!(matches!(
+                    store.map(Arc::as_ref),
+                    Some(StoreError::Corrupt(_))
+                ));
+            }
+            other => panic!("expected a 500, got {other:?}"),
+        }
+        let (status, retry_after, body) = answer(error).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(retry_after, None);
+        assert_eq!(
+            body["detail"],
+            "an internal error occurred; it has been logged"
+        );
+        assert!(!body.to_string().contains("events.body"));
+    }
+
+    #[test]
+    fn a_cause_already_in_its_parents_text_is_not_repeated() {
+        let error = StoreError::Unavailable(sqlx::Error::PoolTimedOut);
+        let once = chain(&error);
+        assert_eq!(once, error.to_string());
+    }
+}

@@ -9,22 +9,25 @@ use super::Shared;
 use crate::domain::event::NewEvent;
 use crate::store::{Ingested, StoreError};
 
-/// Why an ingest failed, cheap to hand to every request of a failed batch.
+/// Why an ingest failed, cheap to hand to every request of a failed batch: the store's error
+/// is shared by all of them, and kept as the source, so the log sees what the database said.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum IngestError {
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    Internal(String),
+    /// The database cannot take the batch now; the same events may be sent again.
+    #[error("database unavailable")]
+    Unavailable(#[source] Arc<sqlx::Error>),
+    /// The store failed otherwise (a bug, or a row it cannot read).
+    #[error("storing the events failed")]
+    Store(#[source] Arc<StoreError>),
     #[error("the server is shutting down")]
     ShuttingDown,
 }
 
-impl From<&StoreError> for IngestError {
-    fn from(error: &StoreError) -> Self {
+impl From<StoreError> for IngestError {
+    fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(e) => IngestError::Unavailable(e.to_string()),
-            other => IngestError::Internal(other.to_string()),
+            StoreError::Unavailable(e) => IngestError::Unavailable(Arc::new(e)),
+            other => IngestError::Store(Arc::new(other)),
         }
     }
 }
@@ -88,7 +91,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Request>, ma
             }
             Err(error) => {
                 tracing::warn!(error = %error, events = events.len(), "ingest batch failed");
-                let error = IngestError::from(&error);
+                let error = IngestError::from(error);
                 for reply in replies {
                     let _ = reply.send(Err(error.clone()));
                 }

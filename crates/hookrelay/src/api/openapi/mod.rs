@@ -188,7 +188,7 @@ mod tests {
                 retry_after: Duration::from_secs(1),
             },
             ApiError::QuotaExceeded(String::new()),
-            ApiError::Unavailable(String::new()),
+            ApiError::Unavailable("x".into()),
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
         for error in &all {
