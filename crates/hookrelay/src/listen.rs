@@ -34,8 +34,13 @@ pub struct ListenArgs {
     pub json: bool,
 }
 
-fn parse_secret(s: &str) -> Result<Secret, String> {
-    Secret::parse(s).map_err(|_| "not a webhook secret: expected whsec_<base64>".to_owned())
+/// Why `--secret` is refused; what the verifier said is the source.
+#[derive(Debug, thiserror::Error)]
+#[error("not a webhook secret: expected whsec_<base64>")]
+pub struct NotASecret(#[source] hookrelay_verify::Error);
+
+fn parse_secret(s: &str) -> Result<Secret, NotASecret> {
+    Secret::parse(s).map_err(NotASecret)
 }
 
 struct Listener {
@@ -124,9 +129,24 @@ struct Delivery {
     attempt: Option<u32>,
     timestamp: Option<i64>,
     /// `None`: no secret to check with; `Some(Err(reason))`: checked and refused.
-    verified: Option<Result<(), String>>,
-    body: Result<Value, String>,
+    verified: Option<Result<(), hookrelay_verify::Error>>,
+    body: Body,
     answered: u16,
+}
+
+/// A delivery's body: JSON, as hookrelay sends, or whatever else arrived, as text.
+enum Body {
+    Json(Value),
+    Text(String),
+}
+
+impl Body {
+    fn read(bytes: &Bytes) -> Body {
+        match serde_json::from_slice(bytes) {
+            Ok(json) => Body::Json(json),
+            Err(_) => Body::Text(String::from_utf8_lossy(bytes).into_owned()),
+        }
+    }
 }
 
 impl Delivery {
@@ -149,7 +169,6 @@ impl Delivery {
                 .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
                 .collect();
             hookrelay_verify::verify(secret, &pairs, body, hookrelay_verify::DEFAULT_TOLERANCE)
-                .map_err(|e| e.to_string())
         });
         Delivery {
             method: method.to_string(),
@@ -161,8 +180,7 @@ impl Delivery {
             attempt: header("x-hookrelay-attempt").and_then(|a| a.parse().ok()),
             timestamp: header(hookrelay_verify::HEADER_TIMESTAMP).and_then(|t| t.parse().ok()),
             verified,
-            body: serde_json::from_slice(body)
-                .map_err(|_| String::from_utf8_lossy(body).into_owned()),
+            body: Body::read(body),
             answered: listener.status.as_u16(),
         }
     }
@@ -190,8 +208,8 @@ impl Delivery {
         };
         let _ = writeln!(out, "    {} {}  {signature}", self.method, self.path);
         let body = match &self.body {
-            Ok(json) => serde_json::to_string_pretty(json).unwrap_or_default(),
-            Err(raw) => raw.clone(),
+            Body::Json(json) => serde_json::to_string_pretty(json).unwrap_or_default(),
+            Body::Text(raw) => raw.clone(),
         };
         for line in body.lines() {
             let _ = writeln!(out, "    {line}");
@@ -204,11 +222,11 @@ impl Delivery {
         let (verified, verify_error) = match &self.verified {
             None => (Value::Null, Value::Null),
             Some(Ok(())) => (Value::Bool(true), Value::Null),
-            Some(Err(reason)) => (Value::Bool(false), Value::String(reason.clone())),
+            Some(Err(reason)) => (Value::Bool(false), Value::String(reason.to_string())),
         };
         let body = match &self.body {
-            Ok(json) => json.clone(),
-            Err(raw) => Value::String(raw.clone()),
+            Body::Json(json) => json.clone(),
+            Body::Text(raw) => Value::String(raw.clone()),
         };
         json!({
             "event_type": self.event_type,
@@ -284,6 +302,18 @@ mod tests {
         assert_eq!(json["verify_error"], "no matching webhook signature");
         assert_eq!(json["attempt"], 2);
         assert_eq!(json["body"]["data"]["a"], 1);
+    }
+
+    #[test]
+    fn a_bad_secret_flag_keeps_the_verifiers_reason() {
+        let error = parse_secret("whsec_not base64!").expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "not a webhook secret: expected whsec_<base64>"
+        );
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(source.is_some());
+        assert!(parse_secret(SECRET).is_ok());
     }
 
     #[test]

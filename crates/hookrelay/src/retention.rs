@@ -41,20 +41,26 @@ impl Default for RetentionConfig {
     }
 }
 
+/// A `--retention` that is neither a duration nor `off`. The parser's reason is in the text
+/// (clap prints only that), so it is not given again as the source.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0} (a duration such as 30d or 12h, or off)")]
+pub struct BadRetention(pub humantime::DurationError);
+
 /// Parses `--retention`: a duration (`30d`, `12h`), or `off` / `0` to keep everything.
-pub fn parse_age(text: &str) -> Result<Option<Duration>, String> {
+pub fn parse_age(text: &str) -> Result<Option<Duration>, BadRetention> {
     match text.trim() {
         "off" | "0" => Ok(None),
         other => match humantime::parse_duration(other) {
             Ok(d) if d.is_zero() => Ok(None),
             Ok(d) => Ok(Some(d)),
-            Err(e) => Err(format!("{e} (a duration such as 30d or 12h, or off)")),
+            Err(e) => Err(BadRetention(e)),
         },
     }
 }
 
 /// `parse_age` for the command line, where `0` stands for off.
-pub fn parse_age_flag(text: &str) -> Result<Duration, String> {
+pub fn parse_age_flag(text: &str) -> Result<Duration, BadRetention> {
     parse_age(text).map(Option::unwrap_or_default)
 }
 
@@ -168,6 +174,11 @@ mod tests {
         assert_eq!(parse_age("off"), Ok(None));
         assert_eq!(parse_age("0"), Ok(None));
         assert_eq!(parse_age("0s"), Ok(None));
-        assert!(parse_age("soon").unwrap_err().contains("30d"));
+        let soon = parse_age("soon").unwrap_err();
+        assert!(matches!(
+            soon.0,
+            humantime::DurationError::NumberExpected(_)
+        ));
+        assert!(soon.to_string().contains("30d"), "{soon}");
     }
 }

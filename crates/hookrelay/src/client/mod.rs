@@ -46,10 +46,20 @@ pub struct Connection {
     pub json: bool,
 }
 
-fn parse_base_url(s: &str) -> Result<Url, String> {
-    let url = Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+/// Why `--url` is refused (clap prints it after the flag's name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadBaseUrl {
+    /// The parser's reason is in the text, so it is not given again as the source.
+    #[error("not a URL: {0}")]
+    NotAUrl(url::ParseError),
+    #[error("must be an http:// or https:// URL")]
+    NotHttp,
+}
+
+fn parse_base_url(s: &str) -> Result<Url, BadBaseUrl> {
+    let url = Url::parse(s).map_err(BadBaseUrl::NotAUrl)?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err("must be an http:// or https:// URL".into());
+        return Err(BadBaseUrl::NotHttp);
     }
     Ok(url)
 }
@@ -344,7 +354,20 @@ mod tests {
             client.endpoint(&["tenants", "ten_1/../x"]).as_str(),
             "https://example.com/relay/api/v1/tenants/ten_1%2F..%2Fx"
         );
-        assert!(parse_base_url("ftp://example.com").is_err());
+        assert_eq!(
+            parse_base_url("ftp://example.com"),
+            Err(BadBaseUrl::NotHttp)
+        );
+        assert_eq!(
+            parse_base_url("mailto:ops@example.com"),
+            Err(BadBaseUrl::NotHttp)
+        );
+        let relative = parse_base_url("/relay").unwrap_err();
+        assert!(matches!(relative, BadBaseUrl::NotAUrl(_)));
+        assert_eq!(
+            relative.to_string(),
+            "not a URL: relative URL without a base"
+        );
         assert!(parse_base_url("127.0.0.1:8080").is_err());
     }
 
