@@ -19,7 +19,9 @@ use std::time::{Duration, SystemTime};
 use hickory_resolver::config::{
     LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
 };
+use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::ProtoError;
 use hickory_resolver::proto::op::Query;
 use hickory_resolver::proto::rr::{Name, RecordType};
 use hickory_resolver::{Hosts, TokioResolver};
@@ -33,12 +35,31 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Where the operating system keeps its static names.
 pub const SYSTEM_HOSTS_FILE: &str = "/etc/hosts";
 
-/// DNS gave no usable answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// DNS gave no usable answer; the text is what the attempt log shows.
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("DNS lookup of {host} failed: {why}")]
 pub struct LookupFailed {
     pub host: String,
-    pub why: String,
+    pub why: LookupError,
+}
+
+/// Why a name has no address to connect to. The resolver's own errors are kept as they came
+/// (their text is part of the message, so they are not given again as the source).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LookupError {
+    #[error("invalid name: {0}")]
+    InvalidName(ProtoError),
+    /// The name does not exist (NXDOMAIN, or `.invalid`, which never does).
+    #[error("no such name")]
+    NoSuchName,
+    /// The name exists, without an A or AAAA record.
+    #[error("no addresses")]
+    NoAddresses,
+    #[error("timed out")]
+    TimedOut,
+    /// Anything else the resolver met: no server answered, a malformed answer.
+    #[error("{0}")]
+    Dns(NetError),
 }
 
 /// Resolves names like the OS (hosts file, then DNS), never expanding search domains.
@@ -85,8 +106,8 @@ impl Resolver {
     }
 
     /// The addresses `name` has: the hosts file's if it names it, else DNS's.
-    pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, String> {
-        let mut fqdn = Name::from_str_relaxed(name).map_err(|e| format!("invalid name: {e}"))?;
+    pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, LookupError> {
+        let mut fqdn = Name::from_str_relaxed(name).map_err(LookupError::InvalidName)?;
         fqdn.set_fqdn(true);
         let from_file = self.hosts.addresses(&fqdn);
         if !from_file.is_empty() {
@@ -95,13 +116,13 @@ impl Resolver {
         // RFC 6761: `.invalid` never exists; no server needs asking.
         let lower = name.trim_end_matches('.').to_ascii_lowercase();
         if lower == "invalid" || lower.ends_with(".invalid") {
-            return Err("no such name".into());
+            return Err(LookupError::NoSuchName);
         }
         match self.dns.lookup_ip(fqdn).await {
             Ok(answers) => Ok(answers.iter().collect()),
-            Err(e) if e.is_nx_domain() => Err("no such name".into()),
-            Err(e) if e.is_no_records_found() => Err("no addresses".into()),
-            Err(e) => Err(e.to_string()),
+            Err(e) if e.is_nx_domain() => Err(LookupError::NoSuchName),
+            Err(e) if e.is_no_records_found() => Err(LookupError::NoAddresses),
+            Err(e) => Err(LookupError::Dns(e)),
         }
     }
 }
@@ -185,7 +206,7 @@ pub async fn resolve(
         .await
         .map_err(|_| LookupFailed {
             host: host.to_owned(),
-            why: "timed out".into(),
+            why: LookupError::TimedOut,
         })?
         .map_err(|why| LookupFailed {
             host: host.to_owned(),
@@ -194,7 +215,7 @@ pub async fn resolve(
     if answers.is_empty() {
         return Err(LookupFailed {
             host: host.to_owned(),
-            why: "no addresses".into(),
+            why: LookupError::NoAddresses,
         }
         .into());
     }
@@ -221,7 +242,7 @@ pub fn check_literal(policy: &EgressPolicy, url: &url::Url) -> Result<(), Blocke
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum GuardError {
     #[error(transparent)]
     Blocked(#[from] Blocked),
@@ -273,8 +294,8 @@ mod tests {
             ]
         );
         assert_eq!(
-            resolver.lookup("RECEIVER.test").await,
-            Ok(vec!["127.0.0.1".parse().unwrap()])
+            resolver.lookup("RECEIVER.test").await.ok(),
+            Some(vec!["127.0.0.1".parse().unwrap()])
         );
         let allow = EgressPolicy::parse("127.0.0.0/8,::1").expect("valid");
         let addrs = resolve(&allow, &resolver, "vm", 8080)
@@ -304,9 +325,17 @@ mod tests {
     #[tokio::test]
     async fn a_missing_hosts_file_is_an_empty_one() {
         let resolver = Resolver::new("/nonexistent/hookrelay/hosts").expect("resolver");
-        assert_eq!(
-            resolver.lookup("hooks.does-not-exist.invalid").await,
-            Err("no such name".into())
-        );
+        let error = resolver.lookup("hooks.does-not-exist.invalid").await;
+        assert!(matches!(error, Err(LookupError::NoSuchName)), "{error:?}");
+        match resolve(&EgressPolicy::default(), &resolver, "a.invalid", 443).await {
+            Err(GuardError::Lookup(failed)) => {
+                assert!(matches!(failed.why, LookupError::NoSuchName));
+                assert_eq!(
+                    failed.to_string(),
+                    "DNS lookup of a.invalid failed: no such name"
+                );
+            }
+            other => panic!("expected a failed lookup, got {other:?}"),
+        }
     }
 }
