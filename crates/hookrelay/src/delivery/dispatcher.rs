@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use crate::domain::delivery::Job;
+use crate::domain::id::{DeliveryId, WebhookId};
 use crate::domain::pace::Pacer;
 
 /// Limits on what one node holds in memory and runs at once.
@@ -44,22 +45,22 @@ impl Lane {
 
 #[derive(Default)]
 struct State {
-    lanes: HashMap<String, Lane>,
-    ready: VecDeque<String>,
+    lanes: HashMap<WebhookId, Lane>,
+    ready: VecDeque<WebhookId>,
     /// Deliveries queued or in flight here, so a poll never queues one twice.
-    known: HashSet<String>,
+    known: HashSet<DeliveryId>,
     queued: usize,
     closed: bool,
     /// Token buckets of rate-limited webhooks. They outlive lanes (a lane ends whenever its
     /// queue drains), or a webhook could burst past its limit each time it refilled.
-    pacers: HashMap<String, Pacer>,
+    pacers: HashMap<WebhookId, Pacer>,
     /// Parked lanes by the time their next token is due.
-    parked: BinaryHeap<Reverse<(Instant, String)>>,
+    parked: BinaryHeap<Reverse<(Instant, WebhookId)>>,
     /// Counts the changes seen ([`Dispatcher::drop_webhook`], [`Dispatcher::drop_all`]).
     epoch: u64,
     /// The latest changes, oldest first: the epoch each made and its webhook (`None`: all).
     /// Work claimed before a change, with the settings of before, is refused after it.
-    changes: VecDeque<(u64, Option<String>)>,
+    changes: VecDeque<(u64, Option<WebhookId>)>,
     /// The newest epoch no longer in `changes`: work claimed before it is refused whole.
     forgotten: u64,
 }
@@ -71,19 +72,18 @@ const CHANGES_KEPT: usize = 1024;
 
 impl State {
     /// A change to one webhook's settings (`Some`), or possibly to any (`None`).
-    fn record_change(&mut self, webhook_id: Option<&str>) {
+    fn record_change(&mut self, webhook_id: Option<&WebhookId>) {
         self.epoch += 1;
         if self.changes.len() == CHANGES_KEPT
             && let Some((epoch, _)) = self.changes.pop_front()
         {
             self.forgotten = epoch;
         }
-        self.changes
-            .push_back((self.epoch, webhook_id.map(str::to_owned)));
+        self.changes.push_back((self.epoch, webhook_id.cloned()));
     }
 
     /// Which webhooks changed after `since`: all of them (`None`), or these.
-    fn changed_since(&self, since: u64) -> Option<HashSet<String>> {
+    fn changed_since(&self, since: u64) -> Option<HashSet<WebhookId>> {
         if since < self.forgotten {
             return None;
         }
@@ -98,11 +98,11 @@ impl State {
     }
 
     /// Empties one lane's queue (its attempts in flight go on); the dropped delivery ids.
-    fn drop_lane(&mut self, webhook_id: &str) -> Vec<String> {
+    fn drop_lane(&mut self, webhook_id: &WebhookId) -> Vec<DeliveryId> {
         let Some(lane) = self.lanes.get_mut(webhook_id) else {
             return Vec::new();
         };
-        let dropped: Vec<String> = lane.jobs.drain(..).map(|j| j.delivery_id).collect();
+        let dropped: Vec<DeliveryId> = lane.jobs.drain(..).map(|j| j.delivery_id).collect();
         lane.parked = false; // its heap entry goes stale and is skipped
         if lane.in_flight == 0 {
             self.lanes.remove(webhook_id);
@@ -268,7 +268,7 @@ impl Dispatcher {
     }
 
     /// An attempt of `webhook_id` finished (recorded or not).
-    pub fn done(&self, webhook_id: &str, delivery_id: &str) {
+    pub fn done(&self, webhook_id: &WebhookId, delivery_id: &DeliveryId) {
         let mut state = self.lock();
         let state = &mut *state;
         state.known.remove(delivery_id);
@@ -280,7 +280,7 @@ impl Dispatcher {
             state.lanes.remove(webhook_id);
         } else if lane.can_run(self.limits.per_webhook) {
             lane.ready = true;
-            state.ready.push_back(webhook_id.to_owned());
+            state.ready.push_back(webhook_id.clone());
             self.work.notify_one();
         }
     }
@@ -288,7 +288,7 @@ impl Dispatcher {
     /// Drops the queued (not in-flight) jobs of a webhook whose settings changed; returns
     /// their delivery ids so their leases can be given back and reclaimed with fresh settings.
     /// Work of it claimed before this call is refused when it comes to be queued.
-    pub fn drop_webhook(&self, webhook_id: &str) -> Vec<String> {
+    pub fn drop_webhook(&self, webhook_id: &WebhookId) -> Vec<DeliveryId> {
         let mut state = self.lock();
         state.record_change(Some(webhook_id));
         state.drop_lane(webhook_id)
@@ -296,10 +296,10 @@ impl Dispatcher {
 
     /// Drops every queued job, as if every webhook had changed (changes may have been missed);
     /// returns their delivery ids. Attempts in flight go on.
-    pub fn drop_all(&self) -> Vec<String> {
+    pub fn drop_all(&self) -> Vec<DeliveryId> {
         let mut state = self.lock();
         state.record_change(None);
-        let webhooks: Vec<String> = state.lanes.keys().cloned().collect();
+        let webhooks: Vec<WebhookId> = state.lanes.keys().cloned().collect();
         webhooks
             .iter()
             .flat_map(|webhook_id| state.drop_lane(webhook_id))
@@ -308,7 +308,7 @@ impl Dispatcher {
 
     /// Stops handing out work; returns the ids of every queued job (their leases to give
     /// back). Workers finish their current attempt, then `next` answers `None`.
-    pub fn close(&self) -> Vec<String> {
+    pub fn close(&self) -> Vec<DeliveryId> {
         let mut state = self.lock();
         state.closed = true;
         state.ready.clear();
@@ -407,7 +407,7 @@ impl Dispatcher {
     }
 
     /// Whether to lease new work at all, and which webhooks' work to leave in the database.
-    pub fn saturation(&self) -> (bool, Vec<String>) {
+    pub fn saturation(&self) -> (bool, Vec<WebhookId>) {
         let state = self.lock();
         let lease = !state.closed && state.queued < self.limits.capacity;
         let full = state
@@ -448,15 +448,24 @@ impl Dispatcher {
 mod tests {
     use super::*;
     use crate::domain::delivery::Target;
+    use crate::domain::id::{EventId, Id, TenantId};
     use crate::domain::time::Timestamp;
     use std::sync::Arc;
     use std::time::Duration;
 
+    fn wid(id: &str) -> WebhookId {
+        WebhookId::from_stored(id.to_owned())
+    }
+
+    fn did(id: &str) -> DeliveryId {
+        DeliveryId::from_stored(id.to_owned())
+    }
+
     fn job(webhook: &Arc<Target>, n: usize) -> Job {
         Job {
-            delivery_id: format!("dlv_{}_{n}", webhook.webhook_id),
-            event_id: Arc::from("evt_1"),
-            tenant_id: Arc::from("ten_1"),
+            delivery_id: did(&format!("dlv_{}_{n}", webhook.webhook_id)),
+            event_id: EventId::from_stored("evt_1".into()),
+            tenant_id: TenantId::from_stored("ten_1".into()),
             event_type: Arc::from("message.new"),
             body: Arc::from("{}"),
             attempt: 1,
@@ -467,7 +476,7 @@ mod tests {
 
     fn target(id: &str) -> Arc<Target> {
         Arc::new(Target {
-            webhook_id: id.into(),
+            webhook_id: wid(id),
             url: "http://127.0.0.1/".into(),
             secrets: Vec::new(),
             headers: Vec::new(),
@@ -479,7 +488,7 @@ mod tests {
 
     fn paced(id: &str, rate: u32) -> Arc<Target> {
         Arc::new(Target {
-            webhook_id: id.into(),
+            webhook_id: wid(id),
             url: "http://127.0.0.1/".into(),
             secrets: Vec::new(),
             headers: Vec::new(),
@@ -504,14 +513,17 @@ mod tests {
         d.push((0..5).map(|n| job(&slow, n)).collect(), 0);
         d.push((0..2).map(|n| job(&fast, n)).collect(), 0);
         let order: Vec<String> = std::iter::from_fn(|| d.try_next().ok())
-            .map(|j| j.target.webhook_id.clone())
+            .map(|j| j.target.webhook_id.to_string())
             .collect();
         // Two of the slow webhook (its cap), interleaved with the fast one, then nothing.
         assert_eq!(order, ["wh_slow", "wh_fast", "wh_slow", "wh_fast"]);
         assert_eq!(d.queued(), 3);
-        d.done("wh_slow", "dlv_wh_slow_0");
+        d.done(&wid("wh_slow"), &did("dlv_wh_slow_0"));
         assert_eq!(
-            d.try_next().map(|j| j.delivery_id).ok().as_deref(),
+            d.try_next()
+                .map(|j| j.delivery_id.to_string())
+                .ok()
+                .as_deref(),
             Some("dlv_wh_slow_2")
         );
     }
@@ -530,7 +542,7 @@ mod tests {
         let d = Dispatcher::new(limits());
         let t = target("wh_a");
         d.push((0..3).map(|n| job(&t, n)).collect(), 0);
-        assert_eq!(d.saturation(), (true, vec!["wh_a".to_owned()]));
+        assert_eq!(d.saturation(), (true, vec![wid("wh_a")]));
         assert_eq!(d.room(), 97);
     }
 
@@ -544,10 +556,10 @@ mod tests {
         let (paced, plain) = (paced("wh_paced", 3), target("wh_plain"));
         d.push((0..5).map(|n| job(&paced, n)).collect(), 0);
         d.push((0..5).map(|n| job(&plain, n)).collect(), 0);
-        assert_eq!(d.saturation(), (true, Vec::<String>::new()));
+        assert_eq!(d.saturation(), (true, Vec::<WebhookId>::new()));
         d.push(vec![job(&paced, 5)], 0);
         // 3 a second for 2 seconds: six queued is as far ahead as it is leased.
-        assert_eq!(d.saturation(), (true, vec!["wh_paced".to_owned()]));
+        assert_eq!(d.saturation(), (true, vec![wid("wh_paced")]));
     }
 
     #[test]
@@ -555,9 +567,9 @@ mod tests {
         let d = Dispatcher::new(limits());
         let (a, b) = (target("wh_a"), target("wh_b"));
         d.push(vec![job(&a, 1), job(&a, 2), job(&b, 1)], 0);
-        let first = d.try_next().ok().map(|j| j.delivery_id);
+        let first = d.try_next().ok().map(|j| j.delivery_id.to_string());
         assert_eq!(first.as_deref(), Some("dlv_wh_a_1"));
-        assert_eq!(d.drop_webhook("wh_a"), ["dlv_wh_a_2"]);
+        assert_eq!(d.drop_webhook(&wid("wh_a")), ["dlv_wh_a_2"]);
         assert_eq!(d.close(), ["dlv_wh_b_1"]);
         assert_eq!(d.try_next().err(), Some(true));
         assert_eq!(d.room(), 0);
@@ -570,7 +582,7 @@ mod tests {
         let (a, b) = (target("wh_a"), target("wh_b"));
         let before = d.epoch();
         // A claim is under way (it read wh_a's settings) when wh_a changes.
-        assert!(d.drop_webhook("wh_a").is_empty());
+        assert!(d.drop_webhook(&wid("wh_a")).is_empty());
         let refused = d.push(vec![job(&a, 1), job(&b, 1)], before);
         assert_eq!(refused.len(), 1);
         assert_eq!(refused[0].delivery_id, "dlv_wh_a_1");
@@ -585,7 +597,7 @@ mod tests {
         let (a, b) = (target("wh_a"), target("wh_b"));
         let before = d.epoch();
         d.push(vec![job(&a, 1), job(&a, 2), job(&b, 1)], before);
-        let running = d.try_next().ok().map(|j| j.delivery_id);
+        let running = d.try_next().ok().map(|j| j.delivery_id.to_string());
         assert_eq!(running.as_deref(), Some("dlv_wh_a_1"));
         let mut dropped = d.drop_all();
         dropped.sort();
@@ -602,7 +614,7 @@ mod tests {
         let d = Dispatcher::new(limits());
         let before = d.epoch();
         for n in 0..=CHANGES_KEPT {
-            d.drop_webhook(&format!("wh_other_{n}"));
+            d.drop_webhook(&wid(&format!("wh_other_{n}")));
         }
         assert_eq!(d.push(vec![job(&target("wh_a"), 1)], before).len(), 1);
         assert!(d.push(vec![job(&target("wh_a"), 1)], d.epoch()).is_empty());
@@ -618,7 +630,7 @@ mod tests {
         d.push((0..3).map(|n| job(&slow, n)).collect(), 0);
         d.push((0..2).map(|n| job(&other, n)).collect(), 0);
         let order: Vec<String> = std::iter::from_fn(|| d.try_next().ok())
-            .map(|j| j.delivery_id)
+            .map(|j| j.delivery_id.to_string())
             .collect();
         // One token for the paced webhook; the other one is not held up by it.
         assert_eq!(
@@ -627,7 +639,7 @@ mod tests {
         );
         // Parked: new jobs and finished attempts do not bring it back early.
         d.push(vec![job(&slow, 3)], 0);
-        d.done("wh_paced", "dlv_wh_paced_0");
+        d.done(&wid("wh_paced"), &did("dlv_wh_paced_0"));
         assert_eq!(d.try_next().err(), Some(false));
         let due = {
             let state = d.lock();
@@ -640,7 +652,10 @@ mod tests {
             assert!(d.unpark(&mut state, due));
         }
         assert_eq!(
-            d.try_next_at(due).map(|j| j.delivery_id).ok().as_deref(),
+            d.try_next_at(due)
+                .map(|j| j.delivery_id.to_string())
+                .ok()
+                .as_deref(),
             Some("dlv_wh_paced_1")
         );
         // Nothing is dropped: the rest is still queued, waiting for tokens.

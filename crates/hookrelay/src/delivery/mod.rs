@@ -24,7 +24,7 @@ use tracing::Instrument;
 use crate::domain::delivery::{AttemptOutcome, AttemptRecord, Job, Next, Target};
 use crate::domain::egress::EgressPolicy;
 use crate::domain::event::NewEvent;
-use crate::domain::id::{self, AttemptId};
+use crate::domain::id::{self, AttemptId, DeliveryId, WebhookId};
 use crate::domain::retry::RetryPolicy;
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::Webhook;
@@ -123,12 +123,12 @@ impl Shared {
         }
         let refused = self.dispatcher.push(jobs, since);
         if !refused.is_empty() {
-            let ids: Vec<String> = refused.into_iter().map(|j| j.delivery_id).collect();
+            let ids: Vec<DeliveryId> = refused.into_iter().map(|j| j.delivery_id).collect();
             self.release(ids).await;
         }
     }
 
-    async fn release(&self, ids: Vec<String>) {
+    async fn release(&self, ids: Vec<DeliveryId>) {
         if ids.is_empty() {
             return;
         }
@@ -251,7 +251,7 @@ impl Engine {
     /// A webhook's settings changed or it was deleted (here, or on another node): queued work
     /// made with the old settings is handed back to the database, to be claimed again with the
     /// new ones (or held, if the webhook is now inactive). Attempts in flight go on.
-    pub async fn webhook_changed(&self, webhook_id: &str) {
+    pub async fn webhook_changed(&self, webhook_id: &WebhookId) {
         let ids = self.shared.dispatcher.drop_webhook(webhook_id);
         self.shared.release(ids).await;
         self.shared.poll.notify_one();
@@ -444,7 +444,7 @@ async fn attempt_job(shared: &Shared, mut job: Job) -> Option<AttemptRecord> {
         }
     }
     let message = attempt::Message {
-        event_id: &job.event_id,
+        event_id: job.event_id.as_str(),
         event_type: &job.event_type,
         attempt: job.attempt,
         body: job.body.clone(),
@@ -464,9 +464,9 @@ async fn attempt_job(shared: &Shared, mut job: Job) -> Option<AttemptRecord> {
     // ahead of the counters.
     shared
         .metrics
-        .attempt(&job.event_id, job.attempt, &outcome, next);
+        .attempt(job.event_id.as_str(), job.attempt, &outcome, next);
     Some(AttemptRecord {
-        log_id: id::new_at(id::ATTEMPT, outcome.started_at),
+        log_id: AttemptId::new_at(outcome.started_at),
         job,
         outcome,
         next,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::id::{AttemptId, DeliveryId, EventId, TenantId, WebhookId};
 use super::retry::RetryPolicy;
 use super::time::Timestamp;
 
@@ -44,7 +45,7 @@ impl DeliveryState {
 /// A webhook as an attempt needs it: a snapshot taken when the delivery was queued.
 #[derive(Debug)]
 pub struct Target {
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     pub url: String,
     /// The secrets to sign with: the current one first, then, during a rotation, the previous.
     pub secrets: Vec<String>,
@@ -80,9 +81,9 @@ impl Target {
 /// One delivery, leased to this node, ready for its next attempt.
 #[derive(Debug, Clone)]
 pub struct Job {
-    pub delivery_id: String,
-    pub event_id: Arc<str>,
-    pub tenant_id: Arc<str>,
+    pub delivery_id: DeliveryId,
+    pub event_id: EventId,
+    pub tenant_id: TenantId,
     pub event_type: Arc<str>,
     /// The envelope, shared by every delivery of the event.
     pub body: Arc<str>,
@@ -157,7 +158,7 @@ impl Next {
 /// One finished attempt, to be recorded: the log row, and the delivery's new state.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
-    pub log_id: String,
+    pub log_id: AttemptId,
     pub job: Job,
     pub outcome: AttemptOutcome,
     pub next: Next,

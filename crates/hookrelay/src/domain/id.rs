@@ -3,7 +3,7 @@
 //!
 //! Time order makes the id itself a stable pagination cursor and keeps B-tree inserts appending.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ulid::Ulid;
 
@@ -31,29 +31,30 @@ pub trait Id: Sized + Clone + std::fmt::Display {
 
 /// Declares one id type per kind: a string newtype that only [`Id::parse`] (checking the
 /// shape), the constructors (making a new one) and the store (reading its own rows) can
-/// build, so a webhook id cannot be passed where a tenant id is expected.
+/// build, so a webhook id cannot be passed where a tenant id is expected. The text is shared
+/// (`Arc<str>`): the engine copies an event's and a webhook's ids into every delivery and
+/// attempt it handles, and a copy is then a reference count, not an allocation.
 macro_rules! typed_ids {
     ($($(#[$doc:meta])* $name:ident = $prefix:ident, $what:literal;)*) => {$(
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// A new id, greater than every one of its kind this process made before.
             #[allow(clippy::new_without_default)]
             pub fn new() -> Self {
-                $name(new($prefix))
+                $name(new($prefix).into())
             }
 
             /// A new id whose embedded time is exactly `at`.
             pub fn new_at(at: super::time::Timestamp) -> Self {
-                $name(new_at($prefix, at))
+                $name(new_at($prefix, at).into())
             }
 
             /// An id as a caller wrote it, if it has this kind's shape.
             pub fn parse(text: &str) -> Option<Self> {
-                is_valid($prefix, text).then(|| $name(text.to_owned()))
+                is_valid($prefix, text).then(|| $name(text.into()))
             }
 
             pub fn as_str(&self) -> &str {
@@ -61,7 +62,7 @@ macro_rules! typed_ids {
             }
 
             pub fn into_string(self) -> String {
-                self.0
+                self.0.as_ref().to_owned()
             }
         }
 
@@ -74,7 +75,7 @@ macro_rules! typed_ids {
             }
 
             fn from_stored(stored: String) -> Self {
-                $name(stored)
+                $name(stored.into())
             }
 
             fn as_str(&self) -> &str {
@@ -96,7 +97,19 @@ macro_rules! typed_ids {
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other
+                &*self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                &*self.0 == *other
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
             }
         }
     )*};

@@ -220,7 +220,7 @@ impl Webhook {
     /// What an attempt to this webhook at `now` needs.
     pub fn target(&self, now: Timestamp) -> super::delivery::Target {
         super::delivery::Target {
-            webhook_id: self.id.as_str().to_owned(),
+            webhook_id: self.id.clone(),
             url: self.url.clone(),
             secrets: self.signing_secrets(now),
             headers: self.headers.clone(),

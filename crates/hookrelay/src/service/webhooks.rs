@@ -92,7 +92,7 @@ impl Service {
         if !deleted {
             return Err(ServiceError::NotFound("webhook"));
         }
-        self.inner.engine.webhook_changed(webhook_id.as_str()).await;
+        self.inner.engine.webhook_changed(webhook_id).await;
         Ok(())
     }
 
@@ -108,7 +108,7 @@ impl Service {
             .update_webhook(tenant_id, webhook_id, change, Timestamp::now())
             .await?
             .ok_or(ServiceError::NotFound("webhook"))?;
-        self.inner.engine.webhook_changed(webhook.id.as_str()).await;
+        self.inner.engine.webhook_changed(&webhook.id).await;
         Ok(webhook)
     }
 

@@ -7,7 +7,7 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// A webhook changed in a way that affects delivery, or was deleted.
-    Webhook(String),
+    Webhook(crate::domain::id::WebhookId),
     /// An API key was revoked.
     ApiKeyRevoked(crate::domain::id::ApiKeyId),
     /// The watch (re)connected: changes made while it was not listening were not heard, so

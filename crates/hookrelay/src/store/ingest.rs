@@ -13,8 +13,7 @@ use super::{Ingested, LeasePlan, StoreError, StoreResult};
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{Job, Target};
 use crate::domain::event::{IDEMPOTENCY_WINDOW_MS, NewEvent};
-use crate::domain::id;
-use crate::domain::id::EventId;
+use crate::domain::id::{DeliveryId, EventId, TenantId, WebhookId};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::subscribes;
 
@@ -31,14 +30,14 @@ struct Subscriber {
 
 /// A delivery row to insert.
 pub(crate) struct NewDelivery<'a> {
-    pub id: String,
+    pub id: DeliveryId,
     pub event: &'a NewEvent,
     target: Arc<SealedTarget>,
     pub leased: bool,
 }
 
 impl NewDelivery<'_> {
-    pub fn webhook_id(&self) -> &str {
+    pub fn webhook_id(&self) -> &WebhookId {
         &self.target.webhook_id
     }
 }
@@ -47,7 +46,7 @@ impl NewDelivery<'_> {
 /// and only when a delivery to it is leased here.
 struct Opened<'k> {
     keys: &'k Keyring,
-    targets: HashMap<String, Arc<Target>>,
+    targets: HashMap<WebhookId, Arc<Target>>,
 }
 
 impl Opened<'_> {
@@ -236,8 +235,8 @@ fn fan_out<'a>(
     opened: &mut Opened<'_>,
 ) -> StoreResult<Ingested> {
     let shared = EventShare::new(
-        event.id.as_str(),
-        event.tenant_id.as_str(),
+        event.id.clone(),
+        event.tenant_id.clone(),
         event.event_type,
         &event.body,
     );
@@ -248,7 +247,7 @@ fn fan_out<'a>(
         .filter(|s| subscribes(&s.events, event.event_type))
     {
         count += 1;
-        let id = id::new_at(id::DELIVERY, event.created_at);
+        let id = DeliveryId::new_at(event.created_at);
         let leased = plan.takes(&sub.target.webhook_id);
         if leased {
             let target = opened.target(&sub.target)?;
@@ -294,17 +293,17 @@ fn existing_from(first: &Ingested, first_type: &str) -> Ingested {
 
 /// The parts of a job every delivery of one event shares, allocated once.
 pub(crate) struct EventShare {
-    event_id: Arc<str>,
-    tenant_id: Arc<str>,
+    event_id: EventId,
+    tenant_id: TenantId,
     event_type: Arc<str>,
     body: Arc<str>,
 }
 
 impl EventShare {
-    pub fn new(event_id: &str, tenant_id: &str, event_type: &str, body: &str) -> Self {
+    pub fn new(event_id: EventId, tenant_id: TenantId, event_type: &str, body: &str) -> Self {
         EventShare {
-            event_id: Arc::from(event_id),
-            tenant_id: Arc::from(tenant_id),
+            event_id,
+            tenant_id,
             event_type: Arc::from(event_type),
             body: Arc::from(body),
         }
@@ -312,7 +311,7 @@ impl EventShare {
 
     pub fn job(
         &self,
-        delivery_id: String,
+        delivery_id: DeliveryId,
         attempt: u32,
         leased_until: Timestamp,
         target: Arc<Target>,
@@ -422,7 +421,7 @@ mod tests {
         };
         assert_eq!(*deliveries, 1);
         assert_eq!(jobs.len(), 1);
-        assert_eq!(jobs[0].target.webhook_id, openable.id.as_str());
+        assert_eq!(jobs[0].target.webhook_id, openable.id);
 
         // Left for the poller, a delivery needs no secret at ingest.
         let done = store

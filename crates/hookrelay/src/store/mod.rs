@@ -194,12 +194,12 @@ pub struct LeasePlan {
     /// False: lease nothing (the node's queue is full).
     pub lease: bool,
     /// Webhooks whose local queue is full.
-    pub skip_webhooks: Vec<String>,
+    pub skip_webhooks: Vec<WebhookId>,
 }
 
 impl LeasePlan {
-    pub fn takes(&self, webhook_id: &str) -> bool {
-        self.lease && !self.skip_webhooks.iter().any(|w| w == webhook_id)
+    pub fn takes(&self, webhook_id: &WebhookId) -> bool {
+        self.lease && !self.skip_webhooks.contains(webhook_id)
     }
 }
 
@@ -392,12 +392,12 @@ pub trait Store: Send + Sync + 'static {
     /// Extends this node's lease on a delivery; false when the lease was lost.
     async fn renew_lease(
         &self,
-        delivery_id: &str,
+        delivery_id: &DeliveryId,
         node: &str,
         until: Timestamp,
     ) -> StoreResult<bool>;
     /// Gives leases back (queued work this node will not do), so any node may claim it.
-    async fn release_leases(&self, delivery_ids: &[String], node: &str) -> StoreResult<()>;
+    async fn release_leases(&self, delivery_ids: &[DeliveryId], node: &str) -> StoreResult<()>;
     /// Frees every lease at start-up. Only for backends one node uses alone (SQLite), where
     /// any lease found at start belongs to a previous run of this very node.
     async fn release_all_leases(&self) -> StoreResult<u64>;

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use sqlx::Pool;
 
-use super::backend::{Backend, Bind, get, query, sql};
+use super::backend::{Backend, Bind, get, get_id, query, sql};
 use super::ingest::{EventShare, ROWS_PER_STATEMENT};
 use super::rows::{SealedTarget, opt_ts};
 use super::{LeasePlan, NODE_DEAD_AFTER_MS, QueueDepth, StoreResult};
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{Job, Target};
+use crate::domain::id::{DeliveryId, EventId, TenantId, WebhookId};
 use crate::domain::time::Timestamp;
 
 pub(crate) async fn claim_due<B: Backend>(
@@ -55,7 +56,7 @@ pub(crate) async fn claim_due<B: Backend>(
          LIMIT $3
          FOR UPDATE OF d SKIP LOCKED",
     ));
-    let skip: Vec<&str> = plan.skip_webhooks.iter().map(String::as_str).collect();
+    let skip: Vec<&str> = plan.skip_webhooks.iter().map(WebhookId::as_str).collect();
     let mut q = q.b(now.millis()).ids(&skip).b(i64::from(limit));
     if B::SHARED {
         q = q.b(now.millis() - NODE_DEAD_AFTER_MS);
@@ -84,18 +85,18 @@ fn jobs_from<B: Backend>(
     plan: &LeasePlan,
     keys: &Keyring,
 ) -> StoreResult<Vec<Job>> {
-    let mut events: HashMap<String, EventShare> = HashMap::new();
-    let mut targets: HashMap<String, Arc<Target>> = HashMap::new();
+    let mut events: HashMap<EventId, EventShare> = HashMap::new();
+    let mut targets: HashMap<WebhookId, Arc<Target>> = HashMap::new();
     let mut jobs = Vec::with_capacity(rows.len());
     for row in rows {
-        let event_id: String = get::<B, _>(row, "event_id")?;
-        let webhook_id: String = get::<B, _>(row, "webhook_id")?;
+        let event_id: EventId = get_id::<B, _>(row, "event_id")?;
+        let webhook_id: WebhookId = get_id::<B, _>(row, "webhook_id")?;
         let attempts: i64 = get::<B, _>(row, "attempts")?;
         if !events.contains_key(&event_id) {
-            let tenant_id: String = get::<B, _>(row, "tenant_id")?;
+            let tenant_id: TenantId = get_id::<B, _>(row, "tenant_id")?;
             let event_type: String = get::<B, _>(row, "event_type")?;
             let body: String = get::<B, _>(row, "body")?;
-            let share = EventShare::new(&event_id, &tenant_id, &event_type, &body);
+            let share = EventShare::new(event_id.clone(), tenant_id, &event_type, &body);
             events.insert(event_id.clone(), share);
         }
         if !targets.contains_key(&webhook_id) {
@@ -104,7 +105,7 @@ fn jobs_from<B: Backend>(
         }
         if let (Some(share), Some(target)) = (events.get(&event_id), targets.get(&webhook_id)) {
             let attempt = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
-            let id = get::<B, String>(row, "id")?;
+            let id = get_id::<B, DeliveryId>(row, "id")?;
             jobs.push(share.job(id, attempt, plan.until, target.clone()));
         }
     }
@@ -133,7 +134,7 @@ pub(crate) async fn next_due<B: Backend>(reader: &Pool<B>) -> StoreResult<Option
 
 pub(crate) async fn renew_lease<B: Backend>(
     writer: &Pool<B>,
-    delivery_id: &str,
+    delivery_id: &DeliveryId,
     node: &str,
     until: Timestamp,
 ) -> StoreResult<bool> {
@@ -147,11 +148,11 @@ pub(crate) async fn renew_lease<B: Backend>(
 
 pub(crate) async fn release_leases<B: Backend>(
     writer: &Pool<B>,
-    delivery_ids: &[String],
+    delivery_ids: &[DeliveryId],
     node: &str,
 ) -> StoreResult<()> {
     for chunk in delivery_ids.chunks(ROWS_PER_STATEMENT) {
-        let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let ids: Vec<&str> = chunk.iter().map(DeliveryId::as_str).collect();
         let q = query(sql::<B>(
             "UPDATE deliveries SET leased_until = NULL, leased_by = NULL
              WHERE id IN (SELECT value FROM json_each($1)) AND leased_by = $2",

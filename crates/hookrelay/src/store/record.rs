@@ -141,10 +141,12 @@ fn counter_deltas<'a>(
 ) -> Vec<(&'a str, CounterDelta)> {
     let mut counters: HashMap<&str, CounterDelta> = HashMap::new();
     for r in records {
-        let delta = counters.entry(&r.job.target.webhook_id).or_default();
+        let delta = counters
+            .entry(r.job.target.webhook_id.as_str())
+            .or_default();
         delta.last_triggered_at = delta.last_triggered_at.max(r.outcome.started_at.millis());
         let (state, _, _) = state_after(r);
-        if state != DeliveryState::Pending && held.contains(&r.job.delivery_id) {
+        if state != DeliveryState::Pending && held.contains(r.job.delivery_id.as_str()) {
             delta.total += 1;
             if state == DeliveryState::Succeeded {
                 delta.succeeded += 1;
@@ -191,11 +193,11 @@ impl<'a> LogRow<'a> {
     fn of_attempt(r: &'a AttemptRecord) -> Self {
         let o = &r.outcome;
         LogRow {
-            id: &r.log_id,
-            tenant_id: &r.job.tenant_id,
-            webhook_id: &r.job.target.webhook_id,
-            delivery_id: Some(&r.job.delivery_id),
-            event_id: Some(&r.job.event_id),
+            id: r.log_id.as_str(),
+            tenant_id: r.job.tenant_id.as_str(),
+            webhook_id: r.job.target.webhook_id.as_str(),
+            delivery_id: Some(r.job.delivery_id.as_str()),
+            event_id: Some(r.job.event_id.as_str()),
             event_type: &r.job.event_type,
             payload: None,
             request_headers: Some(&o.request_headers),

@@ -94,7 +94,7 @@ pub(crate) fn webhook_from<B: Backend>(row: &B::Row, keys: &Keyring) -> StoreRes
 /// A webhook's delivery settings as stored, secrets still sealed: read inside a
 /// transaction, opened (by [`SealedTarget::open`]) only for the webhooks that need them.
 pub(crate) struct SealedTarget {
-    pub webhook_id: String,
+    pub webhook_id: WebhookId,
     url: String,
     secret: String,
     previous_secret: Option<(String, Timestamp)>,
@@ -115,7 +115,7 @@ impl SealedTarget {
             _ => None,
         };
         Ok(SealedTarget {
-            webhook_id: get::<B, _>(row, id_column)?,
+            webhook_id: get_id::<B, _>(row, id_column)?,
             url: get::<B, _>(row, "url")?,
             secret: get::<B, _>(row, "secret")?,
             previous_secret,
@@ -129,13 +129,13 @@ impl SealedTarget {
     /// The target with its secrets opened (the previous one only while it is still valid).
     pub fn open(&self, keys: &Keyring) -> StoreResult<Arc<Target>> {
         let webhook_id = &self.webhook_id;
-        let mut secrets = vec![open_secret(keys, &self.secret, webhook_id)?];
+        let mut secrets = vec![open_secret(keys, &self.secret, webhook_id.as_str())?];
         if let Some((stored, until)) = &self.previous_secret
             && *until > Timestamp::now()
         {
-            secrets.push(open_secret(keys, stored, webhook_id)?);
+            secrets.push(open_secret(keys, stored, webhook_id.as_str())?);
         }
-        let headers = open_headers(keys, self.headers.as_deref(), webhook_id)?;
+        let headers = open_headers(keys, self.headers.as_deref(), webhook_id.as_str())?;
         Ok(Arc::new(Target {
             webhook_id: webhook_id.clone(),
             url: self.url.clone(),

@@ -18,7 +18,7 @@ use super::{
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job};
 use crate::domain::event::NewEvent;
-use crate::domain::id::{ApiKeyId, AttemptId, EventId, TenantId, WebhookId};
+use crate::domain::id::{ApiKeyId, AttemptId, DeliveryId, EventId, TenantId, WebhookId};
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookChange};
@@ -151,14 +151,14 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn renew_lease(
         &self,
-        delivery_id: &str,
+        delivery_id: &DeliveryId,
         node: &str,
         until: Timestamp,
     ) -> StoreResult<bool> {
         queue::renew_lease(&self.writer, delivery_id, node, until).await
     }
 
-    async fn release_leases(&self, delivery_ids: &[String], node: &str) -> StoreResult<()> {
+    async fn release_leases(&self, delivery_ids: &[DeliveryId], node: &str) -> StoreResult<()> {
         queue::release_leases(&self.writer, delivery_ids, node).await
     }
 

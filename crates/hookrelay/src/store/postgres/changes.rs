@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::domain::id::{ApiKeyId, Id};
+use crate::domain::id::{ApiKeyId, Id, WebhookId};
 use crate::store::{Change, StoreResult};
 
 /// The channel a webhook's changes are sent on; the payload is its id.
@@ -129,7 +129,7 @@ async fn hand_on(listener: &mut PgListener, changes: &UnboundedSender<Change>) -
             }
         };
         let change = match heard.channel() {
-            WEBHOOK_CHANNEL => Change::Webhook(heard.payload().to_owned()),
+            WEBHOOK_CHANNEL => Change::Webhook(WebhookId::from_stored(heard.payload().to_owned())),
             KEY_CHANNEL => Change::ApiKeyRevoked(ApiKeyId::from_stored(heard.payload().to_owned())),
             _ => continue,
         };
