@@ -76,8 +76,15 @@ impl SqlStore<Sqlite> {
 /// events were answered 202 (the full-disk test lost 3,936 accepted events this way). Such a
 /// connection is closed instead (closing rolls back whatever it holds); the pool opens a
 /// fresh one for the next write.
+///
+/// The depth only falls when the connection's worker has run a COMMIT or ROLLBACK, so a
+/// connection that reads zero is settled: the common case costs no round trip (a ping on
+/// every release would hold the next write behind one more trip to the worker thread).
 async fn writer_still_usable(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
     use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
     // Queued after the ROLLBACK of a dropped transaction, so the depth below is settled.
     conn.ping().await?;
     if conn.is_in_transaction() {
