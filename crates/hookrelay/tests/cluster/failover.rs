@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::it::crash::Node;
-use crate::it::helpers::{ADMIN_KEY, free_port};
+use crate::it::helpers::free_port;
 use crate::it::receiver::{Receiver, Reply};
 
 /// A PostgreSQL server in a temp dir, on a free loopback port, run as the `postgres` user
@@ -284,19 +284,7 @@ async fn postgres_stopped_mid_load_loses_no_accepted_event_and_the_nodes_reconne
         ..Reply::status(200)
     });
     let nodes = [Node::start_on(&url).await, Node::start_on(&url).await];
-    let tenant = nodes[0]
-        .call(
-            Method::POST,
-            "/api/v1/tenants",
-            ADMIN_KEY,
-            Some(json!({"name": "failover"})),
-        )
-        .await;
-    let path = format!("/api/v1/tenants/{}/keys", tenant["id"].as_str().unwrap());
-    let key = nodes[0]
-        .call(Method::POST, &path, ADMIN_KEY, Some(json!({})))
-        .await;
-    let key = key["key"].as_str().unwrap().to_owned();
+    let key = super::tenant_key(&nodes[0], "failover").await;
     let hook = nodes[1]
         .call(
             Method::POST,

@@ -35,19 +35,7 @@ async fn a_cursor_issued_by_one_node_pages_on_another() {
     }
     let db = TestDb::create().await;
     let nodes = [Node::start(&db).await, Node::start(&db).await];
-    let tenant = nodes[0]
-        .call(
-            Method::POST,
-            "/api/v1/tenants",
-            ADMIN_KEY,
-            Some(json!({"name": "cursors"})),
-        )
-        .await;
-    let path = format!("/api/v1/tenants/{}/keys", tenant["id"].as_str().unwrap());
-    let key = nodes[0]
-        .call(Method::POST, &path, ADMIN_KEY, Some(json!({})))
-        .await;
-    let key = key["key"].as_str().unwrap().to_owned();
+    let key = tenant_key(&nodes[0], "cursors").await;
     for n in 0..3 {
         let body =
             json!({"name": format!("w{n}"), "url": "https://example.com/in", "events": ["*"]});
@@ -86,19 +74,7 @@ async fn three_nodes_share_the_work_and_survive_a_kill_9() {
         Node::start(&db).await,
     ];
 
-    let tenant = nodes[0]
-        .call(
-            Method::POST,
-            "/api/v1/tenants",
-            ADMIN_KEY,
-            Some(json!({"name": "cluster"})),
-        )
-        .await;
-    let path = format!("/api/v1/tenants/{}/keys", tenant["id"].as_str().unwrap());
-    let key = nodes[0]
-        .call(Method::POST, &path, ADMIN_KEY, Some(json!({})))
-        .await;
-    let key = key["key"].as_str().unwrap().to_owned();
+    let key = tenant_key(&nodes[0], "cluster").await;
     let mut hooks = Vec::new();
     for p in ["/a", "/b"] {
         let body = json!({"name": p, "url": rx.url(p), "events": ["*"]});
@@ -288,4 +264,21 @@ async fn a_database_outage_answers_503_and_every_accepted_event_arrives_after() 
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A new tenant, made through `node`, and a key of it.
+async fn tenant_key(node: &Node, name: &str) -> String {
+    let tenant = node
+        .call(
+            Method::POST,
+            "/api/v1/tenants",
+            ADMIN_KEY,
+            Some(json!({"name": name})),
+        )
+        .await;
+    let path = format!("/api/v1/tenants/{}/keys", tenant["id"].as_str().unwrap());
+    let key = node
+        .call(Method::POST, &path, ADMIN_KEY, Some(json!({})))
+        .await;
+    key["key"].as_str().unwrap().to_owned()
 }
