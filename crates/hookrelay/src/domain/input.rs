@@ -167,14 +167,11 @@ pub fn name(value: &Value, max: usize) -> Result<String, Invalid> {
 /// Free text (a description): [`text`] without bidirectional controls. One made only of
 /// invisible characters is blank, like one made only of spaces: `None`.
 pub fn free_text(value: &Value, max: usize) -> Result<Option<String>, Invalid> {
-    if let Value::String(raw) = value
-        && raw.trim().is_empty()
-        && raw.chars().count() <= max
-        && !raw.chars().any(char::is_control)
-    {
-        return Ok(None);
-    }
-    let text = text(value, max)?;
+    let text = match text(value, max) {
+        // Only a string that passed every other check of `text` is refused as empty.
+        Err(Invalid::Empty) => return Ok(None),
+        other => other?,
+    };
     if let Some(c) = text.chars().find(|&c| is_bidi_control(c)) {
         return Err(Invalid::BidiControl(c));
     }
