@@ -266,6 +266,32 @@ pub struct DeliveryArgs {
     /// How often due retries are looked for when nothing wakes the node sooner.
     #[arg(long, env = "HOOKRELAY_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub poll_interval: Duration,
+
+    /// Consecutive failed deliveries (retries exhausted) after which a webhook is `failing`;
+    /// 0: never.
+    #[arg(long, env = "HOOKRELAY_FAILING_AFTER", default_value_t = crate::domain::health::DEFAULT_FAILING_AFTER)]
+    pub failing_after: u32,
+
+    /// How long a webhook's deliveries may fail continuously before it is disabled (webhooks
+    /// may set their own `disable_after`); `off`: never.
+    #[arg(long, env = "HOOKRELAY_DISABLE_AFTER", default_value = "5d", value_parser = parse_disable_after)]
+    pub disable_after: DisableAfterSetting,
+
+    /// Failed attempts the streak must also hold before `--disable-after` disables, so a
+    /// rare failure spread over days never does.
+    #[arg(long, env = "HOOKRELAY_DISABLE_MIN_ATTEMPTS", default_value_t = crate::domain::health::DEFAULT_DISABLE_MIN_ATTEMPTS)]
+    pub disable_min_attempts: u32,
+}
+
+/// `--disable-after`: a duration, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisableAfterSetting(pub Option<Duration>);
+
+fn parse_disable_after(text: &str) -> Result<DisableAfterSetting, humantime::DurationError> {
+    if text.trim() == "off" {
+        return Ok(DisableAfterSetting(None));
+    }
+    humantime::parse_duration(text.trim()).map(|d| DisableAfterSetting(Some(d)))
 }
 
 impl From<ServeArgs> for ServeConfig {
@@ -321,6 +347,11 @@ impl From<ServeArgs> for ServeConfig {
                 poll_interval: d.poll_interval,
                 targets: Arc::new(d.allow_private_targets),
                 hosts_file: d.hosts_file,
+                health: crate::domain::health::HealthRules {
+                    failing_after: d.failing_after,
+                    disable_after: d.disable_after.0,
+                    disable_min_attempts: d.disable_min_attempts,
+                },
                 ..defaults
             },
         }

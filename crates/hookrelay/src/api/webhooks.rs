@@ -12,6 +12,7 @@ use super::extract::{JsonObject, List, OptionalJsonObject, PathId, QueryParams, 
 use super::problem::{ApiError, ApiResult};
 use super::schema::{NewWebhookBody, PageQuery, RotationBody, TenantHeader, WebhookPatchBody};
 use crate::domain::catalog::{self, CATALOG};
+use crate::domain::health::DisabledReason;
 use crate::domain::id::WebhookId;
 use crate::domain::secret;
 use crate::domain::time::Timestamp;
@@ -37,6 +38,18 @@ pub struct WebhookOut {
     /// `GET /webhooks/{id}/secret`.
     secret: String,
     status: WebhookStatus,
+    /// Why it is `disabled`: `manual` (switched off by its tenant), `gone` (the receiver
+    /// answered 410 Gone) or `failing` (deliveries failed continuously for `disable_after`);
+    /// `null` unless disabled.
+    disabled_reason: Option<DisabledReason>,
+    /// When it was disabled; `null` unless disabled.
+    disabled_at: Option<Timestamp>,
+    /// When it became `failing` (a streak of failed deliveries); `null` unless failing.
+    failing_since: Option<Timestamp>,
+    /// How long deliveries may fail continuously before the webhook is disabled: a duration
+    /// (`"5d"`), `"off"`, or `null` for the server's default (`--disable-after`).
+    #[schema(value_type = Option<String>, example = "5d")]
+    disable_after: Value,
     retry_count: i64,
     timeout_seconds: i64,
     /// Extra headers sent with every delivery (names lowercase), their values masked
@@ -59,6 +72,11 @@ impl WebhookOut {
     fn new(w: Webhook, reveal_secret: bool) -> Self {
         WebhookOut {
             status: w.status(),
+            disabled_reason: w.health.disabled_reason(),
+            disabled_at: w.health.disabled.map(|(_, at)| at),
+            failing_since: w.health.failing_since,
+            disable_after: w.health.disable_after.to_json(),
+            is_active: w.is_active(),
             secret: if reveal_secret {
                 w.secret
             } else {
@@ -74,7 +92,6 @@ impl WebhookOut {
             timeout_seconds: w.timeout_seconds,
             headers: crate::domain::headers::to_masked_json(&w.headers),
             rate_limit_per_second: w.rate_limit_per_second,
-            is_active: w.is_active,
             total_deliveries: w.total_deliveries,
             successful_deliveries: w.successful_deliveries,
             failed_deliveries: w.failed_deliveries,

@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use crate::domain::delivery::{AttemptOutcome, AttemptRecord, Job, Next, Target};
 use crate::domain::egress::EgressPolicy;
+use crate::domain::health::{self, HealthRules};
 use crate::domain::event::NewEvent;
 use crate::domain::id::{self, AttemptId, DeliveryId, WebhookId};
 use crate::domain::retry::RetryPolicy;
@@ -57,6 +58,8 @@ pub struct DeliveryConfig {
     pub targets: Arc<EgressPolicy>,
     /// The hosts file webhook names are looked up in before DNS (`/etc/hosts`).
     pub hosts_file: std::path::PathBuf,
+    /// When webhooks become failing and disabled (`domain/health.rs`).
+    pub health: HealthRules,
 }
 
 impl Default for DeliveryConfig {
@@ -77,6 +80,7 @@ impl Default for DeliveryConfig {
             ingest_batch: 512,
             targets: Arc::new(EgressPolicy::default()),
             hosts_file: egress::SYSTEM_HOSTS_FILE.into(),
+            health: HealthRules::default(),
         }
     }
 }
@@ -452,14 +456,20 @@ async fn attempt_job(shared: &Shared, mut job: Job) -> Option<AttemptRecord> {
     let outcome = shared.sender.send(&job.target, message).await;
     let recorded_at = Timestamp::now();
     let unit: f64 = rand::thread_rng().r#gen();
-    let next = Next::after(
-        &outcome,
-        job.attempt,
-        job.target.retry_count,
-        &shared.config.retry,
-        recorded_at,
-        unit,
-    );
+    // A 410 Gone disables the webhook as this attempt is recorded; the delivery stays
+    // pending, due at once, and so is held until the webhook is enabled again.
+    let next = if health::is_gone(&outcome) {
+        Next::RetryAt(recorded_at)
+    } else {
+        Next::after(
+            &outcome,
+            job.attempt,
+            job.target.retry_count,
+            &shared.config.retry,
+            recorded_at,
+            unit,
+        )
+    };
     // Counted before the record is sent, so a state read back through the API is never
     // ahead of the counters.
     shared

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Shared;
 use crate::domain::delivery::{AttemptRecord, Next};
-use crate::store::StoreError;
+use crate::store::{Recorded, StoreError};
 
 // Nearly every message is a record; boxing it would add an allocation per attempt to spare
 // the rare flush a few bytes.
@@ -62,11 +62,31 @@ async fn write_records(shared: &Shared, batch: &[AttemptRecord]) {
     }
 }
 
+/// What a written batch changed: webhooks it disabled lose their queued work here at once
+/// (other nodes hear of it from the database), and operational deliveries it stored are
+/// claimed.
+async fn apply(shared: &Shared, recorded: Recorded) {
+    for webhook_id in &recorded.disabled {
+        let ids = shared.dispatcher.drop_webhook(webhook_id);
+        shared.release(ids).await;
+    }
+    if recorded.notices > 0 || !recorded.disabled.is_empty() {
+        shared.poll.notify_one();
+    }
+}
+
 async fn write_with_retries(shared: &Shared, batch: &[AttemptRecord]) -> Result<(), ()> {
     let mut backoff = Duration::from_millis(50);
     loop {
-        match shared.store.record_attempts(batch, &shared.node).await {
-            Ok(()) => return Ok(()),
+        match shared
+            .store
+            .record_attempts(batch, &shared.node, &shared.config.health)
+            .await
+        {
+            Ok(recorded) => {
+                apply(shared, recorded).await;
+                return Ok(());
+            }
             Err(StoreError::Unavailable(error)) => {
                 tracing::warn!(%error, attempts = batch.len(), ?backoff, "cannot record attempts; retrying");
                 tokio::time::sleep(backoff).await;

@@ -1,12 +1,12 @@
 //! Webhooks: a tenant's subscription to event types at a URL, and the rules its fields obey.
 
 use super::id::{TenantId, WebhookId};
-use serde::Serialize;
 use serde_json::{Map, Value};
 use url::Url;
 
 use super::catalog;
 use super::headers::{self, CustomHeaders};
+use super::health::{DisableAfter, DisabledReason, Health, InvalidDisableAfter};
 use super::input::{FieldError, Input, Invalid, boolean, free_text, integer, name};
 use super::secret::{self, InvalidSecret};
 use super::time::Timestamp;
@@ -39,6 +39,8 @@ pub enum InvalidWebhook {
     GraceTooLong,
     #[error("must be seconds (a number) or a duration such as \"24h\"")]
     NotAGrace,
+    #[error(transparent)]
+    DisableAfter(#[from] InvalidDisableAfter),
 }
 
 /// Why a webhook's `url` is refused; the text is what the client reads.
@@ -68,26 +70,8 @@ pub enum InvalidUrl {
     PortZero,
 }
 
-/// Where a webhook stands, as shown to its tenant. Derived from the stored state
-/// ([`Webhook::status`]), never stored: states that health tracking adds (failing, disabled)
-/// are derived the same way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookStatus {
-    /// Receiving deliveries.
-    Active,
-    /// Switched off by its tenant: no new deliveries, pending ones held.
-    Inactive,
-}
-
-impl WebhookStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookStatus::Active => "active",
-            WebhookStatus::Inactive => "inactive",
-        }
-    }
-}
+/// Where a webhook stands: derived from its health ([`Webhook::status`]), never stored.
+pub use super::health::WebhookStatus;
 
 /// A stored webhook, with its delivery counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +91,8 @@ pub struct Webhook {
     pub headers: CustomHeaders,
     /// Deliveries per second at most; `None`: no limit.
     pub rate_limit_per_second: Option<i64>,
-    pub is_active: bool,
+    /// Switched on or off, why, and the streak of failures: its status is derived from it.
+    pub health: Health,
     pub total_deliveries: i64,
     pub successful_deliveries: i64,
     pub failed_deliveries: i64,
@@ -119,11 +104,12 @@ pub struct Webhook {
 impl Webhook {
     /// Where the webhook stands, from its stored state.
     pub fn status(&self) -> WebhookStatus {
-        if self.is_active {
-            WebhookStatus::Active
-        } else {
-            WebhookStatus::Inactive
-        }
+        self.health.status()
+    }
+
+    /// Whether deliveries go out to it now.
+    pub fn is_active(&self) -> bool {
+        self.health.is_active
     }
 
     /// A new webhook for `tenant_id`, with a generated secret when none was given.
@@ -141,7 +127,12 @@ impl Webhook {
             timeout_seconds: new.timeout_seconds,
             headers: new.headers,
             rate_limit_per_second: new.rate_limit_per_second,
-            is_active: new.is_active,
+            health: Health {
+                is_active: new.is_active,
+                disabled: (!new.is_active).then_some((DisabledReason::Manual, now)),
+                disable_after: new.disable_after,
+                ..Health::default()
+            },
             total_deliveries: 0,
             successful_deliveries: 0,
             failed_deliveries: 0,
@@ -164,6 +155,7 @@ impl Webhook {
             headers,
             rate_limit_per_second,
             is_active,
+            disable_after,
         } = patch;
         if let Some(v) = name {
             self.name = v;
@@ -192,8 +184,14 @@ impl Webhook {
         if let Some(v) = rate_limit_per_second {
             self.rate_limit_per_second = v;
         }
-        if let Some(v) = is_active {
-            self.is_active = v;
+        // Switching on clears the streak; switching off is the tenant's choice (`manual`).
+        match is_active {
+            Some(true) => self.health.enable(),
+            Some(false) => self.health.disable(DisabledReason::Manual, now),
+            None => {}
+        }
+        if let Some(v) = disable_after {
+            self.health.disable_after = v;
         }
         self.updated_at = now;
     }
@@ -266,6 +264,7 @@ const WRITABLE: &[&str] = &[
     "headers",
     "rate_limit_per_second",
     "is_active",
+    "disable_after",
 ];
 
 /// A validated `POST /webhooks` body, defaults applied.
@@ -282,6 +281,7 @@ pub struct NewWebhook {
     pub headers: CustomHeaders,
     pub rate_limit_per_second: Option<i64>,
     pub is_active: bool,
+    pub disable_after: DisableAfter,
 }
 
 impl NewWebhook {
@@ -297,6 +297,7 @@ impl NewWebhook {
         let custom = parse_headers_field(&mut input, body);
         let rate_limit = input.optional("rate_limit_per_second", parse_rate_limit);
         let is_active = input.optional("is_active", boolean);
+        let disable_after = input.optional("disable_after", parse_disable_after);
         input.finish(|| NewWebhook {
             name: name.unwrap_or_default(),
             description: description.flatten(),
@@ -308,6 +309,7 @@ impl NewWebhook {
             headers: custom.unwrap_or_default(),
             rate_limit_per_second: rate_limit.flatten(),
             is_active: is_active.unwrap_or(true),
+            disable_after: disable_after.unwrap_or_default(),
         })
     }
 }
@@ -377,6 +379,8 @@ pub struct WebhookPatch {
     /// `Some(None)` removes the limit.
     pub rate_limit_per_second: Option<Option<i64>>,
     pub is_active: Option<bool>,
+    /// `Some(DisableAfter::Server)` goes back to the server's default.
+    pub disable_after: Option<DisableAfter>,
 }
 
 impl WebhookPatch {
@@ -393,6 +397,7 @@ impl WebhookPatch {
             headers: parse_headers_field(&mut input, body),
             rate_limit_per_second: input.optional("rate_limit_per_second", parse_rate_limit),
             is_active: input.optional("is_active", boolean),
+            disable_after: input.optional("disable_after", parse_disable_after),
         };
         input.finish(|| patch)
     }
@@ -415,6 +420,10 @@ fn parse_secret(v: &Value) -> Result<String, InvalidWebhook> {
     };
     secret::validate(s)?;
     Ok(s.clone())
+}
+
+fn parse_disable_after(v: &Value) -> Result<DisableAfter, InvalidWebhook> {
+    Ok(DisableAfter::parse(v)?)
 }
 
 fn parse_retry_count(v: &Value) -> Result<i64, Invalid> {
@@ -875,8 +884,12 @@ mod tests {
         let patch = WebhookPatch::parse(&obj(json!({"is_active": false, "retry_count": 0})))
             .expect("valid");
         hook.apply(patch, Timestamp(5));
-        assert_eq!(hook.status(), WebhookStatus::Inactive);
-        assert_eq!((hook.retry_count, hook.is_active), (0, false));
+        assert_eq!(hook.status(), WebhookStatus::Disabled);
+        assert_eq!(
+            hook.health.disabled_reason(),
+            Some(DisabledReason::Manual)
+        );
+        assert_eq!((hook.retry_count, hook.is_active()), (0, false));
         assert_eq!(hook.updated_at, Timestamp(5));
         assert_eq!(
             (&hook.name, &hook.url, &hook.secret),

@@ -26,6 +26,8 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 struct Subscriber {
     target: Arc<SealedTarget>,
     events: Vec<String>,
+    /// `false`: disabled by health; its deliveries are stored held (pending, not leased).
+    active: bool,
 }
 
 /// A delivery row to insert.
@@ -111,7 +113,7 @@ async fn ingest_once<B: Backend>(
 }
 
 /// Runs one ingest batch on `conn`, inside its transaction.
-async fn ingest_on<B: Backend>(
+pub(crate) async fn ingest_on<B: Backend>(
     conn: &mut B::Connection,
     keys: &Keyring,
     events: &[NewEvent],
@@ -201,18 +203,23 @@ async fn free_key<B: Backend>(conn: &mut B::Connection, event_id: &EventId) -> S
     Ok(())
 }
 
-/// The tenant's active webhooks.
+/// The tenant's webhooks that take new events: the active ones, and those disabled by health
+/// (a 410, or `disable_after`), whose deliveries are held so that enabling them again
+/// delivers every event of the outage. A webhook its tenant switched off (`manual`) takes
+/// none, as in the seed: pausing is choosing not to receive. (`docs/recovery.md`.)
 async fn subscribers<B: Backend>(
     conn: &mut B::Connection,
     tenant_id: &str,
 ) -> StoreResult<Vec<Subscriber>> {
     let q = query(sql::<B>(
         "SELECT id, url, secret, previous_secret, previous_secret_expires_at, timeout_seconds,
-                retry_count, headers, rate_limit_per_second, events
-         FROM webhooks WHERE tenant_id = $1 AND is_active = 1",
+                retry_count, headers, rate_limit_per_second, events, is_active
+         FROM webhooks WHERE tenant_id = $1
+           AND (is_active = 1 OR disabled_reason IN ('gone', 'failing'))",
         "SELECT id, url, secret, previous_secret, previous_secret_expires_at, timeout_seconds,
-                retry_count, headers, rate_limit_per_second, events
-         FROM webhooks WHERE tenant_id = $1 AND is_active",
+                retry_count, headers, rate_limit_per_second, events, is_active
+         FROM webhooks WHERE tenant_id = $1
+           AND (is_active OR disabled_reason IN ('gone', 'failing'))",
     ));
     let rows = B::fetch_all_on(conn, q.s(tenant_id)).await?;
     rows.iter()
@@ -220,6 +227,7 @@ async fn subscribers<B: Backend>(
             Ok(Subscriber {
                 target: Arc::new(SealedTarget::read::<B>(row, "id")?),
                 events: events_json_list(get::<B, _>(row, "events")?)?,
+                active: get::<B, bool>(row, "is_active")?,
             })
         })
         .collect()
@@ -248,7 +256,7 @@ fn fan_out<'a>(
     {
         count += 1;
         let id = DeliveryId::new_at(event.created_at);
-        let leased = plan.takes(&sub.target.webhook_id);
+        let leased = sub.active && plan.takes(&sub.target.webhook_id);
         if leased {
             let target = opened.target(&sub.target)?;
             jobs.push(shared.job(id.clone(), 1, plan.until, target));
@@ -353,6 +361,7 @@ mod tests {
             headers: Vec::new(),
             rate_limit_per_second: None,
             is_active: true,
+            disable_after: Default::default(),
         };
         Webhook::create(tenant_id, new, Timestamp::now())
     }

@@ -12,6 +12,8 @@ mod accounts;
 mod backend;
 mod bulk;
 mod changes;
+mod health;
+mod notices;
 mod ingest;
 mod postgres;
 mod queue;
@@ -28,6 +30,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
+use crate::domain::health::HealthRules;
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, DeliveryState, Job};
 use crate::domain::event::NewEvent;
@@ -201,6 +204,16 @@ impl LeasePlan {
     pub fn takes(&self, webhook_id: &WebhookId) -> bool {
         self.lease && !self.skip_webhooks.contains(webhook_id)
     }
+}
+
+/// What recording a batch of attempts changed beyond the deliveries themselves.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// Webhooks this batch disabled (a 410, or `disable_after`): queued work for them must
+    /// go back to the database, where it is held.
+    pub disabled: Vec<WebhookId>,
+    /// Operational deliveries stored with it, for the poller to claim.
+    pub notices: usize,
 }
 
 /// The result of ingesting one event.
@@ -428,7 +441,14 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Records finished attempts in one transaction: log rows, delivery states and, for
     /// deliveries that ended, the webhook counters (once per delivery, guarded by its lease).
-    async fn record_attempts(&self, records: &[AttemptRecord], node: &str) -> StoreResult<()>;
+    /// With them, each webhook's health under `rules`, and the operational events that
+    /// causes.
+    async fn record_attempts(
+        &self,
+        records: &[AttemptRecord],
+        node: &str,
+        rules: &HealthRules,
+    ) -> StoreResult<Recorded>;
     /// Logs a test send (no delivery, no counters).
     async fn insert_test_log(&self, entry: &LogEntry) -> StoreResult<()>;
 

@@ -9,7 +9,9 @@ use sqlx::Pool;
 use super::backend::{Backend, Bind, Dialect, get, query_built, sql, values_list};
 use super::bulk::insert_logs;
 use super::ingest::ROWS_PER_STATEMENT;
-use super::{LogEntry, StoreResult};
+use super::{LogEntry, Recorded, StoreResult, health, notices};
+use crate::domain::crypto::Keyring;
+use crate::domain::health::{HealthRules, Transition};
 use crate::domain::delivery::{AttemptRecord, DeliveryState, Next};
 use crate::domain::id::{DeliveryId, EventId};
 use crate::domain::time::Timestamp;
@@ -23,12 +25,15 @@ pub(crate) struct CounterDelta {
     pub last_triggered_at: i64,
 }
 
-/// Records one batch of attempts, committed before returning.
+/// Records one batch of attempts, committed before returning: with them, the webhooks'
+/// health (`store/health.rs`) and the operational events it causes (`store/notices.rs`).
 pub(crate) async fn record<B: Backend>(
     writer: &Pool<B>,
+    keys: &Keyring,
     records: &[AttemptRecord],
     node: &str,
-) -> StoreResult<()> {
+    rules: &HealthRules,
+) -> StoreResult<Recorded> {
     let mut tx = writer.begin().await?;
     let mut held = HashSet::with_capacity(records.len());
     for chunk in records.chunks(ROWS_PER_STATEMENT) {
@@ -39,12 +44,29 @@ pub(crate) async fn record<B: Backend>(
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         insert_logs::<B>(&mut *tx, chunk).await?;
     }
+    // Health before counters: it locks the batch's webhook rows in id order first.
+    let changed = health::apply::<B>(&mut *tx, records, &held, rules).await?;
     let deltas = counter_deltas(records, &held);
     for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
         add_counters::<B>(&mut *tx, chunk).await?;
     }
+    let now = records
+        .iter()
+        .map(|r| r.recorded_at)
+        .max()
+        .unwrap_or_else(Timestamp::now);
+    let events = notices::of_batch(&changed, records, &held, now);
+    let notices = notices::emit::<B>(&mut *tx, keys, events).await?;
+    let mut disabled = Vec::new();
+    for c in &changed {
+        if matches!(c.transition, Transition::Disabled(_)) {
+            // Every node drops its queued work for it when this commits.
+            B::webhook_changed_on(&mut *tx, c.webhook_id.as_str()).await?;
+            disabled.push(c.webhook_id.clone());
+        }
+    }
     tx.commit().await?;
-    Ok(())
+    Ok(Recorded { disabled, notices })
 }
 
 /// Logs a test send (no delivery, no counters).

@@ -8,6 +8,7 @@ use super::{DeliveryInfo, LogEntry, Page, StoreError, StoreResult};
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{DeliveryState, Target};
 use crate::domain::headers::CustomHeaders;
+use crate::domain::health::{DisableAfter, DisabledReason, Health, Streak};
 use crate::domain::id::WebhookId;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
@@ -53,7 +54,7 @@ pub(crate) fn events_json_list(text: String) -> StoreResult<Vec<String>> {
 
 pub(crate) fn webhook_from<B: Backend>(row: &B::Row, keys: &Keyring) -> StoreResult<Webhook> {
     let events = events_json_list(get::<B, _>(row, "events")?)?;
-    let is_active: bool = get::<B, _>(row, "is_active")?;
+    let health = health_from::<B>(row)?;
     let id: WebhookId = get_id::<B, _>(row, "id")?;
     let secret = open_secret(keys, &get::<B, String>(row, "secret")?, id.as_str())?;
     let previous_secret = match (
@@ -81,13 +82,40 @@ pub(crate) fn webhook_from<B: Backend>(row: &B::Row, keys: &Keyring) -> StoreRes
         timeout_seconds: get::<B, _>(row, "timeout_seconds")?,
         headers,
         rate_limit_per_second: get::<B, _>(row, "rate_limit_per_second")?,
-        is_active,
+        health,
         total_deliveries: get::<B, _>(row, "total_deliveries")?,
         successful_deliveries: get::<B, _>(row, "successful_deliveries")?,
         failed_deliveries: get::<B, _>(row, "failed_deliveries")?,
         last_triggered_at: opt_ts::<B>(row, "last_triggered_at")?,
         created_at: ts::<B>(row, "created_at")?,
         updated_at: ts::<B>(row, "updated_at")?,
+    })
+}
+
+/// A webhook's health from its row: `is_active`, `disabled_reason`, `disabled_at`, the
+/// `streak_*` columns, `failing_since` and `disable_after_ms`.
+pub(crate) fn health_from<B: Backend>(row: &B::Row) -> StoreResult<Health> {
+    let is_active: bool = get::<B, _>(row, "is_active")?;
+    let reason: Option<String> = get::<B, _>(row, "disabled_reason")?;
+    let disabled_at = opt_ts::<B>(row, "disabled_at")?;
+    let streak = opt_ts::<B>(row, "streak_started_at")?.map(|started_at| -> StoreResult<_> {
+        Ok(Streak {
+            started_at,
+            failed_attempts: get::<B, _>(row, "streak_failed_attempts")?,
+            failed_deliveries: get::<B, _>(row, "streak_failed_deliveries")?,
+        })
+    });
+    Ok(Health {
+        is_active,
+        disabled: (!is_active).then(|| {
+            (
+                DisabledReason::from_stored(reason.as_deref()),
+                disabled_at.unwrap_or(Timestamp(0)),
+            )
+        }),
+        streak: streak.transpose()?,
+        failing_since: opt_ts::<B>(row, "failing_since")?,
+        disable_after: DisableAfter::from_stored(get::<B, _>(row, "disable_after_ms")?),
     })
 }
 

@@ -11,10 +11,11 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::backend::Backend;
 use super::{
-    Change, EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, PoolUsage,
+    Change, EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, Recorded, LogFilter, Page, PoolUsage,
     QueueDepth, Store, StoreResult, WebhookFilter, WebhookStats, accounts, ingest, queue, reads,
     record, retention, webhooks,
 };
+use crate::domain::health::HealthRules;
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job};
 use crate::domain::event::NewEvent;
@@ -182,8 +183,13 @@ impl<B: Backend> Store for SqlStore<B> {
         B::watch_changes(&self.extra, node, changes).await
     }
 
-    async fn record_attempts(&self, records: &[AttemptRecord], node: &str) -> StoreResult<()> {
-        record::record(&self.writer, records, node).await
+    async fn record_attempts(
+        &self,
+        records: &[AttemptRecord],
+        node: &str,
+        rules: &HealthRules,
+    ) -> StoreResult<Recorded> {
+        record::record(&self.writer, &self.keys, records, node, rules).await
     }
 
     async fn insert_test_log(&self, entry: &LogEntry) -> StoreResult<()> {

@@ -7,6 +7,7 @@ use super::backend::{Backend, Bind, Q, get, query, sql};
 use super::rows::{SealedColumns, before, events_json, reseal, seal_headers, webhook_from};
 use super::{Page, StoreResult, WebhookFilter};
 use crate::domain::crypto::Keyring;
+use crate::domain::health::Health;
 use crate::domain::id::{TenantId, WebhookId};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookChange};
@@ -27,8 +28,8 @@ pub(crate) async fn insert_webhook<B: Backend>(
     let q = query(
         "INSERT INTO webhooks (id, tenant_id, name, description, url, events, secret,
             retry_count, timeout_seconds, headers, rate_limit_per_second, is_active,
-            created_at, updated_at)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+            created_at, updated_at, disabled_reason, disabled_at, disable_after_ms)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $16, $17, $18
          WHERE $15 = 0 OR (SELECT COUNT(*) FROM webhooks WHERE tenant_id = $2) < $15",
     )
     .s(&w.id)
@@ -42,10 +43,13 @@ pub(crate) async fn insert_webhook<B: Backend>(
     .b(w.timeout_seconds)
     .b(seal_headers(keys, w))
     .b(w.rate_limit_per_second)
-    .b(w.is_active)
+    .b(w.is_active())
     .b(w.created_at.millis())
     .b(w.updated_at.millis())
-    .b(i64::from(max_per_tenant));
+    .b(i64::from(max_per_tenant))
+    .os(w.health.disabled.map(|(r, _)| r.as_str()))
+    .b(w.health.disabled.map(|(_, at)| at.millis()))
+    .b(w.health.disable_after.to_stored());
     let done = B::execute_on(&mut *tx, q).await?;
     tx.commit().await?;
     Ok(done > 0)
@@ -118,7 +122,10 @@ pub(crate) async fn update_webhook<B: Backend>(
         "UPDATE webhooks SET name = $1, description = $2, url = $3, events = $4, secret = $5,
             previous_secret = $6, previous_secret_expires_at = $7,
             retry_count = $8, timeout_seconds = $9, headers = $10,
-            rate_limit_per_second = $11, is_active = $12, updated_at = $13
+            rate_limit_per_second = $11, is_active = $12, updated_at = $13,
+            disabled_reason = $15, disabled_at = $16, streak_started_at = $17,
+            streak_failed_attempts = $18, streak_failed_deliveries = $19,
+            failing_since = $20, disable_after_ms = $21
          WHERE id = $14",
     );
     let q = q
@@ -135,13 +142,25 @@ pub(crate) async fn update_webhook<B: Backend>(
         .b(w.timeout_seconds)
         .b(seal_headers(keys, &w))
         .b(w.rate_limit_per_second)
-        .b(w.is_active)
+        .b(w.is_active())
         .b(w.updated_at.millis())
         .s(&w.id);
+    let q = bind_health::<B>(q, &w.health);
     B::execute_on(&mut *tx, q).await?;
     B::webhook_changed_on(&mut *tx, w.id.as_str()).await?;
     tx.commit().await?;
     Ok(Some(w))
+}
+
+/// Binds the health columns after `is_active`, in the order `update_webhook` names them.
+fn bind_health<B: Backend>(q: Q<B>, h: &Health) -> Q<B> {
+    q.os(h.disabled.map(|(r, _)| r.as_str()))
+        .b(h.disabled.map(|(_, at)| at.millis()))
+        .b(h.streak.map(|s| s.started_at.millis()))
+        .b(h.streak.map_or(0, |s| s.failed_attempts))
+        .b(h.streak.map_or(0, |s| s.failed_deliveries))
+        .b(h.failing_since.map(Timestamp::millis))
+        .b(h.disable_after.to_stored())
 }
 
 pub(crate) async fn reencrypt_secrets<B: Backend>(

@@ -12,6 +12,10 @@ const FIELDS: [&str; 19] = [
     "events",
     "secret",
     "status",
+    "disabled_reason",
+    "disabled_at",
+    "failing_since",
+    "disable_after",
     "retry_count",
     "timeout_seconds",
     "headers",
@@ -93,7 +97,9 @@ async fn create_with_every_field() {
     assert_eq!(w["headers"], json!({"x-source": "***"}));
     assert_eq!(w["rate_limit_per_second"], 50);
     assert_eq!(w["is_active"], false);
-    assert_eq!(w["status"], "inactive");
+    assert_eq!(w["status"], "disabled");
+    assert_eq!(w["disabled_reason"], "manual");
+    assert!(w["disabled_at"].is_string());
 }
 
 #[tokio::test]
@@ -241,7 +247,8 @@ async fn patch_changes_only_the_named_fields() {
     assert_shape(&patched);
     assert_eq!(patched["name"], "Renamed");
     assert_eq!(patched["is_active"], false);
-    assert_eq!(patched["status"], "inactive");
+    assert_eq!(patched["status"], "disabled");
+    assert_eq!(patched["disabled_reason"], "manual");
     assert_eq!(patched["events"], json!(["*"]));
     for same in [
         "id",

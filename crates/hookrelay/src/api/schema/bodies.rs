@@ -147,9 +147,12 @@ pub struct NewWebhookBody {
     /// `null`: no limit.
     #[schema(value_type = Option<RateLimit>)]
     rate_limit_per_second: Option<i64>,
-    /// `false` stops new deliveries (default `true`).
+    /// `false` switches it off (`disabled`, reason `manual`): no new deliveries, pending
+    /// ones held (default `true`).
     #[schema(nullable = false)]
     is_active: Option<bool>,
+    /// How long deliveries may fail continuously before it is disabled.
+    disable_after: Option<DisableAfterField>,
 }
 
 /// `PATCH /webhooks/{id}`: any subset of the writable fields, with the same rules as on
@@ -180,9 +183,40 @@ pub struct WebhookPatchBody {
     /// `null`: no limit.
     #[schema(value_type = Option<RateLimit>)]
     rate_limit_per_second: Option<i64>,
+    /// `true` enables it again (held deliveries resume, the failure streak is cleared);
+    /// `false` disables it (reason `manual`).
     #[schema(nullable = false)]
     is_active: Option<bool>,
+    /// How long deliveries may fail continuously before it is disabled.
+    disable_after: Option<DisableAfterField>,
 }
+
+/// `disable_after`: a duration of 1 minute to 90 days, `"off"`, or `null` for the server's.
+pub struct DisableAfterField;
+
+impl PartialSchema for DisableAfterField {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::String,
+                Type::Null,
+            ]))
+            .pattern(Some(
+                r"^(off|([1-9][0-9]{0,4}|1[01][0-9]{4}|12[0-8][0-9]{3}|129[0-5][0-9]{2}|129600)m|([1-9][0-9]{0,2}|1[0-9]{3}|20[0-9]{2}|21[0-5][0-9]|2160)h|([1-9]|[1-8][0-9]|90)d)$",
+            ))
+            .description(Some(
+                "How long deliveries may fail continuously (no success, and at least \
+                 `--disable-min-attempts` failed attempts) before the webhook is disabled: \
+                 minutes, hours or days such as `\"5d\"` (1 minute to 90 days), `\"off\"` \
+                 (never; a 410 Gone still disables), or `null` for the server's default \
+                 (`--disable-after`, 5 days unless configured).",
+            ))
+            .examples([json!("5d")])
+            .into()
+    }
+}
+
+impl ToSchema for DisableAfterField {}
 
 /// `POST /webhooks/{id}/rotate-secret`; the body may be empty.
 #[derive(ToSchema)]

@@ -10,6 +10,7 @@ use crate::domain::delivery::DeliveryState;
 use crate::domain::input::FieldError;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
+use crate::domain::health::DisabledReason;
 use crate::domain::webhook::WebhookStatus;
 
 /// An RFC 9457 problem. Match on `type`; `detail` is for people.
@@ -82,14 +83,30 @@ struct ApiKeyDoc {
     revoked_at: Option<Timestamp>,
 }
 
-/// `active` receives deliveries; `inactive` was switched off by its tenant.
+/// `active` receives deliveries; `failing` receives them but its last deliveries all
+/// failed; `disabled` receives nothing (see `disabled_reason`), its pending deliveries held
+/// until it is enabled again.
 #[derive(ToSchema)]
 #[schema(as = WebhookStatus)]
 #[serde(rename_all = "snake_case")]
 #[allow(dead_code)]
 enum WebhookStatusDoc {
     Active,
-    Inactive,
+    Failing,
+    Disabled,
+}
+
+/// Why a webhook is disabled: `manual` (switched off by its tenant or the operator), `gone`
+/// (its receiver answered 410 Gone), `failing` (deliveries failed continuously for its
+/// `disable_after`).
+#[derive(ToSchema)]
+#[schema(as = DisabledReason)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum DisabledReasonDoc {
+    Manual,
+    Gone,
+    Failing,
 }
 
 /// Where one delivery stands; `cancelled` when its webhook was deleted first.
@@ -128,6 +145,7 @@ schema_of!(FieldError => FieldErrorDoc);
 schema_of!(Tenant => TenantDoc);
 schema_of!(ApiKeyInfo => ApiKeyDoc);
 schema_of!(WebhookStatus => WebhookStatusDoc);
+schema_of!(DisabledReason => DisabledReasonDoc);
 schema_of!(DeliveryState => DeliveryStateDoc);
 
 impl PartialSchema for Timestamp {
