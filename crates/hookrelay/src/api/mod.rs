@@ -10,6 +10,7 @@ mod health;
 pub mod limits;
 mod metrics;
 pub mod openapi;
+mod operational;
 pub mod problem;
 mod schema;
 mod tenants;
@@ -96,6 +97,23 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
         .route(
             "/webhooks/{id}/rotate-secret",
             post(webhooks::rotate_secret),
+        )
+        .route("/webhooks/{id}/enable", post(webhooks::enable))
+        .route("/webhooks/{id}/disable", post(webhooks::disable))
+        .route(
+            "/operational-webhooks",
+            get(operational::list).post(operational::create),
+        )
+        .route("/operational-webhooks/events", get(operational::events))
+        .route(
+            "/operational-webhooks/{id}",
+            get(operational::get)
+                .patch(operational::update)
+                .delete(operational::delete),
+        )
+        .route(
+            "/operational-webhooks/{id}/enable",
+            post(operational::enable),
         )
         .route("/webhooks/{id}/test", post(activity::test))
         .route("/webhooks/{id}/logs", get(activity::logs))

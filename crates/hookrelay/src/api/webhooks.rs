@@ -69,7 +69,7 @@ pub struct WebhookOut {
 }
 
 impl WebhookOut {
-    fn new(w: Webhook, reveal_secret: bool) -> Self {
+    pub(super) fn new(w: Webhook, reveal_secret: bool) -> Self {
         WebhookOut {
             status: w.status(),
             disabled_reason: w.health.disabled_reason(),
@@ -259,6 +259,40 @@ pub async fn update(
     let webhook = state
         .service
         .update_webhook(&tenant_id, &webhook_id, patch)
+        .await?;
+    Ok(Json(WebhookOut::new(webhook, false)))
+}
+
+/// Enable a webhook: held deliveries resume and the failure streak is cleared (the same as
+/// `PATCH {"is_active": true}`).
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/enable", operation_id = "enable_webhook", tag = "webhooks",
+    params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
+    responses((status = 200, description = "The webhook, active.", body = WebhookOut)))]
+pub async fn enable(
+    TenantScope(tenant_id): TenantScope,
+    State(state): State<AppState>,
+    PathId(webhook_id): PathId<WebhookId>,
+) -> ApiResult<Json<WebhookOut>> {
+    let webhook = state
+        .service
+        .enable_webhook(&tenant_id, &webhook_id)
+        .await?;
+    Ok(Json(WebhookOut::new(webhook, false)))
+}
+
+/// Disable a webhook (reason `manual`): pending deliveries are held, new events are not
+/// delivered to it (the same as `PATCH {"is_active": false}`).
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/disable", operation_id = "disable_webhook", tag = "webhooks",
+    params(TenantHeader, ("id" = String, Path, description = "Webhook id (`wh_…`).")),
+    responses((status = 200, description = "The webhook, disabled.", body = WebhookOut)))]
+pub async fn disable(
+    TenantScope(tenant_id): TenantScope,
+    State(state): State<AppState>,
+    PathId(webhook_id): PathId<WebhookId>,
+) -> ApiResult<Json<WebhookOut>> {
+    let webhook = state
+        .service
+        .disable_webhook(&tenant_id, &webhook_id)
         .await?;
     Ok(Json(WebhookOut::new(webhook, false)))
 }

@@ -23,8 +23,8 @@ use tracing::Instrument;
 
 use crate::domain::delivery::{AttemptOutcome, AttemptRecord, Job, Next, Target};
 use crate::domain::egress::EgressPolicy;
-use crate::domain::health::{self, HealthRules};
 use crate::domain::event::NewEvent;
+use crate::domain::health::{self, HealthRules};
 use crate::domain::id::{self, AttemptId, DeliveryId, WebhookId};
 use crate::domain::retry::RetryPolicy;
 use crate::domain::time::Timestamp;

@@ -392,9 +392,15 @@ mod tests {
         assert_eq!(disabled_at, Some(Timestamp(5 * DAY)));
         assert_eq!(h.status(), WebhookStatus::Disabled);
         assert_eq!(h.disabled_reason(), Some(DisabledReason::Failing));
-        assert_eq!(h.disabled, Some((DisabledReason::Failing, Timestamp(5 * DAY))));
+        assert_eq!(
+            h.disabled,
+            Some((DisabledReason::Failing, Timestamp(5 * DAY)))
+        );
         // Nothing recorded afterwards changes it.
-        assert_eq!(h.observe(Observed::Succeeded, Timestamp(6 * DAY), &rules), None);
+        assert_eq!(
+            h.observe(Observed::Succeeded, Timestamp(6 * DAY), &rules),
+            None
+        );
         assert_eq!(h.status(), WebhookStatus::Disabled);
     }
 
@@ -553,7 +559,11 @@ mod tests {
             DisableAfter::parse(&json!(5)),
             Err(InvalidDisableAfter::NotADuration)
         );
-        for v in [DisableAfter::Server, DisableAfter::Off, DisableAfter::After(Duration::from_secs(7200))] {
+        for v in [
+            DisableAfter::Server,
+            DisableAfter::Off,
+            DisableAfter::After(Duration::from_secs(7200)),
+        ] {
             assert_eq!(DisableAfter::from_stored(v.to_stored()), v);
             assert_eq!(DisableAfter::parse(&v.to_json()), Ok(v));
         }

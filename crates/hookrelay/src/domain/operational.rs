@@ -73,6 +73,11 @@ pub fn is_subscribable(name: &str) -> bool {
     name == WILDCARD || find(name).is_some()
 }
 
+/// An `events` entry of an operational webhook that names no operational event type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown operational event type {0:?}; see GET /api/v1/operational-webhooks/events")]
+pub struct UnknownOperationalType(pub String);
+
 /// An operational event of `event_type` (a name of [`CATALOG`]) with `data`, at `now`.
 fn event(event_type: &'static str, data: &Value, now: Timestamp) -> NewEvent {
     let id = super::id::EventId::new_at(now);
@@ -100,7 +105,11 @@ pub struct WebhookNotice<'a> {
 }
 
 /// The event telling the operator of a webhook's transition.
-pub fn webhook_changed(notice: &WebhookNotice<'_>, transition: Transition, now: Timestamp) -> NewEvent {
+pub fn webhook_changed(
+    notice: &WebhookNotice<'_>,
+    transition: Transition,
+    now: Timestamp,
+) -> NewEvent {
     let event_type = match transition {
         Transition::Failing => WEBHOOK_FAILING,
         Transition::Disabled(_) => WEBHOOK_DISABLED,
@@ -208,7 +217,11 @@ mod tests {
             url: "https://a.example/",
             health: &health,
         };
-        let e = webhook_changed(&notice, Transition::Disabled(DisabledReason::Gone), Timestamp(6));
+        let e = webhook_changed(
+            &notice,
+            Transition::Disabled(DisabledReason::Gone),
+            Timestamp(6),
+        );
         assert_eq!(e.event_type, WEBHOOK_DISABLED);
         assert!(is_system_tenant(&e.tenant_id));
         let body: Value = serde_json::from_str(&e.body).expect("json");
@@ -216,7 +229,13 @@ mod tests {
         assert_eq!(body["data"]["tenant_id"], tenant.as_str());
         assert_eq!(body["data"]["webhook_id"], webhook.as_str());
         assert_eq!(body["data"]["disabled_reason"], "gone");
-        let r = recovery_completed(&tenant, &webhook, "rcv_1", json!({"requeued": 3}), Timestamp(1));
+        let r = recovery_completed(
+            &tenant,
+            &webhook,
+            "rcv_1",
+            json!({"requeued": 3}),
+            Timestamp(1),
+        );
         let body: Value = serde_json::from_str(&r.body).expect("json");
         assert_eq!(body["data"]["requeued"], 3);
         assert_eq!(body["data"]["recovery_id"], "rcv_1");

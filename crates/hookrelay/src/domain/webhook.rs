@@ -284,13 +284,29 @@ pub struct NewWebhook {
     pub disable_after: DisableAfter,
 }
 
+/// Which catalogue a webhook's `events` come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Catalogue {
+    /// A tenant's webhook: the event catalogue (`GET /webhooks/events`).
+    Tenant,
+    /// An operational webhook: hookrelay's own events (`domain/operational.rs`).
+    Operational,
+}
+
 impl NewWebhook {
     pub fn parse(body: &Map<String, Value>) -> Result<Self, Vec<FieldError>> {
+        Self::parse_for(body, Catalogue::Tenant)
+    }
+
+    pub fn parse_for(
+        body: &Map<String, Value>,
+        catalogue: Catalogue,
+    ) -> Result<Self, Vec<FieldError>> {
         let mut input = Input::new(body, WRITABLE);
         let name = input.required("name", parse_name);
         let description = input.optional("description", parse_description);
         let url = input.required("url", parse_url);
-        let events = parse_events_field(&mut input, true);
+        let events = parse_events_field(&mut input, true, catalogue);
         let secret = input.optional("secret", parse_secret);
         let retry_count = input.optional("retry_count", parse_retry_count);
         let timeout_seconds = input.optional("timeout_seconds", parse_timeout);
@@ -385,12 +401,19 @@ pub struct WebhookPatch {
 
 impl WebhookPatch {
     pub fn parse(body: &Map<String, Value>) -> Result<Self, Vec<FieldError>> {
+        Self::parse_for(body, Catalogue::Tenant)
+    }
+
+    pub fn parse_for(
+        body: &Map<String, Value>,
+        catalogue: Catalogue,
+    ) -> Result<Self, Vec<FieldError>> {
         let mut input = Input::new(body, WRITABLE);
         let patch = WebhookPatch {
             name: input.optional("name", parse_name),
             description: input.optional("description", parse_description),
             url: input.optional("url", parse_url),
-            events: parse_events_field(&mut input, false),
+            events: parse_events_field(&mut input, false, catalogue),
             secret: input.optional("secret", parse_secret),
             retry_count: input.optional("retry_count", parse_retry_count),
             timeout_seconds: input.optional("timeout_seconds", parse_timeout),
@@ -520,9 +543,22 @@ fn is_uri_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
 }
 
+impl Catalogue {
+    fn has(self, name: &str) -> bool {
+        match self {
+            Catalogue::Tenant => catalog::is_subscribable(name),
+            Catalogue::Operational => super::operational::is_subscribable(name),
+        }
+    }
+}
+
 /// `events`: a non-empty array of catalogue names or `*`, duplicates dropped (first kept).
 /// Each bad element is reported under its own index.
-fn parse_events_field(input: &mut Input<'_>, required: bool) -> Option<Vec<String>> {
+fn parse_events_field(
+    input: &mut Input<'_>,
+    required: bool,
+    catalogue: Catalogue,
+) -> Option<Vec<String>> {
     let mut element_errors = Vec::new();
     let parse = |v: &Value| -> Result<Vec<String>, InvalidWebhook> {
         let Value::Array(items) = v else {
@@ -534,14 +570,20 @@ fn parse_events_field(input: &mut Input<'_>, required: bool) -> Option<Vec<Strin
         let mut events: Vec<String> = Vec::with_capacity(items.len().min(32));
         for (i, item) in items.iter().enumerate() {
             match item.as_str() {
-                Some(name) if catalog::is_subscribable(name) => {
+                Some(name) if catalogue.has(name) => {
                     if !events.iter().any(|e| e == name) {
                         events.push(name.to_owned());
                     }
                 }
+                Some(name) if catalogue == Catalogue::Tenant => {
+                    element_errors.push(FieldError::new(
+                        format!("events[{i}]"),
+                        catalog::UnknownEventType(name.to_owned()),
+                    ))
+                }
                 Some(name) => element_errors.push(FieldError::new(
                     format!("events[{i}]"),
-                    catalog::UnknownEventType(name.to_owned()),
+                    super::operational::UnknownOperationalType(name.to_owned()),
                 )),
                 None => element_errors
                     .push(FieldError::new(format!("events[{i}]"), Invalid::NotAString)),
@@ -885,10 +927,7 @@ mod tests {
             .expect("valid");
         hook.apply(patch, Timestamp(5));
         assert_eq!(hook.status(), WebhookStatus::Disabled);
-        assert_eq!(
-            hook.health.disabled_reason(),
-            Some(DisabledReason::Manual)
-        );
+        assert_eq!(hook.health.disabled_reason(), Some(DisabledReason::Manual));
         assert_eq!((hook.retry_count, hook.is_active()), (0, false));
         assert_eq!(hook.updated_at, Timestamp(5));
         assert_eq!(

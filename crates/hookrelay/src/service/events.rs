@@ -70,7 +70,8 @@ impl Service {
                 let exists = match known.get(named) {
                     Some(&exists) => exists,
                     None => {
-                        let exists = self.inner.store.tenant(named).await?.is_some();
+                        let exists = !crate::domain::operational::is_system_tenant(named)
+                            && self.inner.store.tenant(named).await?.is_some();
                         known.insert(named, exists);
                         exists
                     }

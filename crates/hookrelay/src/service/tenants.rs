@@ -32,8 +32,12 @@ impl Service {
         Ok(self.inner.store.tenants(page).await?)
     }
 
-    /// The tenant, or not found.
+    /// The tenant, or not found. The system tenant (operational webhooks) is not found
+    /// either: no tenant route, key or `X-Tenant-Id` reaches it.
     pub async fn tenant(&self, tenant_id: &TenantId) -> ServiceResult<Tenant> {
+        if crate::domain::operational::is_system_tenant(tenant_id) {
+            return Err(ServiceError::NotFound("tenant"));
+        }
         self.inner
             .store
             .tenant(tenant_id)

@@ -64,6 +64,36 @@ impl Service {
             .await
     }
 
+    /// Switches a webhook on again: held deliveries resume (oldest due first) and the failure
+    /// streak is cleared. Enabling an active webhook changes nothing.
+    pub async fn enable_webhook(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+    ) -> ServiceResult<Webhook> {
+        let patch = WebhookPatch {
+            is_active: Some(true),
+            ..WebhookPatch::default()
+        };
+        self.change(tenant_id, webhook_id, WebhookChange::Patch(patch))
+            .await
+    }
+
+    /// Switches a webhook off (reason `manual`): pending deliveries are held, new events are
+    /// not delivered to it.
+    pub async fn disable_webhook(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+    ) -> ServiceResult<Webhook> {
+        let patch = WebhookPatch {
+            is_active: Some(false),
+            ..WebhookPatch::default()
+        };
+        self.change(tenant_id, webhook_id, WebhookChange::Patch(patch))
+            .await
+    }
+
     /// A new signing secret now; the old one keeps signing for the rotation's grace period.
     pub async fn rotate_secret(
         &self,

@@ -60,9 +60,11 @@ pub(crate) async fn tenant<B: Backend>(
 }
 
 pub(crate) async fn tenants<B: Backend>(reader: &Pool<B>, page: &Page) -> StoreResult<Vec<Tenant>> {
-    let q = query("SELECT * FROM tenants WHERE id < $1 ORDER BY id DESC LIMIT $2")
+    // The system tenant (operational webhooks) is no customer: never listed.
+    let q = query("SELECT * FROM tenants WHERE id < $1 AND id <> $3 ORDER BY id DESC LIMIT $2")
         .s(before(page))
-        .b(i64::from(page.limit));
+        .b(i64::from(page.limit))
+        .s(crate::domain::operational::SYSTEM_TENANT);
     B::fetch_all(reader, q)
         .await?
         .iter()

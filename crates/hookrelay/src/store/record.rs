@@ -11,8 +11,8 @@ use super::bulk::insert_logs;
 use super::ingest::ROWS_PER_STATEMENT;
 use super::{LogEntry, Recorded, StoreResult, health, notices};
 use crate::domain::crypto::Keyring;
-use crate::domain::health::{HealthRules, Transition};
 use crate::domain::delivery::{AttemptRecord, DeliveryState, Next};
+use crate::domain::health::{HealthRules, Transition};
 use crate::domain::id::{DeliveryId, EventId};
 use crate::domain::time::Timestamp;
 

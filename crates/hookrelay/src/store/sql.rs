@@ -11,14 +11,14 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::backend::Backend;
 use super::{
-    Change, EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, Recorded, LogFilter, Page, PoolUsage,
-    QueueDepth, Store, StoreResult, WebhookFilter, WebhookStats, accounts, ingest, queue, reads,
-    record, retention, webhooks,
+    Change, EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, PoolUsage,
+    QueueDepth, Recorded, Store, StoreResult, WebhookFilter, WebhookStats, accounts, ingest, queue,
+    reads, record, retention, webhooks,
 };
-use crate::domain::health::HealthRules;
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job};
 use crate::domain::event::NewEvent;
+use crate::domain::health::HealthRules;
 use crate::domain::id::{ApiKeyId, AttemptId, DeliveryId, EventId, TenantId, WebhookId};
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;

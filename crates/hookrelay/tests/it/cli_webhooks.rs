@@ -124,7 +124,7 @@ async fn webhooks_managed_by_the_cli_are_real() {
     );
     assert_eq!(lines.len(), 3, "a header and two webhooks: {list}");
     assert!(
-        lines[1].starts_with(&paused) && lines[1].contains(" inactive "),
+        lines[1].starts_with(&paused) && lines[1].contains(" disabled "),
         "{list}"
     );
     assert!(

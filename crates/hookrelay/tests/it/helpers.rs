@@ -156,6 +156,34 @@ impl TestDb {
         }
     }
 
+    /// Runs one statement that changes rows (a test moving stored time back, say); answers
+    /// the rows it changed.
+    pub async fn execute(&self, sql: &'static str) -> u64 {
+        match backend() {
+            Backend::Sqlite => {
+                let mut conn =
+                    <sqlx::SqliteConnection as sqlx::Connection>::connect(&self.sqlx_url())
+                        .await
+                        .unwrap();
+                sqlx::query(sql)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap()
+                    .rows_affected()
+            }
+            Backend::Postgres => {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.url)
+                    .await
+                    .unwrap();
+                sqlx::query(sql)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap()
+                    .rows_affected()
+            }
+        }
+    }
+
     /// SQLite only: the first column of the first row, as an integer (e.g. a PRAGMA).
     pub async fn sqlite_integer(&self, sql: &'static str) -> i64 {
         assert_eq!(backend(), Backend::Sqlite);

@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 
 use super::helpers::*;
 
-const FIELDS: [&str; 19] = [
+const FIELDS: [&str; 23] = [
     "id",
     "tenant_id",
     "name",

@@ -9,7 +9,7 @@
 
 mod shared;
 
-use super::schema::{EventType, Problem, Subscription};
+use super::schema::{EventType, OperationalSubscription, Problem, Subscription};
 use shared::Common;
 
 use std::sync::LazyLock;
@@ -70,6 +70,15 @@ const PUBLIC: &[&str] = &[
         super::webhooks::get_secret,
         super::webhooks::get_headers,
         super::webhooks::rotate_secret,
+        super::webhooks::enable,
+        super::webhooks::disable,
+        super::operational::create,
+        super::operational::list,
+        super::operational::events,
+        super::operational::get,
+        super::operational::update,
+        super::operational::delete,
+        super::operational::enable,
         super::activity::test,
         super::activity::logs,
         super::activity::log,
@@ -78,12 +87,13 @@ const PUBLIC: &[&str] = &[
         super::events::create_batch,
         super::events::get,
     ),
-    components(schemas(Problem, EventType, Subscription)),
+    components(schemas(Problem, EventType, Subscription, OperationalSubscription)),
     tags(
         (name = "tenants", description = "Admin only: tenants and their API keys."),
         (name = "webhooks", description = "A tenant's webhooks and the event catalogue."),
         (name = "activity", description = "Attempt logs, statistics and test sends of a webhook."),
         (name = "events", description = "Events from the platform, and where their deliveries stand."),
+        (name = "operational", description = "Admin only: operational webhooks, the operator's endpoints for hookrelay's own events (webhook.failing, webhook.disabled, webhook.recovered, delivery.exhausted, recovery.completed)."),
         (name = "service", description = "Health, readiness and this document; no key needed."),
     ),
     modifiers(&Common),

@@ -170,6 +170,22 @@ impl Modify for Common {
                 .schemas
                 .insert(schema.to_owned(), Schema::Object(described).into());
         }
+        let mut operational: Vec<Value> = crate::domain::operational::CATALOG
+            .iter()
+            .map(|t| json!(t.name))
+            .collect();
+        operational.push(json!(catalog::WILDCARD));
+        let described = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(operational))
+            .description(Some(
+                "An operational event type (`GET /api/v1/operational-webhooks/events`), or `*`.",
+            ))
+            .build();
+        components.schemas.insert(
+            "OperationalSubscription".to_owned(),
+            Schema::Object(described).into(),
+        );
         api.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
             "bearer",
             Vec::<String>::new(),
@@ -212,7 +228,7 @@ fn shared_answers(operation: &mut Operation, public: bool) {
     let admin = operation
         .tags
         .as_ref()
-        .is_some_and(|tags| tags.iter().any(|t| t == "tenants"));
+        .is_some_and(|tags| tags.iter().any(|t| t == "tenants" || t == "operational"));
     let mut wanted = vec![
         ("401", "Unauthorized"),
         ("429", "RateLimited"),

@@ -11,7 +11,7 @@ use crate::domain::{event, headers};
 use super::fields::{
     Description, IdempotencyKey, Name, RateLimit, RetryCount, Secret, TenantRef, TimeoutSeconds,
 };
-use super::types::{EventType, Subscription};
+use super::types::{EventType, OperationalSubscription, Subscription};
 
 // ---- Request bodies. Handlers read them field by field (every bad field reported at once,
 // unknown fields refused), so these types describe them for the document only. ----
@@ -171,6 +171,84 @@ pub struct WebhookPatchBody {
     url: Option<String>,
     #[schema(nullable = false, min_items = 1)]
     events: Option<Vec<Subscription>>,
+    #[schema(nullable = false, value_type = Option<Secret>)]
+    secret: Option<String>,
+    #[schema(nullable = false, value_type = Option<RetryCount>)]
+    retry_count: Option<i64>,
+    #[schema(nullable = false, value_type = Option<TimeoutSeconds>)]
+    timeout_seconds: Option<i64>,
+    /// Extra headers sent with every delivery.
+    #[schema(value_type = Option<CustomHeaders>)]
+    headers: Option<Value>,
+    /// `null`: no limit.
+    #[schema(value_type = Option<RateLimit>)]
+    rate_limit_per_second: Option<i64>,
+    /// `true` enables it again (held deliveries resume, the failure streak is cleared);
+    /// `false` disables it (reason `manual`).
+    #[schema(nullable = false)]
+    is_active: Option<bool>,
+    /// How long deliveries may fail continuously before it is disabled.
+    disable_after: Option<DisableAfterField>,
+}
+
+/// `POST /operational-webhooks`: as `POST /webhooks`, subscribing to operational event types.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "CRM sync",
+    "url": "https://example.com/hooks/hookrelay",
+    "events": ["webhook.disabled", "delivery.exhausted"],
+    "retry_count": 3,
+    "timeout_seconds": 30
+}))]
+#[allow(dead_code)]
+pub struct OperationalWebhookBody {
+    #[schema(value_type = Name)]
+    name: String,
+    /// `null` or blank: none.
+    #[schema(value_type = Option<Description>)]
+    description: Option<String>,
+    #[schema(value_type = WebhookUrl)]
+    url: String,
+    /// At least one operational event type, or `*`; duplicates are dropped.
+    #[schema(min_items = 1)]
+    events: Vec<OperationalSubscription>,
+    /// Generated (32 bytes) when absent.
+    #[schema(nullable = false, value_type = Option<Secret>)]
+    secret: Option<String>,
+    #[schema(nullable = false, value_type = Option<RetryCount>)]
+    retry_count: Option<i64>,
+    #[schema(nullable = false, value_type = Option<TimeoutSeconds>)]
+    timeout_seconds: Option<i64>,
+    /// Extra headers sent with every delivery.
+    #[schema(value_type = Option<CustomHeaders>)]
+    headers: Option<Value>,
+    /// `null`: no limit.
+    #[schema(value_type = Option<RateLimit>)]
+    rate_limit_per_second: Option<i64>,
+    /// `false` switches it off (`disabled`, reason `manual`): no new deliveries, pending
+    /// ones held (default `true`).
+    #[schema(nullable = false)]
+    is_active: Option<bool>,
+    /// How long deliveries may fail continuously before it is disabled.
+    disable_after: Option<DisableAfterField>,
+}
+
+/// `PATCH /operational-webhooks/{id}`: as `PATCH /webhooks/{id}`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"is_active": false, "description": null}))]
+#[allow(dead_code)]
+pub struct OperationalWebhookPatchBody {
+    #[schema(nullable = false, value_type = Option<Name>)]
+    name: Option<String>,
+    /// `null` or blank clears it.
+    #[schema(value_type = Option<Description>)]
+    description: Option<String>,
+    #[schema(nullable = false, value_type = Option<WebhookUrl>)]
+    url: Option<String>,
+    #[schema(nullable = false, min_items = 1)]
+    events: Option<Vec<OperationalSubscription>>,
     #[schema(nullable = false, value_type = Option<Secret>)]
     secret: Option<String>,
     #[schema(nullable = false, value_type = Option<RetryCount>)]

@@ -12,7 +12,9 @@ mod fields;
 mod types;
 
 pub use bodies::{
-    NewApiKeyBody, NewEventBatchBody, NewEventBody, NewTenantBody, NewWebhookBody, RotationBody,
-    TestBody, WebhookPatchBody,
+    NewApiKeyBody, NewEventBatchBody, NewEventBody, NewTenantBody, NewWebhookBody,
+    OperationalWebhookBody, OperationalWebhookPatchBody, RotationBody, TestBody, WebhookPatchBody,
 };
-pub use types::{EventType, PageQuery, Problem, Subscription, TenantHeader};
+pub use types::{
+    EventType, OperationalSubscription, PageQuery, Problem, Subscription, TenantHeader,
+};

@@ -7,10 +7,10 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::delivery::DeliveryState;
+use crate::domain::health::DisabledReason;
 use crate::domain::input::FieldError;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
-use crate::domain::health::DisabledReason;
 use crate::domain::webhook::WebhookStatus;
 
 /// An RFC 9457 problem. Match on `type`; `detail` is for people.
@@ -171,6 +171,11 @@ pub struct EventType(String);
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct Subscription(String);
+
+/// What an operational webhook subscribes to: an operational event type, or `*`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct OperationalSubscription(String);
 
 /// `X-Tenant-Id`, on tenant routes: required with the admin key, ignored with a tenant key.
 #[derive(utoipa::IntoParams)]
