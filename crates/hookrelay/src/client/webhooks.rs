@@ -78,6 +78,16 @@ pub enum WebhooksCommand {
         #[arg(long, conflicts_with = "rate_limit_per_second")]
         no_rate_limit: bool,
     },
+    /// Enable a webhook again: held deliveries resume, the failure streak is cleared.
+    Enable {
+        /// The webhook (`wh_…`).
+        id: String,
+    },
+    /// Disable a webhook (reason `manual`): pending deliveries are held, new events skip it.
+    Disable {
+        /// The webhook (`wh_…`).
+        id: String,
+    },
     /// Delete a webhook; its pending deliveries are cancelled.
     Delete {
         /// The webhook (`wh_…`).
@@ -275,6 +285,18 @@ pub async fn webhooks(args: WebhooksArgs) -> Result<(), Failure> {
                     &[],
                     Some(&Value::Object(body)),
                 )
+                .await?;
+            show(&hook, json);
+        }
+        WebhooksCommand::Enable { id } => {
+            let hook = client
+                .call(Method::POST, &["webhooks", &id, "enable"], &[], None)
+                .await?;
+            show(&hook, json);
+        }
+        WebhooksCommand::Disable { id } => {
+            let hook = client
+                .call(Method::POST, &["webhooks", &id, "disable"], &[], None)
                 .await?;
             show(&hook, json);
         }

@@ -52,6 +52,11 @@ struct ClassLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
 }
@@ -97,6 +102,7 @@ pub struct Metrics {
     changes_heard: [Counter; 3],
     // Read at scrape time.
     queue: Family<StateLabel, Gauge>,
+    disabled_webhooks: Family<ReasonLabel, Gauge>,
     in_flight: Gauge,
     queued_here: Gauge,
     db_connections: Family<PoolLabels, Gauge>,
@@ -186,6 +192,13 @@ impl Metrics {
              scheduled (a retry not yet due), leased (claimed by a node)",
             queue.clone(),
         );
+        let disabled_webhooks = Family::<ReasonLabel, Gauge>::default();
+        registry.register(
+            "webhooks_disabled",
+            "Disabled webhooks (all tenants, operational ones included) by reason: manual \
+             (switched off), gone (410 Gone), failing (disable_after of continuous failure)",
+            disabled_webhooks.clone(),
+        );
         let in_flight = Gauge::default();
         registry.register(
             "attempts_in_flight",
@@ -223,6 +236,7 @@ impl Metrics {
             deleted_events,
             changes_heard,
             queue,
+            disabled_webhooks,
             in_flight,
             queued_here,
             db_connections,
@@ -293,6 +307,14 @@ impl Metrics {
                 ("leased", depth.leased),
             ] {
                 self.queue.get_or_create(&StateLabel { state }).set(n);
+            }
+            for (reason, n) in ["manual", "gone", "failing"]
+                .into_iter()
+                .zip(depth.disabled_webhooks)
+            {
+                self.disabled_webhooks
+                    .get_or_create(&ReasonLabel { reason })
+                    .set(n);
             }
         }
         self.in_flight

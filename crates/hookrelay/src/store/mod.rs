@@ -317,6 +317,8 @@ pub struct QueueDepth {
     pub scheduled: i64,
     /// Claimed by a node: queued there or being attempted.
     pub leased: i64,
+    /// Disabled webhooks (operational ones included), by reason: manual, gone, failing.
+    pub disabled_webhooks: [i64; 3],
 }
 
 /// One connection pool of this node, as it stands.

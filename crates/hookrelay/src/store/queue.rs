@@ -197,10 +197,28 @@ pub(crate) async fn queue_depth<B: Backend>(
                FROM deliveries WHERE state = 'pending') AS pending",
     ));
     let row = B::fetch_one(reader, q.b(now.millis())).await?;
+    // Webhooks are few beside deliveries: a plain count.
+    let disabled = query(sql::<B>(
+        "SELECT COALESCE(SUM(disabled_reason IS NULL OR disabled_reason = 'manual'), 0) AS manual,
+                COALESCE(SUM(disabled_reason = 'gone'), 0) AS gone,
+                COALESCE(SUM(disabled_reason = 'failing'), 0) AS failing
+         FROM webhooks WHERE is_active = 0",
+        "SELECT COUNT(*) FILTER (WHERE disabled_reason IS NULL OR disabled_reason = 'manual')
+                    AS manual,
+                COUNT(*) FILTER (WHERE disabled_reason = 'gone') AS gone,
+                COUNT(*) FILTER (WHERE disabled_reason = 'failing') AS failing
+         FROM webhooks WHERE NOT is_active",
+    ));
+    let counts = B::fetch_one(reader, disabled).await?;
     Ok(QueueDepth {
         due: get::<B, _>(&row, "due")?,
         scheduled: get::<B, _>(&row, "scheduled")?,
         leased: get::<B, _>(&row, "leased")?,
+        disabled_webhooks: [
+            get::<B, _>(&counts, "manual")?,
+            get::<B, _>(&counts, "gone")?,
+            get::<B, _>(&counts, "failing")?,
+        ],
     })
 }
 

@@ -473,3 +473,28 @@ async fn docs_webhooks_examples_run_as_written() {
         .collect();
     assert_eq!(types, vec![json!("contact.created"), json!("message.new")]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_disabled_and_enabled_from_the_cli() {
+    let app = spawn_app!();
+    let tenant = app.tenant("Acme").await;
+    let key = tenant.key.as_str();
+    let w = app.webhook(&tenant, super::helpers::sample_webhook()).await;
+    let id = w["id"].as_str().unwrap();
+    let out = ok(&app, key, &["webhooks", "disable", id, "--json"]).await;
+    let disabled: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(disabled["status"], "disabled");
+    assert_eq!(disabled["disabled_reason"], "manual");
+    let out = ok(&app, key, &["webhooks", "enable", id]).await;
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("status") && l.trim_end().ends_with("active")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("disabled_reason")),
+        "{out}"
+    );
+    let now = app.get(&tenant, &format!("/api/v1/webhooks/{id}")).await;
+    assert_eq!(now["status"], "active");
+}

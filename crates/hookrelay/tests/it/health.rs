@@ -71,6 +71,16 @@ async fn gone_disables_after_exactly_one_attempt_and_holds_until_enabled() {
     assert_eq!(logs["data"].as_array().unwrap().len(), 1, "{logs}");
     assert_eq!(logs["data"][0]["response_status"], 410);
     assert_eq!(rx.hits("/gone").len(), 1, "exactly one attempt");
+    let metrics = app
+        .call(Method::GET, "/metrics", Some(ADMIN_KEY), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("hookrelay_webhooks_disabled{reason=\"gone\"} 1"),
+        "{metrics}"
+    );
 
     // The receiver is back; enabling resumes both held deliveries.
     rx.script("/gone", |_| Reply::status(200));
