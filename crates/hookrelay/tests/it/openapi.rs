@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use reqwest::{Method, StatusCode, header};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::helpers::*;
 
@@ -215,14 +215,29 @@ async fn request_body_examples_are_accepted_as_documented() {
     let t = app.tenant("Acme").await;
     let hook = app.webhook(&t, sample_webhook()).await;
     let hook_id = hook["id"].as_str().unwrap();
+    let r = app
+        .admin(
+            Method::POST,
+            "/api/v1/operational-webhooks",
+            Some(json!({"name": "ops", "url": "https://example.com/ops", "events": ["*"]})),
+        )
+        .await;
+    let ops: Value = r.json().await.unwrap();
+    let ops_id = ops["id"].as_str().unwrap();
     let mut tried = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let Some(example) = body_example(&doc, op) else {
                 continue;
             };
-            let admin = path.starts_with("/api/v1/tenants");
-            let concrete = path.replace("{id}", if admin { &t.id } else { hook_id });
+            let operational = path.starts_with("/api/v1/operational-webhooks");
+            let admin = path.starts_with("/api/v1/tenants") || operational;
+            let id = match (admin, operational) {
+                (_, true) => ops_id,
+                (true, false) => t.id.as_str(),
+                _ => hook_id,
+            };
+            let concrete = path.replace("{id}", id);
             let key = if admin { ADMIN_KEY } else { t.key.as_str() };
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = app
