@@ -35,6 +35,7 @@ mod persistence;
 mod quickstart;
 pub(crate) mod receiver;
 mod retention;
+mod retry_schedule;
 mod robustness;
 mod secrets;
 pub(crate) mod smoke;
