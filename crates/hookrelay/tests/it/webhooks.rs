@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 
 use super::helpers::*;
 
-const FIELDS: [&str; 24] = [
+const FIELDS: [&str; 23] = [
     "id",
     "tenant_id",
     "name",
@@ -17,7 +17,6 @@ const FIELDS: [&str; 24] = [
     "failing_since",
     "disable_after",
     "retry_count",
-    "retry_schedule",
     "timeout_seconds",
     "headers",
     "rate_limit_per_second",
@@ -57,7 +56,6 @@ async fn create_answers_the_whole_webhook_with_defaults_and_secret() {
     );
     assert_eq!(w["status"], "active");
     assert_eq!(w["retry_count"], 3);
-    assert!(w["retry_schedule"].is_null());
     assert_eq!(w["timeout_seconds"], 30);
     assert_eq!(w["headers"], json!({}));
     assert!(w["rate_limit_per_second"].is_null());
@@ -257,7 +255,6 @@ async fn patch_changes_only_the_named_fields() {
         "tenant_id",
         "url",
         "retry_count",
-        "retry_schedule",
         "timeout_seconds",
         "headers",
         "rate_limit_per_second",
