@@ -482,7 +482,7 @@ mod tests {
             headers: Vec::new(),
             rate_limit: None,
             timeout: Duration::from_secs(1),
-            retries: crate::domain::retry::Retries::Backoff(0),
+            retry_count: 0,
         })
     }
 
@@ -494,7 +494,7 @@ mod tests {
             headers: Vec::new(),
             rate_limit: Some(rate),
             timeout: Duration::from_secs(1),
-            retries: crate::domain::retry::Retries::Backoff(0),
+            retry_count: 0,
         })
     }
 

@@ -269,11 +269,6 @@ impl Engine {
         self.shared.poll.notify_one();
     }
 
-    /// The server's retry timing (webhooks' schedules are checked against its cap).
-    pub fn retry_policy(&self) -> &RetryPolicy {
-        &self.shared.config.retry
-    }
-
     /// This node's id, as its leases and heartbeats name it.
     pub fn node(&self) -> &str {
         &self.shared.node
@@ -298,7 +293,7 @@ impl Engine {
         let target = Target {
             // A test send is one request: no pacing, no retry.
             rate_limit: None,
-            retries: crate::domain::retry::Retries::Backoff(0),
+            retry_count: 0,
             ..webhook.target(now)
         };
         let message = attempt::Message {
@@ -469,7 +464,7 @@ async fn attempt_job(shared: &Shared, mut job: Job) -> Option<AttemptRecord> {
         Next::after(
             &outcome,
             job.attempt,
-            &job.target.retries,
+            job.target.retry_count,
             &shared.config.retry,
             recorded_at,
             unit,

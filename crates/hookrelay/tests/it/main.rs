@@ -35,7 +35,6 @@ mod persistence;
 mod quickstart;
 pub(crate) mod receiver;
 mod retention;
-mod retry_schedule;
 mod robustness;
 mod secrets;
 pub(crate) mod smoke;
