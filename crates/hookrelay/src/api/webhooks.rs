@@ -32,7 +32,8 @@ pub struct WebhookOut {
     name: String,
     description: Option<String>,
     url: String,
-    #[schema(value_type = Vec<super::schema::Subscription>)]
+    /// What it subscribes to: names from its catalogue (the tenant catalogue, or for an
+    /// operational webhook the operational one), or `*`.
     events: Vec<String>,
     /// Whole in the create answer; elsewhere masked (`whsec_abcd…`): read it with
     /// `GET /webhooks/{id}/secret`.
