@@ -13,6 +13,7 @@ pub mod id;
 pub mod input;
 pub mod json;
 pub mod pace;
+pub mod recovery;
 pub mod retry;
 pub mod secret;
 pub mod tenant;

@@ -93,12 +93,14 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     deleted_logs: Counter,
     deleted_events: Counter,
+    recovered: Counter,
     /// One per kind of [`Change`]: webhook, api_key, resync.
     changes_heard: [Counter; 3],
     // Read at scrape time.
     queue: Family<StateLabel, Gauge>,
     in_flight: Gauge,
     queued_here: Gauge,
+    recoveries_running: Gauge,
     db_connections: Family<PoolLabels, Gauge>,
     db_max_connections: Family<PoolLabel, Gauge>,
     depth: tokio::sync::Mutex<Option<(Instant, QueueDepth)>>,
@@ -169,6 +171,18 @@ impl Metrics {
         );
         let kind = |kind| deleted.get_or_create_owned(&KindLabel { kind });
         let (deleted_logs, deleted_events) = (kind("logs"), kind("events"));
+        let recovered = Counter::default();
+        registry.register(
+            "recovered_deliveries",
+            "Failed deliveries queued again by recoveries this node moved on",
+            recovered.clone(),
+        );
+        let recoveries_running = Gauge::default();
+        registry.register(
+            "recoveries_running",
+            "Recoveries running in the database (all nodes)",
+            recoveries_running.clone(),
+        );
         let heard = Family::<KindLabel, Counter>::default();
         registry.register(
             "changes_heard",
@@ -221,10 +235,12 @@ impl Metrics {
             http_requests,
             deleted_logs,
             deleted_events,
+            recovered,
             changes_heard,
             queue,
             in_flight,
             queued_here,
+            recoveries_running,
             db_connections,
             db_max_connections,
             depth: tokio::sync::Mutex::new(None),
@@ -235,8 +251,10 @@ impl Metrics {
         self.events_accepted.inc();
     }
 
-    /// One attempt made by the engine, `attempt` being its 1-based number.
-    pub fn attempt(&self, event_id: &str, attempt: u32, outcome: &AttemptOutcome, next: Next) {
+    /// One attempt made by the engine; `first_since` is when its delivery was made, for the
+    /// first attempt of a delivery's first chain (a retried or recovered delivery's new
+    /// chain is not what the lag measures).
+    pub fn attempt(&self, first_since: Option<Timestamp>, outcome: &AttemptOutcome, next: Next) {
         let class = match (&outcome.error, outcome.response_status) {
             (None, Some(status @ 100..=599)) => usize::from(status / 100 - 1),
             _ => 5,
@@ -244,9 +262,7 @@ impl Metrics {
         self.attempts[class].inc();
         self.attempt_duration
             .observe_millis(u64::try_from(outcome.response_time_ms).unwrap_or(0));
-        if attempt == 1
-            && let Some(accepted) = id::time_of(event_id)
-        {
+        if let Some(accepted) = first_since {
             let lag = outcome.started_at.millis() - accepted.millis();
             self.first_attempt_lag
                 .observe_millis(u64::try_from(lag).unwrap_or(0));
@@ -278,6 +294,10 @@ impl Metrics {
         self.changes_heard[kind].inc();
     }
 
+    pub fn recovered(&self, deliveries: u64) {
+        self.recovered.inc_by(deliveries);
+    }
+
     pub fn retention_deleted(&self, logs: u64, events: u64) {
         self.deleted_logs.inc_by(logs);
         self.deleted_events.inc_by(events);
@@ -294,6 +314,12 @@ impl Metrics {
             ] {
                 self.queue.get_or_create(&StateLabel { state }).set(n);
             }
+        }
+        match store.running_recoveries().await {
+            Ok(n) => {
+                self.recoveries_running.set(n);
+            }
+            Err(error) => tracing::warn!(%error, "cannot count running recoveries for /metrics"),
         }
         self.in_flight
             .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
@@ -364,8 +390,8 @@ mod tests {
             error: Some("connection refused".into()),
             ..AttemptOutcome::default()
         };
-        m.attempt(&event, 1, &ok, Next::Succeeded);
-        m.attempt(&event, 2, &refused, Next::Failed);
+        m.attempt(id::time_of(&event), &ok, Next::Succeeded);
+        m.attempt(None, &refused, Next::Failed);
         assert_eq!(m.attempts[1].get(), 1);
         assert_eq!(m.attempts[5].get(), 1);
         assert_eq!((m.succeeded.get(), m.failed.get()), (1, 1));
