@@ -136,6 +136,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKRELAY_RETENTION", default_value = "30d", value_parser = crate::retention::parse_age_flag)]
     pub retention: Duration,
 
+    /// Deliveries per second a recovery re-queues for a webhook without its own
+    /// `rate_limit_per_second` (docs/recovery.md).
+    #[arg(long, env = "HOOKRELAY_RECOVERY_PACE", default_value_t = crate::domain::recovery::DEFAULT_PACE)]
+    pub recovery_pace: u32,
+
     #[command(flatten)]
     pub limits: LimitArgs,
 
@@ -320,6 +325,7 @@ impl From<ServeArgs> for ServeConfig {
                 age: (!args.retention.is_zero()).then_some(args.retention),
                 ..crate::retention::RetentionConfig::default()
             },
+            recovery_pace: args.recovery_pace,
             body_read_timeout: args.body_read_timeout,
             connections: ConnectionLimits {
                 header_read_timeout: args.connections.header_read_timeout,

@@ -51,6 +51,8 @@ pub struct ServeConfig {
     pub metrics_access: MetricsAccess,
     /// What is deleted when, and how gently.
     pub retention: crate::retention::RetentionConfig,
+    /// Deliveries a recovery re-queues per second for a webhook without a rate limit.
+    pub recovery_pace: u32,
 }
 
 /// The limits, as configured. Zero switches one off.
@@ -196,6 +198,7 @@ impl ServeConfig {
             delivery: DeliveryConfig::default(),
             metrics_access: MetricsAccess::default(),
             retention: crate::retention::RetentionConfig::default(),
+            recovery_pace: crate::domain::recovery::DEFAULT_PACE,
         }
     }
 
@@ -239,6 +242,12 @@ impl ServeConfig {
                 BadRetryPolicy::Jitter => "--retry-jitter / HOOKRELAY_RETRY_JITTER",
             };
             anyhow::bail!("{bad} ({setting})");
+        }
+        if !(1..=crate::domain::recovery::PACE_MAX).contains(&self.recovery_pace) {
+            anyhow::bail!(
+                "recovery pace (--recovery-pace / HOOKRELAY_RECOVERY_PACE) must be from 1 to {}",
+                crate::domain::recovery::PACE_MAX
+            );
         }
         self.connections.validate()
     }

@@ -9,7 +9,7 @@ use crate::api::{self, AppState, BodyLimits};
 use crate::config::ServeConfig;
 use crate::delivery::Engine;
 use crate::domain::apikey;
-use crate::service::{Service, ServiceConfig};
+use crate::service::{RecoveryConfig, Service, ServiceConfig};
 use crate::store::{self, Store};
 
 /// How long a tenant key's credentials are trusted from memory (see [`crate::service::KeyCache`]): the bound
@@ -42,6 +42,10 @@ pub async fn run(
             test_sends_per_minute: config.rate_limits.test_sends_per_minute,
             admin_key_hash,
             key_cache_ttl: KEY_CACHE_TTL,
+            recovery: RecoveryConfig {
+                pace: config.recovery_pace,
+                retention: config.retention.age,
+            },
         },
     );
     let state = AppState {

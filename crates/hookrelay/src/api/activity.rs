@@ -49,7 +49,7 @@ pub struct LogOut {
 }
 
 impl LogOut {
-    fn new(e: LogEntry, with_headers: bool) -> Self {
+    pub(super) fn new(e: LogEntry, with_headers: bool) -> Self {
         // As sent: parsed into a value, its numbers would be rewritten as floats.
         // (What is not JSON, which only a damaged row could hold, is shown as a string.)
         let text = if serde_json::from_str::<serde::de::IgnoredAny>(&e.payload).is_ok() {

@@ -4,6 +4,7 @@
 
 mod activity;
 pub mod auth;
+mod deliveries;
 mod events;
 pub mod extract;
 mod health;
@@ -74,6 +75,7 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
                 .layer::<_, Infallible>(axum::Extension(events::EventLimit(event_limit))),
         )
         .route("/events/{id}", get(events::get))
+        .route("/events/{id}/replay", post(deliveries::replay))
         .route("/tenants", get(tenants::list).post(tenants::create))
         .route("/tenants/{id}", get(tenants::get))
         .route(
@@ -119,6 +121,25 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
         .route("/webhooks/{id}/logs", get(activity::logs))
         .route("/webhooks/{id}/logs/{log_id}", get(activity::log))
         .route("/webhooks/{id}/stats", get(activity::stats))
+        .route("/webhooks/{id}/deliveries", get(deliveries::list))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery_id}",
+            get(deliveries::get),
+        )
+        .route(
+            "/webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(deliveries::retry),
+        )
+        .route("/webhooks/{id}/recover", post(deliveries::recover))
+        .route("/webhooks/{id}/recoveries", get(deliveries::recoveries))
+        .route(
+            "/webhooks/{id}/recoveries/{recovery_id}",
+            get(deliveries::recovery),
+        )
+        .route(
+            "/webhooks/{id}/recoveries/{recovery_id}/cancel",
+            post(deliveries::cancel),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::per_client,

@@ -349,6 +349,7 @@ impl From<ServiceError> for ApiError {
                     .collect(),
             ),
             ServiceError::QuotaExceeded(detail) => ApiError::QuotaExceeded(detail),
+            ServiceError::Conflict(detail) => ApiError::Conflict(detail),
             ServiceError::RateLimited { scope, retry_after } => {
                 ApiError::RateLimited { scope, retry_after }
             }

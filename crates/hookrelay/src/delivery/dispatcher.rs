@@ -471,6 +471,7 @@ mod tests {
             attempt: 1,
             leased_until: Timestamp(0),
             target: webhook.clone(),
+            counted: false,
         }
     }
 

@@ -11,6 +11,7 @@ mod dispatcher;
 mod ingest;
 mod poller;
 mod recorder;
+mod recovery;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,6 +100,8 @@ struct Shared {
     /// Wakes the poller early: retries were scheduled, room was freed, or another node left
     /// work for anyone.
     poll: Arc<Notify>,
+    /// Wakes the recovery task: a recovery was started here.
+    recoveries: Notify,
     /// Set when work was left in the database for lack of room, so freed room should wake
     /// the poller; clear otherwise, so the hot path does not poll for nothing.
     overflowed: std::sync::atomic::AtomicBool,
@@ -158,6 +161,7 @@ struct Tasks {
     recorder: tokio::task::JoinHandle<()>,
     poller: tokio::task::JoinHandle<()>,
     heartbeat: tokio::task::JoinHandle<()>,
+    recovery: tokio::task::JoinHandle<()>,
 }
 
 impl Engine {
@@ -188,6 +192,7 @@ impl Engine {
             records: records_tx,
             metrics,
             poll: Arc::new(Notify::new()),
+            recoveries: Notify::new(),
             overflowed: std::sync::atomic::AtomicBool::new(false),
             store,
             config,
@@ -214,6 +219,7 @@ impl Engine {
             recorder: tokio::spawn(recorder::record(shared.clone(), records_rx)),
             poller: tokio::spawn(poller::poll(shared.clone(), stop_polling.clone())),
             heartbeat: tokio::spawn(poller::heartbeat(shared.clone(), stop_polling.clone())),
+            recovery: tokio::spawn(recovery::run(shared.clone(), stop_polling.clone())),
         };
         Ok(Engine {
             shared,
@@ -267,6 +273,17 @@ impl Engine {
         let ids = self.shared.dispatcher.drop_all();
         self.shared.release(ids).await;
         self.shared.poll.notify_one();
+    }
+
+    /// Deliveries were queued in the database by a use case (a retry, a replay): claim them
+    /// now rather than at the next poll.
+    pub fn work_queued(&self) {
+        self.shared.poll.notify_one();
+    }
+
+    /// A recovery was started: begin moving it on now.
+    pub fn recovery_started(&self) {
+        self.shared.recoveries.notify_one();
     }
 
     /// This node's id, as its leases and heartbeats name it.
@@ -340,6 +357,7 @@ impl Engine {
         self.stop_polling.cancel();
         let _ = (&mut tasks.poller).await;
         let _ = (&mut tasks.heartbeat).await;
+        let _ = (&mut tasks.recovery).await;
         let queued = self.shared.dispatcher.close();
         self.shared.release(queued).await;
         let grace = self.shared.config.shutdown_grace;
@@ -472,9 +490,11 @@ async fn attempt_job(shared: &Shared, mut job: Job) -> Option<AttemptRecord> {
     };
     // Counted before the record is sent, so a state read back through the API is never
     // ahead of the counters.
-    shared
-        .metrics
-        .attempt(job.event_id.as_str(), job.attempt, &outcome, next);
+    // The lag is from the delivery's making, which its id embeds.
+    let first_since = (job.attempt == 1 && !job.counted)
+        .then(|| id::time_of(job.delivery_id.as_str()))
+        .flatten();
+    shared.metrics.attempt(first_since, &outcome, next);
     Some(AttemptRecord {
         log_id: AttemptId::new_at(outcome.started_at),
         job,

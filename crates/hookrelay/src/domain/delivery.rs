@@ -22,6 +22,13 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
+    pub const ALL: [DeliveryState; 4] = [
+        DeliveryState::Pending,
+        DeliveryState::Succeeded,
+        DeliveryState::Failed,
+        DeliveryState::Cancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
@@ -91,6 +98,9 @@ pub struct Job {
     pub attempt: u32,
     pub leased_until: Timestamp,
     pub target: Arc<Target>,
+    /// The delivery failed once and was queued again (retried, recovered): its end is already
+    /// in the webhook's counters, so ending again moves them by the change only.
+    pub counted: bool,
 }
 
 /// What one HTTP attempt came to.

@@ -13,6 +13,7 @@ pub const WEBHOOK: &str = "wh";
 pub const EVENT: &str = "evt";
 pub const DELIVERY: &str = "dlv";
 pub const ATTEMPT: &str = "att";
+pub const RECOVERY: &str = "rcv";
 
 /// What every typed id can do, so code generic over the kind (the API's path extractor)
 /// can parse one and name it.
@@ -128,6 +129,8 @@ typed_ids! {
     DeliveryId = DELIVERY, "delivery";
     /// One attempt, as the attempt log shows it (`att_…`).
     AttemptId = ATTEMPT, "log";
+    /// A recovery of a webhook's failed deliveries (`rcv_…`).
+    RecoveryId = RECOVERY, "recovery";
 }
 
 /// A new identifier of the given kind, greater than every one this process made before, so

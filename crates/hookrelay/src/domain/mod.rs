@@ -15,6 +15,7 @@ pub mod input;
 pub mod json;
 pub mod operational;
 pub mod pace;
+pub mod recovery;
 pub mod retry;
 pub mod secret;
 pub mod tenant;

@@ -16,7 +16,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::domain::delivery::{AttemptOutcome, Next};
-use crate::domain::id;
 use crate::domain::time::Timestamp;
 use crate::store::{Change, QueueDepth, Store};
 pub use histogram::Histogram;
@@ -98,6 +97,7 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     deleted_logs: Counter,
     deleted_events: Counter,
+    recovered: Counter,
     /// One per kind of [`Change`]: webhook, api_key, resync.
     changes_heard: [Counter; 3],
     // Read at scrape time.
@@ -105,6 +105,7 @@ pub struct Metrics {
     disabled_webhooks: Family<ReasonLabel, Gauge>,
     in_flight: Gauge,
     queued_here: Gauge,
+    recoveries_running: Gauge,
     db_connections: Family<PoolLabels, Gauge>,
     db_max_connections: Family<PoolLabel, Gauge>,
     depth: tokio::sync::Mutex<Option<(Instant, QueueDepth)>>,
@@ -175,6 +176,18 @@ impl Metrics {
         );
         let kind = |kind| deleted.get_or_create_owned(&KindLabel { kind });
         let (deleted_logs, deleted_events) = (kind("logs"), kind("events"));
+        let recovered = Counter::default();
+        registry.register(
+            "recovered_deliveries",
+            "Failed deliveries queued again by recoveries this node moved on",
+            recovered.clone(),
+        );
+        let recoveries_running = Gauge::default();
+        registry.register(
+            "recoveries_running",
+            "Recoveries running in the database (all nodes)",
+            recoveries_running.clone(),
+        );
         let heard = Family::<KindLabel, Counter>::default();
         registry.register(
             "changes_heard",
@@ -234,11 +247,13 @@ impl Metrics {
             http_requests,
             deleted_logs,
             deleted_events,
+            recovered,
             changes_heard,
             queue,
             disabled_webhooks,
             in_flight,
             queued_here,
+            recoveries_running,
             db_connections,
             db_max_connections,
             depth: tokio::sync::Mutex::new(None),
@@ -249,8 +264,10 @@ impl Metrics {
         self.events_accepted.inc();
     }
 
-    /// One attempt made by the engine, `attempt` being its 1-based number.
-    pub fn attempt(&self, event_id: &str, attempt: u32, outcome: &AttemptOutcome, next: Next) {
+    /// One attempt made by the engine; `first_since` is when its delivery was made, for the
+    /// first attempt of a delivery's first chain (a retried or recovered delivery's new
+    /// chain is not what the lag measures).
+    pub fn attempt(&self, first_since: Option<Timestamp>, outcome: &AttemptOutcome, next: Next) {
         let class = match (&outcome.error, outcome.response_status) {
             (None, Some(status @ 100..=599)) => usize::from(status / 100 - 1),
             _ => 5,
@@ -258,9 +275,7 @@ impl Metrics {
         self.attempts[class].inc();
         self.attempt_duration
             .observe_millis(u64::try_from(outcome.response_time_ms).unwrap_or(0));
-        if attempt == 1
-            && let Some(accepted) = id::time_of(event_id)
-        {
+        if let Some(accepted) = first_since {
             let lag = outcome.started_at.millis() - accepted.millis();
             self.first_attempt_lag
                 .observe_millis(u64::try_from(lag).unwrap_or(0));
@@ -292,6 +307,10 @@ impl Metrics {
         self.changes_heard[kind].inc();
     }
 
+    pub fn recovered(&self, deliveries: u64) {
+        self.recovered.inc_by(deliveries);
+    }
+
     pub fn retention_deleted(&self, logs: u64, events: u64) {
         self.deleted_logs.inc_by(logs);
         self.deleted_events.inc_by(events);
@@ -316,6 +335,12 @@ impl Metrics {
                     .get_or_create(&ReasonLabel { reason })
                     .set(n);
             }
+        }
+        match store.running_recoveries().await {
+            Ok(n) => {
+                self.recoveries_running.set(n);
+            }
+            Err(error) => tracing::warn!(%error, "cannot count running recoveries for /metrics"),
         }
         self.in_flight
             .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
@@ -369,6 +394,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::id;
 
     #[test]
     fn attempts_are_counted_by_class_and_deliveries_by_outcome() {
@@ -386,8 +412,8 @@ mod tests {
             error: Some("connection refused".into()),
             ..AttemptOutcome::default()
         };
-        m.attempt(&event, 1, &ok, Next::Succeeded);
-        m.attempt(&event, 2, &refused, Next::Failed);
+        m.attempt(id::time_of(&event), &ok, Next::Succeeded);
+        m.attempt(None, &refused, Next::Failed);
         assert_eq!(m.attempts[1].get(), 1);
         assert_eq!(m.attempts[5].get(), 1);
         assert_eq!((m.succeeded.get(), m.failed.get()), (1, 1));

@@ -6,6 +6,7 @@
 mod activity;
 mod auth;
 mod events;
+mod recovery;
 mod tenants;
 mod webhooks;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 pub use activity::TestSend;
 pub use auth::{Authenticated, Caller, KeyCache};
+pub use recovery::{DeliveryQuery, DeliveryView, REPLAY_WEBHOOKS_MAX};
 pub use tenants::CreatedKey;
 
 use crate::delivery::{Engine, IngestError};
@@ -33,6 +35,16 @@ pub struct ServiceConfig {
     pub admin_key_hash: [u8; 32],
     /// How long a tenant key's credentials are trusted from memory (see [`KeyCache`]).
     pub key_cache_ttl: Duration,
+    pub recovery: RecoveryConfig,
+}
+
+/// How recoveries run.
+#[derive(Debug, Clone, Copy)]
+pub struct RecoveryConfig {
+    /// Deliveries re-queued per second for a webhook without a rate limit.
+    pub pace: u32,
+    /// How long deliveries are kept (`None`: forever): no window may reach further back.
+    pub retention: Option<Duration>,
 }
 
 /// Cheap to clone: every clone is the same service.
@@ -49,6 +61,7 @@ struct Inner {
     admin_key_hash: [u8; 32],
     key_cache: KeyCache,
     test_sends: activity::TestSendLimit,
+    recovery: RecoveryConfig,
 }
 
 impl Service {
@@ -62,6 +75,7 @@ impl Service {
                 admin_key_hash: config.admin_key_hash,
                 key_cache: KeyCache::new(config.key_cache_ttl),
                 test_sends: activity::TestSendLimit::new(config.test_sends_per_minute),
+                recovery: config.recovery,
             }),
         }
     }
@@ -98,6 +112,9 @@ pub enum ServiceError {
     /// With the admin key, events named tenants that do not exist: their indexes.
     #[error("no such tenant")]
     UnknownTenants(Vec<usize>),
+    /// The resource is not in a state that allows this; the message says which.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// A quota that waiting does not restore.
     #[error("quota exceeded: {0}")]
     QuotaExceeded(String),

@@ -2,10 +2,22 @@
 //! each backend.
 
 use super::backend::{Backend, Bind, query_built, values_list};
-use super::ingest::NewDelivery;
 use super::record::LogRow;
-use super::{LeasePlan, StoreResult};
+use super::StoreResult;
 use crate::domain::event::NewEvent;
+use crate::domain::id::{DeliveryId, EventId, TenantId, WebhookId};
+use crate::domain::time::Timestamp;
+
+/// A new pending delivery, due when it is created; leased at once to `lease` (node, until)
+/// when the node creating it will attempt it.
+pub(crate) struct DeliveryRow<'a> {
+    pub id: &'a DeliveryId,
+    pub tenant_id: &'a TenantId,
+    pub event_id: &'a EventId,
+    pub webhook_id: &'a WebhookId,
+    pub at: Timestamp,
+    pub lease: Option<(&'a str, Timestamp)>,
+}
 
 pub(crate) async fn insert_events<B: Backend>(
     conn: &mut B::Connection,
@@ -32,8 +44,7 @@ pub(crate) async fn insert_events<B: Backend>(
 
 pub(crate) async fn insert_deliveries<B: Backend>(
     conn: &mut B::Connection,
-    rows: &[NewDelivery<'_>],
-    plan: &LeasePlan,
+    rows: &[DeliveryRow<'_>],
 ) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO deliveries (id, tenant_id, event_id, webhook_id, state, attempts,
@@ -43,17 +54,17 @@ pub(crate) async fn insert_deliveries<B: Backend>(
     );
     let mut q = query_built::<B>(sql);
     for d in rows {
-        let at = d.event.created_at.millis();
+        let at = d.at.millis();
         q = q
-            .s(&d.id)
-            .s(&d.event.tenant_id)
-            .s(&d.event.id)
-            .s(d.webhook_id())
+            .s(d.id)
+            .s(d.tenant_id)
+            .s(d.event_id)
+            .s(d.webhook_id)
             .s("pending")
             .b(0_i64)
             .b(at)
-            .b(d.leased.then_some(plan.until.millis()))
-            .os(d.leased.then_some(plan.node.as_str()))
+            .b(d.lease.map(|(_, until)| until.millis()))
+            .os(d.lease.map(|(node, _)| node))
             .b(at)
             .b(at);
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sqlx::Pool;
 
 use super::backend::{Backend, Bind, get, get_id, query, sql};
-use super::bulk::{insert_deliveries, insert_events};
+use super::bulk::{DeliveryRow, insert_deliveries, insert_events};
 use super::rows::{SealedTarget, events_json_list, ts};
 use super::{Ingested, LeasePlan, StoreError, StoreResult};
 use crate::domain::crypto::Keyring;
@@ -39,8 +39,15 @@ pub(crate) struct NewDelivery<'a> {
 }
 
 impl NewDelivery<'_> {
-    pub fn webhook_id(&self) -> &WebhookId {
-        &self.target.webhook_id
+    fn row<'p>(&'p self, plan: &'p LeasePlan) -> DeliveryRow<'p> {
+        DeliveryRow {
+            id: &self.id,
+            tenant_id: &self.event.tenant_id,
+            event_id: &self.event.id,
+            webhook_id: &self.target.webhook_id,
+            at: self.event.created_at,
+            lease: self.leased.then_some((plan.node.as_str(), plan.until)),
+        }
     }
 }
 
@@ -169,7 +176,8 @@ pub(crate) async fn ingest_on<B: Backend>(
         insert_events::<B>(conn, chunk).await?;
     }
     for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
-        insert_deliveries::<B>(conn, chunk, plan).await?;
+        let rows: Vec<DeliveryRow<'_>> = chunk.iter().map(|d| d.row(plan)).collect();
+        insert_deliveries::<B>(conn, &rows).await?;
     }
     Ok(results)
 }
@@ -333,6 +341,7 @@ impl EventShare {
             attempt,
             leased_until,
             target,
+            counted: false,
         }
     }
 }

@@ -12,6 +12,7 @@ mod accounts;
 mod backend;
 mod bulk;
 mod changes;
+mod deliveries;
 mod health;
 mod ingest;
 mod notices;
@@ -19,6 +20,7 @@ mod postgres;
 mod queue;
 mod reads;
 mod record;
+mod recovery;
 mod retention;
 mod rows;
 mod sql;
@@ -34,7 +36,10 @@ use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, DeliveryState, Job};
 use crate::domain::event::NewEvent;
 use crate::domain::health::HealthRules;
-use crate::domain::id::{ApiKeyId, AttemptId, DeliveryId, EventId, TenantId, WebhookId};
+use crate::domain::id::{
+    ApiKeyId, AttemptId, DeliveryId, EventId, RecoveryId, TenantId, WebhookId,
+};
+use crate::domain::recovery::Recovery;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookChange};
@@ -248,6 +253,8 @@ pub struct EventDetail {
 #[derive(Debug, Clone)]
 pub struct DeliveryInfo {
     pub id: DeliveryId,
+    pub event_id: EventId,
+    pub event_type: String,
     pub webhook_id: WebhookId,
     pub state: DeliveryState,
     pub attempts: i64,
@@ -257,6 +264,42 @@ pub struct DeliveryInfo {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub completed_at: Option<Timestamp>,
+}
+
+/// Which of a webhook's deliveries a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub state: Option<DeliveryState>,
+    /// Created at or after (deliveries are created when their event is accepted).
+    pub since: Option<Timestamp>,
+    /// Created before.
+    pub until: Option<Timestamp>,
+}
+
+/// What asking to retry one delivery came to.
+#[derive(Debug, Clone)]
+pub enum Requeued {
+    /// Queued again, due now.
+    Queued(DeliveryInfo),
+    /// Only failed deliveries are retried; this one stands here.
+    NotFailed(DeliveryState),
+    NotFound,
+}
+
+/// What asking to start a recovery came to.
+#[derive(Debug, Clone)]
+pub enum RecoveryStart {
+    Started(Recovery),
+    /// The webhook already has a running recovery: this one.
+    AlreadyRunning(RecoveryId),
+}
+
+/// What one step of a running recovery did.
+#[derive(Debug, Clone)]
+pub struct RecoveryStep {
+    pub recovery: Recovery,
+    /// Deliveries re-queued by this step.
+    pub requeued: u64,
 }
 
 /// One row of a webhook's attempt log.
@@ -494,6 +537,78 @@ pub trait Store: Send + Sync + 'static {
         webhook_id: &WebhookId,
         since: Option<Timestamp>,
     ) -> StoreResult<Option<WebhookStats>>;
+
+    // ----- acting on deliveries -----
+
+    /// A page of the webhook's deliveries, newest first.
+    async fn deliveries(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        filter: &DeliveryFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<DeliveryInfo>>;
+    /// One delivery with its attempts, oldest first.
+    async fn delivery(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        id: &DeliveryId,
+    ) -> StoreResult<Option<(DeliveryInfo, Vec<LogEntry>)>>;
+    /// Queues a failed delivery again, due at `now`, with a new chain of attempts.
+    async fn retry_delivery(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        id: &DeliveryId,
+        now: Timestamp,
+    ) -> StoreResult<Requeued>;
+    /// New deliveries of a stored event to these webhooks (the caller checked they are the
+    /// tenant's), due at `now`; `None` when the tenant has no such event.
+    async fn replay(
+        &self,
+        tenant_id: &TenantId,
+        event_id: &EventId,
+        webhook_ids: &[WebhookId],
+        now: Timestamp,
+    ) -> StoreResult<Option<Vec<DeliveryInfo>>>;
+
+    /// Stores a new running recovery with the number of failed deliveries in its window,
+    /// unless the webhook already has a running one.
+    async fn start_recovery(&self, recovery: &Recovery) -> StoreResult<RecoveryStart>;
+    async fn recovery(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        id: &RecoveryId,
+    ) -> StoreResult<Option<Recovery>>;
+    /// A page of the webhook's recoveries, newest first.
+    async fn recoveries(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        page: &Page,
+    ) -> StoreResult<Vec<Recovery>>;
+    /// Stops a running recovery; the recovery as it now stands, or `None` if there is none.
+    async fn cancel_recovery(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        id: &RecoveryId,
+        at: Timestamp,
+    ) -> StoreResult<Option<Recovery>>;
+    /// Takes every running recovery no live node holds, and moves each one held here on by
+    /// the deliveries whose paced slots begin before `horizon`, in one transaction per
+    /// recovery; the lease holds until `lease_until`.
+    async fn advance_recoveries(
+        &self,
+        node: &str,
+        now: Timestamp,
+        horizon: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Vec<RecoveryStep>>;
+    /// Recoveries running, across every node (for `/metrics`).
+    async fn running_recoveries(&self) -> StoreResult<i64>;
 }
 
 /// Whether a database URL names PostgreSQL (otherwise it is a SQLite file).

@@ -29,7 +29,7 @@ pub(crate) async fn claim_due<B: Backend>(
     // PostgreSQL: SKIP LOCKED, so nodes claiming at the same moment take disjoint rows
     // instead of waiting for each other; a lease held by a node gone silent is free.
     let q = query(sql::<B>(
-        "SELECT d.id, d.event_id, d.tenant_id, d.webhook_id, d.attempts, e.event_type, e.body,
+        "SELECT d.id, d.event_id, d.tenant_id, d.webhook_id, d.attempts, d.counted, e.event_type, e.body,
                 w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
                 w.timeout_seconds, w.retry_count, w.headers, w.rate_limit_per_second
          FROM deliveries d
@@ -41,7 +41,7 @@ pub(crate) async fn claim_due<B: Backend>(
            AND d.webhook_id NOT IN (SELECT value FROM json_each($2))
          ORDER BY d.next_attempt_at
          LIMIT $3",
-        "SELECT d.id, d.event_id, d.tenant_id, d.webhook_id, d.attempts, e.event_type, e.body,
+        "SELECT d.id, d.event_id, d.tenant_id, d.webhook_id, d.attempts, d.counted, e.event_type, e.body,
                 w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
                 w.timeout_seconds, w.retry_count, w.headers, w.rate_limit_per_second
          FROM deliveries d
@@ -106,7 +106,9 @@ fn jobs_from<B: Backend>(
         if let (Some(share), Some(target)) = (events.get(&event_id), targets.get(&webhook_id)) {
             let attempt = u32::try_from(attempts + 1).unwrap_or(u32::MAX);
             let id = get_id::<B, DeliveryId>(row, "id")?;
-            jobs.push(share.job(id, attempt, plan.until, target.clone()));
+            let mut job = share.job(id, attempt, plan.until, target.clone());
+            job.counted = get::<B, bool>(row, "counted")?;
+            jobs.push(job);
         }
     }
     Ok(jobs)

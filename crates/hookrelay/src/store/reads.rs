@@ -5,9 +5,13 @@ use sqlx::Pool;
 
 use super::backend::{Backend, Bind, get, get_id, query, sql};
 use super::rows::{delivery_from, log_from, opt_ts, ts};
-use super::{EventDetail, LogEntry, LogFilter, Page, StoreResult, WebhookStats};
+use super::{
+    DeliveryFilter, DeliveryInfo, EventDetail, LogEntry, LogFilter, Page, StoreResult,
+    WebhookStats,
+};
+use crate::domain::delivery::DeliveryState;
 use crate::domain::id;
-use crate::domain::id::{AttemptId, EventId, TenantId, WebhookId};
+use crate::domain::id::{AttemptId, DeliveryId, EventId, TenantId, WebhookId};
 use crate::domain::time::Timestamp;
 
 /// The attempt-log SELECT (the payload of a delivery attempt is its event's body, joined),
@@ -22,6 +26,53 @@ macro_rules! log_select {
     };
 }
 
+/// The delivery SELECT with its event's type, for `concat!` with a WHERE clause.
+macro_rules! delivery_select {
+    ($where:literal) => {
+        concat!(
+            "SELECT d.id, d.event_id, e.event_type, d.webhook_id, d.state, d.attempts,
+                d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.updated_at,
+                d.completed_at
+             FROM deliveries d JOIN events e ON e.id = d.event_id",
+            $where
+        )
+    };
+}
+
+pub(crate) async fn delivery<B: Backend>(
+    reader: &Pool<B>,
+    tenant_id: &TenantId,
+    webhook_id: &WebhookId,
+    id: &DeliveryId,
+) -> StoreResult<Option<(DeliveryInfo, Vec<LogEntry>)>> {
+    let q = query(delivery_select!(
+        " WHERE d.id = $1 AND d.webhook_id = $2 AND d.tenant_id = $3"
+    ));
+    let Some(row) = B::fetch_optional(reader, q.s(id).s(webhook_id).s(tenant_id)).await? else {
+        return Ok(None);
+    };
+    let delivery = delivery_from::<B>(&row)?;
+    // Every attempt began after the delivery was made and was recorded by its last update:
+    // the (webhook_id, created_at) index bounds the scan to the delivery's lifetime.
+    let q = query(concat!(
+        log_select!(),
+        " WHERE l.webhook_id = $1 AND l.delivery_id = $2
+            AND l.created_at >= $3 AND l.created_at <= $4
+          ORDER BY l.created_at, l.id LIMIT 1000"
+    ));
+    let q = q
+        .s(webhook_id)
+        .s(id)
+        .b(delivery.created_at.millis())
+        .b(delivery.updated_at.millis());
+    let attempts = B::fetch_all(reader, q)
+        .await?
+        .iter()
+        .map(log_from::<B>)
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Some((delivery, attempts)))
+}
+
 pub(crate) async fn event<B: Backend>(
     reader: &Pool<B>,
     tenant_id: &TenantId,
@@ -31,7 +82,7 @@ pub(crate) async fn event<B: Backend>(
     let Some(row) = B::fetch_optional(reader, q.s(id).s(tenant_id)).await? else {
         return Ok(None);
     };
-    let q = query("SELECT * FROM deliveries WHERE event_id = $1 ORDER BY id");
+    let q = query(delivery_select!(" WHERE d.event_id = $1 ORDER BY d.id"));
     let deliveries = B::fetch_all(reader, q.s(id))
         .await?
         .iter()
@@ -46,6 +97,52 @@ pub(crate) async fn event<B: Backend>(
         body: get::<B, _>(&row, "body")?,
         deliveries,
     }))
+}
+
+/// A page of the webhook's deliveries, newest first. Without a state, one index range per
+/// state, merged: each is a short backwards walk of (webhook_id, state, id), where a single
+/// scan would read and sort every delivery the webhook ever had.
+pub(crate) async fn deliveries<B: Backend>(
+    reader: &Pool<B>,
+    tenant_id: &TenantId,
+    webhook_id: &WebhookId,
+    filter: &DeliveryFilter,
+    page: &Page,
+) -> StoreResult<Vec<DeliveryInfo>> {
+    let until = filter.until.map(|t| id::floor_at(id::DELIVERY, t));
+    let upper = match (page.before.as_deref(), until.as_deref()) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => "~",
+    };
+    let lower = filter
+        .since
+        .map_or_else(String::new, |t| id::floor_at(id::DELIVERY, t));
+    let states = match filter.state {
+        Some(state) => vec![state],
+        None => DeliveryState::ALL.to_vec(),
+    };
+    let mut out = Vec::new();
+    for state in states {
+        let q = query(delivery_select!(
+            " WHERE d.webhook_id = $1 AND d.tenant_id = $2 AND d.state = $3
+                AND d.id < $4 AND d.id >= $5
+              ORDER BY d.id DESC LIMIT $6"
+        ));
+        let q = q
+            .s(webhook_id)
+            .s(tenant_id)
+            .s(state.as_str())
+            .s(upper)
+            .s(&lower)
+            .b(i64::from(page.limit));
+        for row in B::fetch_all(reader, q).await? {
+            out.push(delivery_from::<B>(&row)?);
+        }
+    }
+    out.sort_by(|a, b| b.id.cmp(&a.id));
+    out.truncate(page.limit as usize);
+    Ok(out)
 }
 
 pub(crate) async fn logs<B: Backend>(

@@ -156,7 +156,8 @@ async fn add_counters<B: Backend>(
     Ok(())
 }
 
-/// A delivery counts once, when it ends, and only if its lease was still held.
+/// A delivery counts once, when it first ends, and only if its lease was still held; one
+/// queued again after failing moves the counters only if it now succeeds.
 fn counter_deltas<'a>(
     records: &'a [AttemptRecord],
     held: &HashSet<String>,
@@ -168,7 +169,16 @@ fn counter_deltas<'a>(
             .or_default();
         delta.last_triggered_at = delta.last_triggered_at.max(r.outcome.started_at.millis());
         let (state, _, _) = state_after(r);
-        if state != DeliveryState::Pending && held.contains(r.job.delivery_id.as_str()) {
+        if state == DeliveryState::Pending || !held.contains(r.job.delivery_id.as_str()) {
+            continue;
+        }
+        if r.job.counted {
+            // Already counted as failed: only a success changes the outcome.
+            if state == DeliveryState::Succeeded {
+                delta.succeeded += 1;
+                delta.failed -= 1;
+            }
+        } else {
             delta.total += 1;
             if state == DeliveryState::Succeeded {
                 delta.succeeded += 1;

@@ -176,12 +176,15 @@ impl SealedTarget {
     }
 }
 
+/// A delivery row, read with its event's type (`delivery_select!` in `reads`).
 pub(crate) fn delivery_from<B: Backend>(row: &B::Row) -> StoreResult<DeliveryInfo> {
     let state: String = get::<B, _>(row, "state")?;
     let state = DeliveryState::parse(&state)
         .ok_or_else(|| StoreError::Corrupt(format!("deliveries.state = {state:?}")))?;
     Ok(DeliveryInfo {
         id: get_id::<B, _>(row, "id")?,
+        event_id: get_id::<B, _>(row, "event_id")?,
+        event_type: get::<B, _>(row, "event_type")?,
         webhook_id: get_id::<B, _>(row, "webhook_id")?,
         state,
         attempts: get::<B, _>(row, "attempts")?,

@@ -11,15 +11,20 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::backend::Backend;
 use super::{
-    Change, EventDetail, Ingested, KeyCredentials, LeasePlan, LogEntry, LogFilter, Page, PoolUsage,
-    QueueDepth, Recorded, Store, StoreResult, WebhookFilter, WebhookStats, accounts, ingest, queue,
-    reads, record, retention, webhooks,
+    Change, DeliveryFilter, DeliveryInfo, EventDetail, Ingested, KeyCredentials, LeasePlan,
+    Recorded,
+    LogEntry, LogFilter, Page, PoolUsage, QueueDepth, RecoveryStart, RecoveryStep, Requeued,
+    Store, StoreResult, WebhookFilter, WebhookStats, accounts, deliveries, ingest, queue, reads,
+    record, recovery, retention, webhooks,
 };
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job};
 use crate::domain::event::NewEvent;
 use crate::domain::health::HealthRules;
-use crate::domain::id::{ApiKeyId, AttemptId, DeliveryId, EventId, TenantId, WebhookId};
+use crate::domain::id::{
+    ApiKeyId, AttemptId, DeliveryId, EventId, RecoveryId, TenantId, WebhookId,
+};
+use crate::domain::recovery::Recovery;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookChange};
@@ -246,5 +251,91 @@ impl<B: Backend> Store for SqlStore<B> {
         since: Option<Timestamp>,
     ) -> StoreResult<Option<WebhookStats>> {
         reads::stats(&self.reader, tenant_id, webhook_id, since).await
+    }
+
+    async fn deliveries(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        filter: &DeliveryFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<DeliveryInfo>> {
+        reads::deliveries(&self.reader, tenant_id, webhook_id, filter, page).await
+    }
+
+    async fn delivery(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        id: &DeliveryId,
+    ) -> StoreResult<Option<(DeliveryInfo, Vec<LogEntry>)>> {
+        reads::delivery(&self.reader, tenant_id, webhook_id, id).await
+    }
+
+    async fn retry_delivery(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        id: &DeliveryId,
+        now: Timestamp,
+    ) -> StoreResult<Requeued> {
+        deliveries::retry_delivery(&self.writer, &self.reader, tenant_id, webhook_id, id, now)
+            .await
+    }
+
+    async fn replay(
+        &self,
+        tenant_id: &TenantId,
+        event_id: &EventId,
+        webhook_ids: &[WebhookId],
+        now: Timestamp,
+    ) -> StoreResult<Option<Vec<DeliveryInfo>>> {
+        deliveries::replay(&self.writer, tenant_id, event_id, webhook_ids, now).await
+    }
+
+    async fn start_recovery(&self, r: &Recovery) -> StoreResult<RecoveryStart> {
+        recovery::start_recovery(&self.writer, r).await
+    }
+
+    async fn recovery(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        id: &RecoveryId,
+    ) -> StoreResult<Option<Recovery>> {
+        recovery::recovery(&self.reader, tenant_id, webhook_id, id).await
+    }
+
+    async fn recoveries(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        page: &Page,
+    ) -> StoreResult<Vec<Recovery>> {
+        recovery::recoveries(&self.reader, tenant_id, webhook_id, page).await
+    }
+
+    async fn cancel_recovery(
+        &self,
+        tenant_id: &TenantId,
+        webhook_id: &WebhookId,
+        id: &RecoveryId,
+        at: Timestamp,
+    ) -> StoreResult<Option<Recovery>> {
+        recovery::cancel_recovery(&self.writer, tenant_id, webhook_id, id, at).await
+    }
+
+    async fn advance_recoveries(
+        &self,
+        node: &str,
+        now: Timestamp,
+        horizon: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Vec<RecoveryStep>> {
+        recovery::advance_recoveries(&self.writer, &self.keys, node, now, horizon, lease_until).await
+    }
+
+    async fn running_recoveries(&self) -> StoreResult<i64> {
+        recovery::running_recoveries(&self.reader).await
     }
 }

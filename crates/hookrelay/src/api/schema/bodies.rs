@@ -5,6 +5,7 @@ use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
 use utoipa::openapi::{Ref, RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::domain::time::Timestamp;
 use crate::domain::webhook::MAX_ROTATION_GRACE;
 use crate::domain::{event, headers};
 
@@ -405,3 +406,35 @@ impl ToSchema for EventList {
         <NewEventBody as ToSchema>::schemas(schemas);
     }
 }
+
+/// `POST /webhooks/{id}/recover`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"since": "2026-01-30T18:00:00Z"}))]
+#[allow(dead_code)]
+pub struct RecoverBody {
+    /// Recover failed deliveries made at or after this time; at most the retention age ago
+    /// (`--retention`, default 30 days), and not in the future.
+    since: Timestamp,
+    /// And before this time; default (and at most) now.
+    #[schema(nullable = false)]
+    until: Option<Timestamp>,
+}
+
+/// `POST /events/{id}/replay`; the body may be empty.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"webhook_ids": ["wh_01kb7r8c4k2m6n8p0q2r4s6t8v"]}))]
+#[allow(dead_code)]
+pub struct ReplayBody {
+    /// Only these webhooks (each subscribed to the event's type); default: every webhook
+    /// that subscribes to it now.
+    #[schema(nullable = false, min_items = 1, max_items = 100, value_type = Option<Vec<WebhookIdField>>)]
+    webhook_ids: Option<Vec<String>>,
+}
+
+/// A webhook id.
+#[derive(ToSchema)]
+#[schema(pattern = "^wh_[0-9a-z]{26}$", example = "wh_01kb7r8c4k2m6n8p0q2r4s6t8v")]
+#[allow(dead_code)]
+struct WebhookIdField(String);

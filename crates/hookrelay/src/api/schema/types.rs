@@ -7,6 +7,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::delivery::DeliveryState;
+use crate::domain::recovery::{DeliveryStatus, RecoveryState};
 use crate::domain::health::DisabledReason;
 use crate::domain::input::FieldError;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
@@ -121,6 +122,32 @@ enum DeliveryStateDoc {
     Cancelled,
 }
 
+/// Where one delivery stands as a webhook's deliveries show it: `held` is a pending delivery
+/// of a disabled webhook, kept (never dropped) until the webhook is enabled again.
+#[derive(ToSchema)]
+#[schema(as = DeliveryStatus)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum DeliveryStatusDoc {
+    Pending,
+    Held,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// `running` (re-queueing at its pace), `completed` (every failed delivery of the window
+/// re-queued) or `cancelled` (stopped; what it re-queued stays queued).
+#[derive(ToSchema)]
+#[schema(as = RecoveryState)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum RecoveryStateDoc {
+    Running,
+    Completed,
+    Cancelled,
+}
+
 /// Gives a domain type the schema of its documentation twin, so handler types can name the
 /// domain type while the domain stays free of HTTP concerns.
 macro_rules! schema_of {
@@ -147,6 +174,8 @@ schema_of!(ApiKeyInfo => ApiKeyDoc);
 schema_of!(WebhookStatus => WebhookStatusDoc);
 schema_of!(DisabledReason => DisabledReasonDoc);
 schema_of!(DeliveryState => DeliveryStateDoc);
+schema_of!(DeliveryStatus => DeliveryStatusDoc);
+schema_of!(RecoveryState => RecoveryStateDoc);
 
 impl PartialSchema for Timestamp {
     fn schema() -> RefOr<Schema> {
