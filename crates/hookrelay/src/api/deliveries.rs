@@ -236,9 +236,8 @@ pub async fn recover(
         .finish(|| (since, until))
         .map_err(ApiError::Validation)?;
     // `finish` succeeded, so the required field was there and parsed.
-    let since = since.ok_or_else(|| {
-        ApiError::Validation(vec![FieldError::new("since", "is required")])
-    })?;
+    let since =
+        since.ok_or_else(|| ApiError::Validation(vec![FieldError::new("since", "is required")]))?;
     let recovery = state
         .service
         .recover(&tenant_id, &webhook_id, since, until)

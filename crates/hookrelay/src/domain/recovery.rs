@@ -316,20 +316,18 @@ mod tests {
             since: Timestamp(0),
             until: Timestamp(1),
         };
-        let mut r = Recovery::start(
-            &TenantId::new(),
-            &WebhookId::new(),
-            window,
-            0,
-            Timestamp(5),
-        );
+        let mut r = Recovery::start(&TenantId::new(), &WebhookId::new(), window, 0, Timestamp(5));
         assert_eq!(r.pace, 1, "a pace is at least one a second");
         assert_eq!(r.percent(), 0);
         r.total = 200;
         r.requeued = 50;
         assert_eq!(r.percent(), 25);
         r.requeued = 200;
-        assert_eq!(r.percent(), 99, "running still: more may have failed meanwhile");
+        assert_eq!(
+            r.percent(),
+            99,
+            "running still: more may have failed meanwhile"
+        );
         r.state = RecoveryState::Completed;
         assert_eq!(r.percent(), 100);
     }

@@ -258,18 +258,13 @@ impl Service {
         };
         let mut out = Vec::new();
         loop {
-            let batch = self
-                .inner
-                .store
-                .webhooks(tenant_id, &filter, &page)
-                .await?;
+            let batch = self.inner.store.webhooks(tenant_id, &filter, &page).await?;
             let full = batch.len() == page.limit as usize;
             page.before = batch.last().map(|w| w.id.as_str().to_owned());
             out.extend(batch.into_iter().filter(|w| {
                 w.subscribes_to(event_type)
                     && (w.is_active()
-                        || w
-                            .health
+                        || w.health
                             .disabled_reason()
                             .is_some_and(|r| r.holds_new_events()))
             }));

@@ -1,9 +1,9 @@
 //! Multi-row INSERT statements, written once; [`values_list`] spells the placeholders for
 //! each backend.
 
+use super::StoreResult;
 use super::backend::{Backend, Bind, query_built, values_list};
 use super::record::LogRow;
-use super::StoreResult;
 use crate::domain::event::NewEvent;
 use crate::domain::id::{DeliveryId, EventId, TenantId, WebhookId};
 use crate::domain::time::Timestamp;

@@ -6,8 +6,7 @@ use sqlx::Pool;
 use super::backend::{Backend, Bind, get, get_id, query, sql};
 use super::rows::{delivery_from, log_from, opt_ts, ts};
 use super::{
-    DeliveryFilter, DeliveryInfo, EventDetail, LogEntry, LogFilter, Page, StoreResult,
-    WebhookStats,
+    DeliveryFilter, DeliveryInfo, EventDetail, LogEntry, LogFilter, Page, StoreResult, WebhookStats,
 };
 use crate::domain::delivery::DeliveryState;
 use crate::domain::id;

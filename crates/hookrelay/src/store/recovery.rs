@@ -93,10 +93,7 @@ pub(crate) async fn start_recovery<B: Backend>(
         }
     }
     tx.commit().await?;
-    Ok(RecoveryStart::Started(Recovery {
-        total,
-        ..r.clone()
-    }))
+    Ok(RecoveryStart::Started(Recovery { total, ..r.clone() }))
 }
 
 pub(crate) async fn recovery<B: Backend>(
@@ -190,7 +187,9 @@ pub(crate) async fn advance_recoveries<B: Backend>(
         if due.is_empty() {
             continue;
         }
-        if let Some(step) = step::<B>(writer, keys, node, &held, position, &due, next_free, now).await? {
+        if let Some(step) =
+            step::<B>(writer, keys, node, &held, position, &due, next_free, now).await?
+        {
             steps.push(step);
         }
     }

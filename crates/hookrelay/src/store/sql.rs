@@ -12,10 +12,9 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::backend::Backend;
 use super::{
     Change, DeliveryFilter, DeliveryInfo, EventDetail, Ingested, KeyCredentials, LeasePlan,
-    Recorded,
-    LogEntry, LogFilter, Page, PoolUsage, QueueDepth, RecoveryStart, RecoveryStep, Requeued,
-    Store, StoreResult, WebhookFilter, WebhookStats, accounts, deliveries, ingest, queue, reads,
-    record, recovery, retention, webhooks,
+    LogEntry, LogFilter, Page, PoolUsage, QueueDepth, Recorded, RecoveryStart, RecoveryStep,
+    Requeued, Store, StoreResult, WebhookFilter, WebhookStats, accounts, deliveries, ingest, queue,
+    reads, record, recovery, retention, webhooks,
 };
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job};
@@ -279,8 +278,7 @@ impl<B: Backend> Store for SqlStore<B> {
         id: &DeliveryId,
         now: Timestamp,
     ) -> StoreResult<Requeued> {
-        deliveries::retry_delivery(&self.writer, &self.reader, tenant_id, webhook_id, id, now)
-            .await
+        deliveries::retry_delivery(&self.writer, &self.reader, tenant_id, webhook_id, id, now).await
     }
 
     async fn replay(
@@ -332,7 +330,8 @@ impl<B: Backend> Store for SqlStore<B> {
         horizon: Timestamp,
         lease_until: Timestamp,
     ) -> StoreResult<Vec<RecoveryStep>> {
-        recovery::advance_recoveries(&self.writer, &self.keys, node, now, horizon, lease_until).await
+        recovery::advance_recoveries(&self.writer, &self.keys, node, now, horizon, lease_until)
+            .await
     }
 
     async fn running_recoveries(&self) -> StoreResult<i64> {

@@ -170,8 +170,26 @@ async fn every_route_answers_a_foreign_id_exactly_like_a_missing_one() {
         )
         .await;
     let log_id = logs["data"][0]["id"].as_str().unwrap().to_owned();
+    let detail = app.get(&a, &format!("/api/v1/events/{event_id}")).await;
+    let delivery_id = detail["deliveries"][0]["id"].as_str().unwrap().to_owned();
+    let since = hookrelay::domain::time::Timestamp::now()
+        .plus_millis(-60_000)
+        .to_rfc3339();
+    let recovery = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{hook_id}/recover"),
+            Some(&a.key),
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(recovery.status(), StatusCode::ACCEPTED);
+    let recovery: Value = recovery.json().await.unwrap();
+    let recovery_id = recovery["id"].as_str().unwrap().to_owned();
     let before = app.get(&a, &format!("/api/v1/webhooks/{hook_id}")).await;
     let hits_before = rx.hits("/a").len();
+    let missing_delivery = "dlv_01jdzzzzzzzzzzzzzzzzzzzzzz";
+    let missing_recovery = "rcv_01jdzzzzzzzzzzzzzzzzzzzzzz";
 
     let missing_hook = "wh_01jdzzzzzzzzzzzzzzzzzzzzzz";
     let missing_log = "att_01jdzzzzzzzzzzzzzzzzzzzzzz";
@@ -229,6 +247,66 @@ async fn every_route_answers_a_foreign_id_exactly_like_a_missing_one() {
             Method::GET,
             format!("/events/{event_id}"),
             format!("/events/{missing_event}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/webhooks/{hook_id}/disable"),
+            format!("/webhooks/{missing_hook}/disable"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/webhooks/{hook_id}/enable"),
+            format!("/webhooks/{missing_hook}/enable"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/webhooks/{hook_id}/deliveries"),
+            format!("/webhooks/{missing_hook}/deliveries"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/webhooks/{hook_id}/deliveries/{delivery_id}"),
+            format!("/webhooks/{missing_hook}/deliveries/{missing_delivery}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/webhooks/{hook_id}/deliveries/{delivery_id}/retry"),
+            format!("/webhooks/{missing_hook}/deliveries/{missing_delivery}/retry"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/webhooks/{hook_id}/recover"),
+            format!("/webhooks/{missing_hook}/recover"),
+            Some(json!({"since": since})),
+        ),
+        (
+            Method::GET,
+            format!("/webhooks/{hook_id}/recoveries"),
+            format!("/webhooks/{missing_hook}/recoveries"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/webhooks/{hook_id}/recoveries/{recovery_id}"),
+            format!("/webhooks/{missing_hook}/recoveries/{missing_recovery}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/webhooks/{hook_id}/recoveries/{recovery_id}/cancel"),
+            format!("/webhooks/{missing_hook}/recoveries/{missing_recovery}/cancel"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/events/{event_id}/replay"),
+            format!("/events/{missing_event}/replay"),
             None,
         ),
         (

@@ -34,6 +34,7 @@ mod payloads;
 mod persistence;
 mod quickstart;
 pub(crate) mod receiver;
+mod recovery;
 mod retention;
 mod robustness;
 mod secrets;

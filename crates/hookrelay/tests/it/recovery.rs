@@ -29,7 +29,13 @@ fn breakable(rx: &Receiver, path: &str) -> Arc<AtomicBool> {
     fixed
 }
 
-async fn send(app: &TestApp, t: &Tenant, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn send(
+    app: &TestApp,
+    t: &Tenant,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let r = app.call(method, path, Some(&t.key), body).await;
     let status = r.status();
     let json = r.json().await.unwrap_or(Value::Null);
@@ -61,7 +67,7 @@ async fn events(app: &TestApp, t: &Tenant, n: usize) -> Vec<String> {
 
 async fn webhook_counts(app: &TestApp, t: &Tenant, id: &str, failed: i64) -> Value {
     app.eventually(t, &format!("/api/v1/webhooks/{id}"), WAIT * 2, |w| {
-        w["failed_deliveries"] == failed && w["pending_deliveries"] == 0
+        w["failed_deliveries"] == failed && w["total_deliveries"] == failed
     })
     .await
 }
@@ -94,11 +100,14 @@ async fn a_thousand_failures_recover_exactly_once_oldest_first_at_the_pace() {
     let id = w["id"].as_str().unwrap().to_owned();
 
     const N: usize = 1000;
-    let since = Timestamp::now_rfc3339_minus(1);
+    let since = ago(1);
     let sent = events(&app, &t, N).await;
     webhook_counts(&app, &t, &id, N as i64).await;
     let failed = app
-        .get(&t, &format!("/api/v1/webhooks/{id}/deliveries?status=failed&limit=5"))
+        .get(
+            &t,
+            &format!("/api/v1/webhooks/{id}/deliveries?status=failed&limit=5"),
+        )
         .await;
     assert_eq!(failed["data"].as_array().unwrap().len(), 5, "{failed}");
     assert_eq!(failed["data"][0]["status"], "failed");
@@ -137,15 +146,18 @@ async fn a_thousand_failures_recover_exactly_once_oldest_first_at_the_pace() {
     // Every one exactly once more.
     let mut times: HashMap<String, usize> = HashMap::new();
     for h in recovered {
-        *times.entry(h.json()["id"].as_str().unwrap().to_owned()).or_default() += 1;
+        *times
+            .entry(h.json()["id"].as_str().unwrap().to_owned())
+            .or_default() += 1;
     }
     assert_eq!(times.len(), N);
     assert!(sent.iter().all(|e| times.get(e) == Some(&1)));
-    // Oldest first: ids sort by creation, so arrival order is id order, but for the few
-    // deliveries that overtake one another in flight (16 may be open at once).
+    // Oldest first: an id's first ten characters after the prefix are its creation
+    // millisecond (events of one batch share one), so arrival order is that order but for
+    // the few deliveries that overtake one another in flight (16 may be open at once).
     let order: Vec<&str> = recovered
         .iter()
-        .map(|h| h.header("webhook-id"))
+        .map(|h| &h.header("webhook-id")[..14])
         .collect();
     let inversions = order.windows(2).filter(|p| p[1] < p[0]).count();
     assert!(inversions <= N / 100, "{inversions} out of order");
@@ -253,13 +265,22 @@ async fn a_replay_sends_the_event_again_with_its_own_webhook_id() {
     rx.script("/b", |_| Reply::status(200));
     let t = app.tenant("Acme").await;
     let a = app
-        .webhook(&t, json!({"name": "a", "url": rx.url("/a"), "events": ["message.sent"]}))
+        .webhook(
+            &t,
+            json!({"name": "a", "url": rx.url("/a"), "events": ["message.sent"]}),
+        )
         .await;
     let b = app
-        .webhook(&t, json!({"name": "b", "url": rx.url("/b"), "events": ["*"]}))
+        .webhook(
+            &t,
+            json!({"name": "b", "url": rx.url("/b"), "events": ["*"]}),
+        )
         .await;
     let other = app
-        .webhook(&t, json!({"name": "c", "url": rx.url("/c"), "events": ["contact.created"]}))
+        .webhook(
+            &t,
+            json!({"name": "c", "url": rx.url("/c"), "events": ["contact.created"]}),
+        )
         .await;
     let event = app
         .event(&t, json!({"type": "message.sent", "data": {"x": 1}}))
@@ -316,15 +337,23 @@ async fn a_replay_sends_the_event_again_with_its_own_webhook_id() {
     let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(fields(&p), vec!["webhook_ids[1]", "webhook_ids[2]"], "{p}");
     let r = app
-        .call(Method::POST, &replay, Some(&t.key), Some(json!({"webhook_ids": []})))
+        .call(
+            Method::POST,
+            &replay,
+            Some(&t.key),
+            Some(json!({"webhook_ids": []})),
+        )
         .await;
     let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(fields(&p), vec!["webhook_ids"], "{p}");
     // A delivery for each replay, counted as such.
     let w = app
-        .eventually(&t, &format!("/api/v1/webhooks/{}", a["id"].as_str().unwrap()), WAIT, |w| {
-            w["successful_deliveries"] == 3
-        })
+        .eventually(
+            &t,
+            &format!("/api/v1/webhooks/{}", a["id"].as_str().unwrap()),
+            WAIT,
+            |w| w["successful_deliveries"] == 3,
+        )
         .await;
     assert_eq!(w["total_deliveries"], 3);
 }
@@ -336,29 +365,57 @@ async fn deliveries_list_by_status_and_page_and_a_disabled_webhooks_are_held() {
     rx.hold("/slow");
     let t = app.tenant("Acme").await;
     let w = app
-        .webhook(&t, json!({"name": "s", "url": rx.url("/slow"), "events": ["message.sent"]}))
+        .webhook(
+            &t,
+            json!({"name": "s", "url": rx.url("/slow"), "events": ["message.sent"]}),
+        )
         .await;
     let id = w["id"].as_str().unwrap().to_owned();
     let r = app
-        .call(Method::POST, &format!("/api/v1/webhooks/{id}/disable"), Some(&t.key), None)
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/disable"),
+            Some(&t.key),
+            None,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     // A paused webhook gets no new deliveries; enable, queue five, pause again.
     let r = app
-        .call(Method::POST, &format!("/api/v1/webhooks/{id}/enable"), Some(&t.key), None)
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/enable"),
+            Some(&t.key),
+            None,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = app
-        .call(Method::POST, &format!("/api/v1/webhooks/{id}/disable"), Some(&t.key), None)
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/disable"),
+            Some(&t.key),
+            None,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = app
-        .call(Method::POST, &format!("/api/v1/webhooks/{id}/enable"), Some(&t.key), None)
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/enable"),
+            Some(&t.key),
+            None,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let sent = events(&app, &t, 5).await;
     let r = app
-        .call(Method::POST, &format!("/api/v1/webhooks/{id}/disable"), Some(&t.key), None)
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/disable"),
+            Some(&t.key),
+            None,
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let base = format!("/api/v1/webhooks/{id}/deliveries");
@@ -367,28 +424,46 @@ async fn deliveries_list_by_status_and_page_and_a_disabled_webhooks_are_held() {
             l["data"].as_array().unwrap().len() == 5
         })
         .await;
-    assert!(held["data"].as_array().unwrap().iter().all(|d| d["status"] == "held"));
+    assert!(
+        held["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "held")
+    );
     let pending = app.get(&t, &format!("{base}?status=pending")).await;
     assert!(pending["data"].as_array().unwrap().is_empty(), "{pending}");
     // Newest first, two to a page, every one once.
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
-        let page = app.get(&t, &format!("{base}?limit=2&cursor={cursor}")).await;
+        let page = app
+            .get(&t, &format!("{base}?limit=2&cursor={cursor}"))
+            .await;
         for d in page["data"].as_array().unwrap() {
-            seen.push(d["event_id"].as_str().unwrap().to_owned());
+            let at = d["created_at"].as_str().unwrap().to_owned();
+            seen.push((at, d["event_id"].as_str().unwrap().to_owned()));
         }
         match page["next_cursor"].as_str() {
             Some(c) => cursor = c.to_owned(),
             None => break,
         }
     }
-    let mut newest_first = sent.clone();
-    newest_first.reverse();
-    assert_eq!(seen, newest_first);
+    // Events of one batch share a millisecond, so only the times are ordered.
+    assert!(seen.windows(2).all(|p| p[0].0 >= p[1].0), "{seen:?}");
+    let mut got: Vec<String> = seen.into_iter().map(|(_, e)| e).collect();
+    got.sort();
+    let mut want = sent.clone();
+    want.sort();
+    assert_eq!(got, want);
     // Bad filters name their parameter.
     let r = app
-        .call(Method::GET, &format!("{base}?status=lost&since=yesterday"), Some(&t.key), None)
+        .call(
+            Method::GET,
+            &format!("{base}?status=lost&since=yesterday"),
+            Some(&t.key),
+            None,
+        )
         .await;
     let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
     let mut named = fields(&p);
@@ -409,10 +484,13 @@ async fn one_recovery_runs_per_webhook_windows_are_bounded_and_cancelling_stops_
     let fixed = breakable(&rx, "/r");
     let t = app.tenant("Acme").await;
     let w = app
-        .webhook(&t, json!({"name": "r", "url": rx.url("/r"), "events": ["message.sent"], "retry_count": 0}))
+        .webhook(
+            &t,
+            json!({"name": "r", "url": rx.url("/r"), "events": ["message.sent"], "retry_count": 0}),
+        )
         .await;
     let id = w["id"].as_str().unwrap().to_owned();
-    let since = Timestamp::now_rfc3339_minus(1);
+    let since = ago(1);
     events(&app, &t, 20).await;
     webhook_counts(&app, &t, &id, 20).await;
     fixed.store(true, Ordering::SeqCst);
@@ -428,22 +506,52 @@ async fn one_recovery_runs_per_webhook_windows_are_bounded_and_cancelling_stops_
         (json!({}), "since"),
         (json!({"since": since, "from": since}), "from"),
     ] {
-        let r = app.call(Method::POST, &recover, Some(&t.key), Some(body.clone())).await;
+        let r = app
+            .call(Method::POST, &recover, Some(&t.key), Some(body.clone()))
+            .await;
         let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(fields(&p), vec![field], "{body}: {p}");
     }
     let r = app
-        .call(Method::POST, &recover, Some(&t.key), Some(json!({"since": "2000-01-01T00:00:00Z"})))
+        .call(
+            Method::POST,
+            &recover,
+            Some(&t.key),
+            Some(json!({"since": "2000-01-01T00:00:00Z"})),
+        )
         .await;
     let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert!(p["errors"][0]["message"].as_str().unwrap().contains("retention"), "{p}");
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("retention"),
+        "{p}"
+    );
 
-    let (status, first) = send(&app, &t, Method::POST, &recover, Some(json!({"since": since}))).await;
+    let (status, first) = send(
+        &app,
+        &t,
+        Method::POST,
+        &recover,
+        Some(json!({"since": since})),
+    )
+    .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{first}");
     let rid = first["id"].as_str().unwrap().to_owned();
-    let (status, second) = send(&app, &t, Method::POST, &recover, Some(json!({"since": since}))).await;
+    let (status, second) = send(
+        &app,
+        &t,
+        Method::POST,
+        &recover,
+        Some(json!({"since": since})),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{second}");
-    assert!(second["detail"].as_str().unwrap().contains(&rid), "{second}");
+    assert!(
+        second["detail"].as_str().unwrap().contains(&rid),
+        "{second}"
+    );
 
     rx.wait_for("/r", 21, WAIT).await;
     let path = format!("/api/v1/webhooks/{id}/recoveries/{rid}");
@@ -461,46 +569,95 @@ async fn one_recovery_runs_per_webhook_windows_are_bounded_and_cancelling_stops_
     // Cancelling again is harmless; then a new recovery may start.
     let (status, _) = send(&app, &t, Method::POST, &format!("{path}/cancel"), None).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, next) = send(&app, &t, Method::POST, &recover, Some(json!({"since": since}))).await;
+    let (status, next) = send(
+        &app,
+        &t,
+        Method::POST,
+        &recover,
+        Some(json!({"since": since})),
+    )
+    .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{next}");
     assert_eq!(next["total"], 20 - requeued, "{next}");
 }
 
 /// RFC 3339 for "a little while ago", as a client would compute its window.
-trait Ago {
-    fn now_rfc3339_minus(secs: i64) -> String;
+fn ago(secs: i64) -> String {
+    hookrelay::domain::time::Timestamp::now()
+        .plus_millis(-secs * 1000)
+        .to_rfc3339()
 }
 
-struct Timestamp;
-
-impl Ago for Timestamp {
-    fn now_rfc3339_minus(secs: i64) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap();
-        let at = now.as_secs() as i64 - secs;
-        let days = at.div_euclid(86_400);
-        let rest = at.rem_euclid(86_400);
-        let (y, m, d) = civil(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            rest / 3600,
-            rest % 3600 / 60,
-            rest % 60
+/// docs/recovery.md's runbook, run as written: a receiver failed some deliveries, then
+/// answered 410 (disabling the webhook, one delivery held), then was fixed.
+#[tokio::test]
+async fn the_runbook_runs_as_written() {
+    let app = spawn_app!();
+    let rx = Receiver::start().await;
+    let answer = Arc::new(std::sync::atomic::AtomicU16::new(500));
+    let now = answer.clone();
+    rx.script("/r", move |_| Reply::status(now.load(Ordering::SeqCst)));
+    let t = app.tenant("Acme").await;
+    let w = app
+        .webhook(
+            &t,
+            json!({"name": "r", "url": rx.url("/r"), "events": ["message.sent"], "retry_count": 0}),
         )
-    }
-}
+        .await;
+    let id = w["id"].as_str().unwrap().to_owned();
+    let since = ago(1);
+    let sent = events(&app, &t, 5).await;
+    webhook_counts(&app, &t, &id, 5).await;
+    answer.store(410, Ordering::SeqCst);
+    let held = events(&app, &t, 1).await;
+    app.eventually(&t, &format!("/api/v1/webhooks/{id}"), WAIT, |w| {
+        w["status"] == "disabled"
+    })
+    .await;
+    answer.store(200, Ordering::SeqCst);
 
-/// Days since 1970-01-01 to a calendar date (Howard Hinnant's algorithm).
-fn civil(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let d = doe - (365 * yoe + yoe / 4 - yoe / 100) + 1;
-    let mp = (5 * (d - 1) + 2) / 153;
-    let d = d - (153 * mp + 2) / 5;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    let script = super::helpers::doc_block("docs/recovery.md", "recovery-runbook");
+    let (base, key, hook) = (app.base.clone(), t.key.clone(), id.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .env("HOOKRELAY", base)
+            .env("TENANT_KEY", key)
+            .env("WEBHOOK_ID", hook)
+            .env("SINCE", since)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(r#"{"status":"disabled","disabled_reason":"gone","failed_deliveries":5}"#),
+        "{stdout}"
+    );
+    assert!(stdout.contains("message.sent 500"), "{stdout}");
+    assert!(stdout.contains("\nactive\n"), "{stdout}");
+    assert!(
+        stdout.contains(r#"{"state":"completed","total":5,"requeued":5,"progress_percent":100}"#),
+        "{stdout}"
+    );
+    // Every event of the outage arrived once more: the five failed and the one held.
+    let hits = rx.wait_for("/r", 12, WAIT).await;
+    let again: Vec<&str> = hits[6..].iter().map(|h| h.header("webhook-id")).collect();
+    for e in sent.iter().chain(&held) {
+        assert_eq!(
+            again.iter().filter(|a| **a == e).count(),
+            1,
+            "{e}: {again:?}"
+        );
+    }
+    let w = app
+        .eventually(&t, &format!("/api/v1/webhooks/{id}"), WAIT, |w| {
+            w["successful_deliveries"] == 6
+        })
+        .await;
+    assert_eq!(w["failed_deliveries"], 0, "{w}");
+    assert_eq!(w["total_deliveries"], 6, "{w}");
 }

@@ -435,6 +435,9 @@ pub struct ReplayBody {
 
 /// A webhook id.
 #[derive(ToSchema)]
-#[schema(pattern = "^wh_[0-9a-z]{26}$", example = "wh_01kb7r8c4k2m6n8p0q2r4s6t8v")]
+#[schema(
+    pattern = "^wh_[0-9a-z]{26}$",
+    example = "wh_01kb7r8c4k2m6n8p0q2r4s6t8v"
+)]
 #[allow(dead_code)]
 struct WebhookIdField(String);

@@ -13,8 +13,8 @@ mod types;
 
 pub use bodies::{
     NewApiKeyBody, NewEventBatchBody, NewEventBody, NewTenantBody, NewWebhookBody,
-    OperationalWebhookBody, OperationalWebhookPatchBody, RecoverBody, ReplayBody, RotationBody, TestBody,
-    WebhookPatchBody,
+    OperationalWebhookBody, OperationalWebhookPatchBody, RecoverBody, ReplayBody, RotationBody,
+    TestBody, WebhookPatchBody,
 };
 pub use types::{
     EventType, OperationalSubscription, PageQuery, Problem, Subscription, TenantHeader,

@@ -7,9 +7,9 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::delivery::DeliveryState;
-use crate::domain::recovery::{DeliveryStatus, RecoveryState};
 use crate::domain::health::DisabledReason;
 use crate::domain::input::FieldError;
+use crate::domain::recovery::{DeliveryStatus, RecoveryState};
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::WebhookStatus;
