@@ -82,7 +82,7 @@ tenant_key=$(curl -fsS "${admin[@]}" -d '{"name": "schemathesis"}' \
 # One worker: with two, Hypothesis once failed inside itself (a race between its threads),
 # which would make CI flaky for no fault of the server.
 st() {
-  SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$PWD/scripts" "$VENV/bin/st" run "$base/api/v1/openapi.json" \
+  SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$PWD/scripts" "$VENV/bin/st" --config-file scripts/schemathesis.toml run "$base/api/v1/openapi.json" \
     --max-examples "$EXAMPLES" --seed "$SEED" --workers 1 \
     --request-timeout 20 --warnings off "$@"
 }

@@ -151,10 +151,11 @@ else
 fi
 
 # received JQ-CHECK: waits (30 s at most) for a delivery line of `hookrelay listen` matching.
+# received CHECK [N]: at least N (default 1) deliveries printed by `listen` pass CHECK.
 received() {
-  local check=$1
+  local check=$1 count=${2:-1}
   for _ in $(seq 1 300); do
-    jq -e -s "any(.[]; $check)" "$work/listen.out" >/dev/null 2>&1 && return 0
+    jq -e -s "[.[] | select($check)] | length >= $count" "$work/listen.out" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   return 1
@@ -243,6 +244,24 @@ if received ".webhook_id == \"$rotated_event\" and .verified == true"; then
 else
   fail "delivery after rotation verifies with the old secret" "$(tail -c 300 "$work/listen.out")"
 fi
+
+# ---- deliveries, replay, recovery ----------------------------------------------------------
+call GET "/webhooks/$webhook_id/deliveries?status=succeeded&limit=5" "$key"
+expect "GET /webhooks/{id}/deliveries" 200 \
+  "any(.data[]; .event_id == \"$event_id\" and .status == \"succeeded\")"
+call POST "/events/$event_id/replay" "$key" "{\"webhook_ids\": [\"$webhook_id\"]}"
+expect "POST /events/{id}/replay" 202 ".deliveries[0].webhook_id == \"$webhook_id\""
+if received ".webhook_id == \"$event_id\" and .verified == true and .attempt == 1 and .body.data.text == \"smoke\"" 2; then
+  pass "replay received with the event's webhook-id"
+else
+  fail "replay received with the event's webhook-id" "$(tail -c 300 "$work/listen.out")"
+fi
+since=$(date -u -d '-10 minutes' +%Y-%m-%dT%H:%M:%SZ)
+call POST "/webhooks/$webhook_id/recover" "$key" "{\"since\": \"$since\"}"
+expect "POST /webhooks/{id}/recover" 202 '.state == "running" or .state == "completed"'
+recovery_id=$(jq -r .id <<<"$body")
+call GET "/webhooks/$webhook_id/recoveries/$recovery_id" "$key"
+expect "GET /webhooks/{id}/recoveries/{recovery_id}" 200 ".id == \"$recovery_id\""
 
 # ---- clean up, checking each answer -------------------------------------------------------
 call DELETE "/webhooks/$webhook_id" "$key"

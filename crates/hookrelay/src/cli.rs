@@ -67,6 +67,8 @@ pub enum Command {
     Send(crate::client::SendArgs),
     /// Manage a tenant's webhooks on a running server (tenant key): create, list, test, logs…
     Webhooks(crate::client::WebhooksArgs),
+    /// Look at and replay a tenant's events on a running server (tenant key).
+    Events(crate::client::EventsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -427,6 +429,9 @@ fn execute(cli: Cli, sources: String) -> anyhow::Result<()> {
             Command::Send(args) => crate::client::finish(crate::client::send::send(args).await),
             Command::Webhooks(args) => {
                 crate::client::finish(crate::client::webhooks::webhooks(args).await)
+            }
+            Command::Events(args) => {
+                crate::client::finish(crate::client::recovery::events(args).await)
             }
         }
     });

@@ -7,6 +7,7 @@
 
 pub mod activity;
 pub mod admin;
+pub mod recovery;
 pub mod send;
 mod webhook_view;
 pub mod webhooks;
@@ -23,6 +24,7 @@ use url::Url;
 use crate::config::SecretString;
 
 pub use admin::{KeysArgs, TenantsArgs};
+pub use recovery::EventsArgs;
 pub use send::SendArgs;
 pub use webhooks::WebhooksArgs;
 

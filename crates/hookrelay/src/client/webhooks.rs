@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::activity::{self, LogStatus};
 use super::admin::list_all;
+use super::recovery;
 use super::webhook_view::{list_field, show, webhooks_table};
 use super::{Client, Connection, Failure, field, print_json, table};
 
@@ -125,6 +126,57 @@ pub enum WebhooksCommand {
         /// Only attempts before this time (RFC 3339).
         #[arg(long)]
         until: Option<String>,
+    },
+    /// The webhook's deliveries, newest first: one per event it received (docs/recovery.md).
+    Deliveries {
+        /// The webhook (`wh_…`).
+        id: String,
+        /// At most this many deliveries.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Only deliveries in this state.
+        #[arg(long, value_enum)]
+        status: Option<recovery::DeliveryStatus>,
+        /// Only deliveries created at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only deliveries created before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Queue one failed delivery again, with a new chain of attempts.
+    Retry {
+        /// The webhook (`wh_…`).
+        id: String,
+        /// The failed delivery (`dlv_…`).
+        delivery_id: String,
+    },
+    /// Queue again every delivery that failed in a window, oldest first, paced.
+    Recover {
+        /// The webhook (`wh_…`).
+        id: String,
+        /// Deliveries created at or after this time (RFC 3339), at most the retention age ago.
+        #[arg(long)]
+        since: String,
+        /// Deliveries created before this time (RFC 3339); default now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Wait until the recovery has queued every one, and show it.
+        #[arg(long)]
+        wait: bool,
+        /// How long `--wait` waits at most (e.g. 30s, 5m).
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
+    /// Show a recovery's progress, or cancel it.
+    Recovery {
+        /// The webhook (`wh_…`).
+        id: String,
+        /// The recovery (`rcv_…`).
+        recovery_id: String,
+        /// Stop it; what it already queued stays queued.
+        #[arg(long)]
+        cancel: bool,
     },
     /// One attempt in full: payload, headers sent, response.
     Log {
@@ -349,6 +401,43 @@ pub async fn webhooks(args: WebhooksArgs) -> Result<(), Failure> {
             };
             activity::logs(&client, &id, limit, &filters, json).await?;
         }
+        WebhooksCommand::Deliveries {
+            id,
+            limit,
+            status,
+            since,
+            until,
+        } => {
+            let filters = recovery::DeliveryFilters {
+                status,
+                since,
+                until,
+            };
+            recovery::deliveries(&client, &id, limit, &filters, json).await?;
+        }
+        WebhooksCommand::Retry { id, delivery_id } => {
+            recovery::retry(&client, &id, &delivery_id, json).await?;
+        }
+        WebhooksCommand::Recover {
+            id,
+            since,
+            until,
+            wait,
+            timeout,
+        } => {
+            let args = recovery::RecoverArgs {
+                since,
+                until,
+                wait,
+                timeout,
+            };
+            recovery::recover(&client, &id, args, json).await?;
+        }
+        WebhooksCommand::Recovery {
+            id,
+            recovery_id,
+            cancel,
+        } => recovery::recovery(&client, &id, &recovery_id, cancel, json).await?,
         WebhooksCommand::Log { id, log_id } => activity::log(&client, &id, &log_id, json).await?,
         WebhooksCommand::Stats { id, since } => {
             activity::stats(&client, &id, since.as_deref(), json).await?;

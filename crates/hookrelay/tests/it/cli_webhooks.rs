@@ -498,3 +498,122 @@ async fn webhooks_are_disabled_and_enabled_from_the_cli() {
     let now = app.get(&tenant, &format!("/api/v1/webhooks/{id}")).await;
     assert_eq!(now["status"], "active");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_deliveries_are_retried_recovered_and_replayed_from_the_cli() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    let app = spawn_app!();
+    let rx = Receiver::start().await;
+    let fixed = Arc::new(AtomicBool::new(false));
+    let flag = fixed.clone();
+    rx.script("/r", move |_| {
+        Reply::status(if flag.load(Ordering::SeqCst) {
+            200
+        } else {
+            500
+        })
+    });
+    let tenant = app.tenant("Acme").await;
+    let key = tenant.key.as_str();
+    let w = app
+        .webhook(
+            &tenant,
+            json!({"name": "r", "url": rx.url("/r"), "events": ["message.new"], "retry_count": 0}),
+        )
+        .await;
+    let id = w["id"].as_str().unwrap();
+    let since = hookrelay::domain::time::Timestamp::now()
+        .plus_millis(-1000)
+        .to_rfc3339();
+    let mut events = Vec::new();
+    for n in 0..3 {
+        let e = app
+            .event(&tenant, json!({"type": "message.new", "data": {"n": n}}))
+            .await;
+        events.push(e["id"].as_str().unwrap().to_owned());
+    }
+    let hook = format!("/api/v1/webhooks/{id}");
+    app.eventually(&tenant, &hook, Duration::from_secs(30), |w| {
+        w["failed_deliveries"] == 3
+    })
+    .await;
+
+    let out = ok(
+        &app,
+        key,
+        &["webhooks", "deliveries", id, "--status", "failed"],
+    )
+    .await;
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    assert!(
+        rows.iter()
+            .all(|r| r.contains(" failed ") && r.contains("500")),
+        "{out}"
+    );
+    let out = ok(
+        &app,
+        key,
+        &["webhooks", "deliveries", id, "--status", "failed", "--json"],
+    )
+    .await;
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let first = listed["data"][0]["id"].as_str().unwrap().to_owned();
+
+    fixed.store(true, Ordering::SeqCst);
+    let out = ok(&app, key, &["webhooks", "retry", id, &first]).await;
+    assert!(
+        out.contains(&format!("Delivery {first} queued again")),
+        "{out}"
+    );
+    app.eventually(&tenant, &hook, Duration::from_secs(30), |w| {
+        w["successful_deliveries"] == 1
+    })
+    .await;
+    // Retrying it again is refused: it succeeded.
+    let err = refused(&app, key, &["webhooks", "retry", id, &first]).await;
+    assert!(err.contains("succeeded"), "{err}");
+
+    let out = ok(
+        &app,
+        key,
+        &["webhooks", "recover", id, "--since", &since, "--wait"],
+    )
+    .await;
+    assert!(
+        out.contains(": completed, 2 of 2 failed deliveries queued again (100%)"),
+        "{out}"
+    );
+    let w = app
+        .eventually(&tenant, &hook, Duration::from_secs(30), |w| {
+            w["successful_deliveries"] == 3
+        })
+        .await;
+    assert_eq!(w["failed_deliveries"], 0, "{w}");
+    let err = refused(
+        &app,
+        key,
+        &["webhooks", "recover", id, "--since", "2001-01-01T00:00:00Z"],
+    )
+    .await;
+    assert!(err.contains("since"), "{err}");
+
+    let out = ok(
+        &app,
+        key,
+        &["events", "replay", &events[0], "--webhook", id],
+    )
+    .await;
+    assert!(out.contains("1 new deliveries"), "{out}");
+    let hits = rx.wait_for("/r", 3 + 3 + 1, Duration::from_secs(30)).await;
+    assert_eq!(hits.last().unwrap().header("webhook-id"), events[0]);
+    let out = ok(&app, key, &["events", "get", &events[0]]).await;
+    assert_eq!(
+        out.matches(id).count(),
+        2,
+        "two deliveries to the webhook: {out}"
+    );
+}

@@ -61,6 +61,9 @@ async fn smoke_script_passes_against_a_fresh_server() {
         "PASS POST /webhooks/{id}/test\n",
         "PASS event received and verified by hookrelay listen\n",
         "PASS GET /webhooks/{id}/stats\n",
+        "PASS GET /webhooks/{id}/deliveries\n",
+        "PASS replay received with the event's webhook-id\n",
+        "PASS GET /webhooks/{id}/recoveries/{recovery_id}\n",
         "PASS a revoked key is 401\n",
     ] {
         assert!(out.contains(step), "no {step:?} in:\n{out}");
