@@ -7,6 +7,8 @@ mod changes;
 
 mod failover;
 
+mod recovery;
+
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 

@@ -224,6 +224,9 @@ async fn request_body_examples_are_accepted_as_documented() {
         .await;
     let ops: Value = r.json().await.unwrap();
     let ops_id = ops["id"].as_str().unwrap();
+    let event_type = hook["events"][0].as_str().unwrap();
+    let event = app.event(&t, json!({"type": event_type, "data": {}})).await;
+    let event_id = event["id"].as_str().unwrap().to_owned();
     let mut tried = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -236,6 +239,14 @@ async fn request_body_examples_are_accepted_as_documented() {
                 (_, true) => ops_id,
                 (true, false) => t.id.as_str(),
                 _ => hook_id,
+            };
+            let mut example = example;
+            let id = if path == "/api/v1/events/{id}/replay" {
+                // The example names a webhook; replay an event to this tenant's.
+                example["webhook_ids"] = json!([hook_id]);
+                event_id.as_str()
+            } else {
+                id
             };
             let concrete = path.replace("{id}", id);
             let key = if admin { ADMIN_KEY } else { t.key.as_str() };

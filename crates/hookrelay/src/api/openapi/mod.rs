@@ -110,8 +110,17 @@ pub struct ApiDoc;
 
 /// The document, rendered once.
 static SPEC: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_pretty_json()
+    let mut doc = match serde_json::to_value(ApiDoc::openapi()) {
+        Ok(doc) => doc,
+        Err(e) => return format!("{{\"error\": \"cannot render the OpenAPI document: {e}\"}}"),
+    };
+    // A recovery window may reach back only the retention age, so a fixed date would stop
+    // being a valid example: the example starts an hour before the document was rendered.
+    if let Some(since) = doc.pointer_mut("/components/schemas/RecoverBody/example/since") {
+        let hour_ago = crate::domain::time::Timestamp::now().plus_millis(-3_600_000);
+        *since = serde_json::Value::String(hour_ago.to_rfc3339());
+    }
+    serde_json::to_string_pretty(&doc)
         .unwrap_or_else(|e| format!("{{\"error\": \"cannot render the OpenAPI document: {e}\"}}"))
 });
 
