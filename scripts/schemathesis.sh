@@ -61,7 +61,7 @@ HOOKRELAY_ADMIN_KEY="$admin_key" "$HOOKRELAY_BIN" serve \
   --listen "127.0.0.1:$port" \
   --database-url "sqlite://$tmp/hookrelay.db" \
   --allow-private-targets 127.0.0.0/8,::1/128 \
-  --retry-base 100ms --shutdown-grace 1s \
+  --retry-base 100ms --retry-max-delay 24h --shutdown-grace 1s \
   --rate-limit-per-key 0 --rate-limit-per-ip 0 --auth-failures-per-minute 0 --test-sends-per-minute 0 \
   --max-webhooks-per-tenant 0 \
   >"$tmp/server.log" 2>&1 &

@@ -9,6 +9,12 @@ date is left as generated (it is what negative tests send), and no check is turn
 A webhook's `headers` may not use reserved names (`Host`, `webhook-*`, …) nor the same name
 twice in different case; the schema states the name syntax but not these two rules. Generated
 headers that break only them are dropped, so the rest of the body is still tested.
+
+A webhook's `retry_schedule` entries must be more than zero and within the server's longest
+retry delay (a setting: schemathesis.sh starts the server with 24h, RETRY_MAX_DELAY_MS here),
+and `retry_schedule` may not come with `retry_count`. A schedule of the documented form that
+breaks only these rules is mended (such an entry becomes "5s"; beside `retry_count` the
+schedule is dropped); one that is not of the form is left as generated.
 """
 
 import re
@@ -47,6 +53,39 @@ def _allowed_headers(headers):
     return kept
 
 
+RETRY_MAX_DELAY_MS = 24 * 3600 * 1000
+SCHEDULE_MAX = 20
+DELAY = re.compile(r"[0-9]{1,7}(ms|s|m|h)( [0-9]{1,7}(ms|s|m|h))*")
+UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+def _delay_ms(text):
+    return sum(int(part[:-2]) if part.endswith("ms") else int(part[:-1]) * UNIT_MS[part[-1]]
+               for part in text.split(" "))
+
+
+def _schedule_of_the_form(schedule):
+    if schedule == "standard":
+        return True
+    return (
+        isinstance(schedule, list)
+        and 1 <= len(schedule) <= SCHEDULE_MAX
+        and all(isinstance(d, str) and DELAY.fullmatch(d) for d in schedule)
+    )
+
+
+def _allowed_schedule(body):
+    schedule = body.get("retry_schedule")
+    if not _schedule_of_the_form(schedule):
+        return body
+    if "retry_count" in body:
+        return {k: v for k, v in body.items() if k != "retry_schedule"}
+    if isinstance(schedule, list):
+        mended = [d if 0 < _delay_ms(d) <= RETRY_MAX_DELAY_MS else "5s" for d in schedule]
+        return dict(body, retry_schedule=mended)
+    return body
+
+
 @schemathesis.hook
 def map_body(context, body):
     operation = context.operation
@@ -57,6 +96,12 @@ def map_body(context, body):
         and isinstance(body.get("headers"), dict)
     ):
         body = dict(body, headers=_allowed_headers(body["headers"]))
+    if (
+        operation is not None
+        and operation.path in ("/api/v1/webhooks", "/api/v1/webhooks/{id}")
+        and isinstance(body, dict)
+    ):
+        body = _allowed_schedule(body)
     if (
         operation is not None
         and operation.method.upper() == "POST"

@@ -7,6 +7,7 @@
 use hookrelay::api::extract::{parse_object, raw_object};
 use hookrelay::domain::event::{EventInput, NewEvent};
 use hookrelay::domain::id::TenantId;
+use hookrelay::domain::retry::RETRY_SCHEDULE_MAX;
 use hookrelay::domain::tenant::{NewApiKey, NewTenant};
 use hookrelay::domain::time::Timestamp;
 use hookrelay::domain::webhook::{NewWebhook, Rotation, Webhook, WebhookPatch, parse_url};
@@ -18,17 +19,23 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let now = Timestamp(1_767_225_600_000);
-    if let Ok(new) = NewWebhook::parse(&body) {
+    // The server's default longest retry delay, which `retry_schedule` entries may not pass.
+    let cap = std::time::Duration::from_secs(3600);
+    if let Ok(new) = NewWebhook::parse(&body, cap) {
+        if let Some(schedule) = &new.retry_schedule {
+            assert!(!schedule.is_empty() && schedule.len() <= RETRY_SCHEDULE_MAX);
+            assert!(schedule.iter().all(|d| !d.is_zero() && *d <= cap));
+        }
         // An accepted URL is already normal: parsing it again changes nothing.
         let again = parse_url(&Value::String(new.url.clone()));
         assert_eq!(again.as_deref(), Ok(new.url.as_str()), "url not stable");
         assert!(!new.events.is_empty());
         let mut webhook = Webhook::create(&TenantId::new(), new, now);
-        if let Ok(patch) = WebhookPatch::parse(&body) {
+        if let Ok(patch) = WebhookPatch::parse(&body, cap) {
             webhook.apply(patch, now);
         }
     }
-    let _ = WebhookPatch::parse(&body);
+    let _ = WebhookPatch::parse(&body, cap);
     let _ = Rotation::parse(&body);
     let Ok(raw) = raw_object(data) else {
         panic!("a body parse_object accepts is read as a raw object too");

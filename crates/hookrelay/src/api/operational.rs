@@ -31,7 +31,12 @@ pub async fn create(
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<WebhookOut>)> {
-    let new = NewWebhook::parse_for(&body, Catalogue::Operational).map_err(ApiError::Validation)?;
+    let new = NewWebhook::parse_for(
+        &body,
+        Catalogue::Operational,
+        state.service.max_retry_delay(),
+    )
+    .map_err(ApiError::Validation)?;
     let webhook = state.service.create_webhook(&system_tenant(), new).await?;
     Ok((StatusCode::CREATED, Json(WebhookOut::new(webhook, true))))
 }
@@ -88,8 +93,12 @@ pub async fn update(
     PathId(webhook_id): PathId<WebhookId>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<WebhookOut>> {
-    let patch =
-        WebhookPatch::parse_for(&body, Catalogue::Operational).map_err(ApiError::Validation)?;
+    let patch = WebhookPatch::parse_for(
+        &body,
+        Catalogue::Operational,
+        state.service.max_retry_delay(),
+    )
+    .map_err(ApiError::Validation)?;
     let webhook = state
         .service
         .update_webhook(&system_tenant(), &webhook_id, patch)

@@ -14,9 +14,9 @@ use super::schema::{NewWebhookBody, PageQuery, RotationBody, TenantHeader, Webho
 use crate::domain::catalog::{self, CATALOG};
 use crate::domain::health::DisabledReason;
 use crate::domain::id::WebhookId;
-use crate::domain::secret;
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{NewWebhook, Rotation, Webhook, WebhookPatch, WebhookStatus};
+use crate::domain::{retry, secret};
 use crate::store::WebhookFilter;
 
 /// A webhook as the API shows it. The secret is whole only in the create answer and on
@@ -51,7 +51,13 @@ pub struct WebhookOut {
     /// (`"5d"`), `"off"`, or `null` for the server's default (`--disable-after`).
     #[schema(value_type = Option<String>, example = "5d")]
     disable_after: Value,
+    /// Retries after a first failed attempt: as set, or the length of `retry_schedule`.
+    #[schema(minimum = 0, maximum = 20)]
     retry_count: i64,
+    /// The delay before each retry, normalised (`"5m"`, `"1h 30m"`; the `standard` preset is
+    /// shown as its delays); `null`: the server's exponential backoff, `retry_count` times.
+    #[schema(value_type = Option<Vec<String>>, example = json!(["5s", "5m", "30m", "2h"]))]
+    retry_schedule: Option<Vec<String>>,
     timeout_seconds: i64,
     /// Extra headers sent with every delivery (names lowercase), their values masked
     /// (`***`) in every answer: read them with `GET /webhooks/{id}/headers`.
@@ -71,7 +77,9 @@ pub struct WebhookOut {
 
 impl WebhookOut {
     pub(super) fn new(w: Webhook, reveal_secret: bool) -> Self {
+        let retry_count = w.retry_total();
         WebhookOut {
+            retry_count,
             status: w.status(),
             disabled_reason: w.health.disabled_reason(),
             disabled_at: w.health.disabled.map(|(_, at)| at),
@@ -89,7 +97,10 @@ impl WebhookOut {
             description: w.description,
             url: w.url,
             events: w.events,
-            retry_count: w.retry_count,
+            retry_schedule: w
+                .retry_schedule
+                .as_ref()
+                .map(|s| s.iter().map(|d| retry::format_human(*d)).collect()),
             timeout_seconds: w.timeout_seconds,
             headers: crate::domain::headers::to_masked_json(&w.headers),
             rate_limit_per_second: w.rate_limit_per_second,
@@ -112,7 +123,8 @@ pub async fn create(
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<WebhookOut>)> {
-    let new = NewWebhook::parse(&body).map_err(ApiError::Validation)?;
+    let new =
+        NewWebhook::parse(&body, state.service.max_retry_delay()).map_err(ApiError::Validation)?;
     let webhook = state.service.create_webhook(&tenant_id, new).await?;
     Ok((StatusCode::CREATED, Json(WebhookOut::new(webhook, true))))
 }
@@ -256,7 +268,8 @@ pub async fn update(
     PathId(webhook_id): PathId<WebhookId>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<WebhookOut>> {
-    let patch = WebhookPatch::parse(&body).map_err(ApiError::Validation)?;
+    let patch = WebhookPatch::parse(&body, state.service.max_retry_delay())
+        .map_err(ApiError::Validation)?;
     let webhook = state
         .service
         .update_webhook(&tenant_id, &webhook_id, patch)

@@ -72,6 +72,7 @@ pub(super) fn show(hook: &Value, json: bool) {
             ("disable_after", text("disable_after")),
             ("secret", text("secret")),
             ("retry_count", text("retry_count")),
+            ("retry_schedule", list_field(hook, "retry_schedule")),
             ("timeout_seconds", text("timeout_seconds")),
             ("headers", headers),
             ("rate_limit_per_second", text("rate_limit_per_second")),

@@ -226,9 +226,14 @@ pub struct WebhookOptions {
     /// The signing secret (`whsec_…`); generated when absent.
     #[arg(long)]
     secret: Option<String>,
-    /// Retries after a failed first attempt (0–10).
-    #[arg(long)]
+    /// Retries after a failed first attempt (0–10), on the server's backoff. On `update`, it
+    /// replaces any retry schedule.
+    #[arg(long, conflicts_with = "retry_schedule")]
     retry_count: Option<i64>,
+    /// The delay before each retry, comma-separated (`5s,5m,30m,2h`; up to 20, each within
+    /// the server's longest retry delay), or `standard` for the Standard Webhooks schedule.
+    #[arg(long, value_name = "DELAYS", value_delimiter = ',')]
+    retry_schedule: Vec<String>,
     /// Seconds an attempt may take (1–60).
     #[arg(long)]
     timeout_seconds: Option<i64>,
@@ -524,6 +529,16 @@ impl WebhookOptions {
         }
         if let Some(n) = self.retry_count {
             body.insert("retry_count".into(), json!(n));
+        }
+        match self.retry_schedule.as_slice() {
+            [] => {}
+            [preset] if preset.trim() == crate::domain::retry::STANDARD_PRESET => {
+                body.insert("retry_schedule".into(), json!(preset.trim()));
+            }
+            delays => {
+                let delays: Vec<&str> = delays.iter().map(|d| d.trim()).collect();
+                body.insert("retry_schedule".into(), json!(delays));
+            }
         }
         if let Some(n) = self.timeout_seconds {
             body.insert("timeout_seconds".into(), json!(n));

@@ -483,7 +483,7 @@ mod tests {
             headers: Vec::new(),
             rate_limit: None,
             timeout: Duration::from_secs(1),
-            retry_count: 0,
+            retries: crate::domain::retry::Retries::Backoff(0),
         })
     }
 
@@ -495,7 +495,7 @@ mod tests {
             headers: Vec::new(),
             rate_limit: Some(rate),
             timeout: Duration::from_secs(1),
-            retry_count: 0,
+            retries: crate::domain::retry::Retries::Backoff(0),
         })
     }
 

@@ -286,6 +286,11 @@ impl Engine {
         self.shared.recoveries.notify_one();
     }
 
+    /// The server's retry timing (webhooks' schedules are checked against its cap).
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.shared.config.retry
+    }
+
     /// This node's id, as its leases and heartbeats name it.
     pub fn node(&self) -> &str {
         &self.shared.node
@@ -310,7 +315,7 @@ impl Engine {
         let target = Target {
             // A test send is one request: no pacing, no retry.
             rate_limit: None,
-            retry_count: 0,
+            retries: crate::domain::retry::Retries::Backoff(0),
             ..webhook.target(now)
         };
         let message = attempt::Message {
@@ -482,7 +487,7 @@ async fn attempt_job(shared: &Shared, mut job: Job) -> Option<AttemptRecord> {
         Next::after(
             &outcome,
             job.attempt,
-            job.target.retry_count,
+            &job.target.retries,
             &shared.config.retry,
             recorded_at,
             unit,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::id::{AttemptId, DeliveryId, EventId, TenantId, WebhookId};
-use super::retry::RetryPolicy;
+use super::retry::{RETRY_SCHEDULE_MAX, Retries, RetryPolicy};
 use super::time::Timestamp;
 
 /// Where a delivery stands. Only `pending` ones are ever attempted.
@@ -61,7 +61,8 @@ pub struct Target {
     /// Deliveries per second at most, on this node; `None`: no limit.
     pub rate_limit: Option<u32>,
     pub timeout: Duration,
-    pub retry_count: u32,
+    /// How many retries, and when: `retry_count` on the backoff, or the `retry_schedule`.
+    pub retries: Retries,
 }
 
 impl Target {
@@ -75,6 +76,21 @@ impl Target {
     /// A stored retry count, held to the API's bounds like [`Target::timeout_of`].
     pub fn retry_count_of(n: i64) -> u32 {
         u32::try_from(n.clamp(0, super::webhook::RETRY_COUNT_MAX)).unwrap_or(0)
+    }
+
+    /// A webhook's stored retry settings: its schedule when it has one (held to the API's
+    /// length, entries of at least 1 ms), else its retry count on the backoff.
+    pub fn retries_of(count: i64, schedule: Option<&[Duration]>) -> Retries {
+        match schedule {
+            Some(delays) if !delays.is_empty() => Retries::Schedule(
+                delays
+                    .iter()
+                    .take(RETRY_SCHEDULE_MAX)
+                    .map(|d| (*d).max(Duration::from_millis(1)))
+                    .collect(),
+            ),
+            _ => Retries::Backoff(Target::retry_count_of(count)),
+        }
     }
 
     /// A stored rate limit: `None` (and any value below 1) is no limit.
@@ -139,12 +155,14 @@ pub enum Next {
 }
 
 impl Next {
-    /// Applies DESIGN §5: after attempt `attempt` (1-based) of a webhook allowing
-    /// `retry_count` retries. `unit` is a random number in [0, 1) for the jitter.
+    /// Applies DESIGN §5: after attempt `attempt` (1-based) of a webhook retrying as
+    /// `retries` says (its `retry_count` on the backoff, or its `retry_schedule`: as many
+    /// retries as entries, retry `k` after entry `k`). `unit` is a random number in [0, 1) for
+    /// the jitter.
     pub fn after(
         outcome: &AttemptOutcome,
         attempt: u32,
-        retry_count: u32,
+        retries: &Retries,
         policy: &RetryPolicy,
         now: Timestamp,
         unit: f64,
@@ -152,7 +170,7 @@ impl Next {
         if outcome.is_success() {
             return Next::Succeeded;
         }
-        if attempt > retry_count {
+        if attempt > retries.count() {
             return Next::Failed;
         }
         // Retry-After only means "come back later" on these statuses.
@@ -160,7 +178,7 @@ impl Next {
             Some(429 | 503) => outcome.retry_after,
             _ => None,
         };
-        let delay = policy.delay_after(attempt, unit, retry_after);
+        let delay = policy.delay_for(retries, attempt, unit, retry_after);
         Next::RetryAt(now.plus_millis(delay.as_millis().min(i64::MAX as u128) as i64))
     }
 }
@@ -204,23 +222,122 @@ mod tests {
         assert!(!outcome(Some(200), Some("timed out after 1 s")).is_success());
     }
 
+    const THREE: Retries = Retries::Backoff(3);
+
+    fn schedule(delays: &[u64]) -> Retries {
+        Retries::Schedule(delays.iter().map(|s| Duration::from_secs(*s)).collect())
+    }
+
     #[test]
     fn retries_then_fails() {
         let now = Timestamp(0);
         let failed = outcome(Some(500), None);
         let p = policy();
         assert_eq!(
-            Next::after(&failed, 1, 3, &p, now, 0.5),
+            Next::after(&failed, 1, &THREE, &p, now, 0.5),
             Next::RetryAt(Timestamp(1000))
         );
         assert_eq!(
-            Next::after(&failed, 3, 3, &p, now, 0.5),
+            Next::after(&failed, 3, &THREE, &p, now, 0.5),
             Next::RetryAt(Timestamp(4000))
         );
-        assert_eq!(Next::after(&failed, 4, 3, &p, now, 0.5), Next::Failed);
-        assert_eq!(Next::after(&failed, 1, 0, &p, now, 0.5), Next::Failed);
+        assert_eq!(Next::after(&failed, 4, &THREE, &p, now, 0.5), Next::Failed);
+        let none = Retries::Backoff(0);
+        assert_eq!(Next::after(&failed, 1, &none, &p, now, 0.5), Next::Failed);
         let ok = outcome(Some(200), None);
-        assert_eq!(Next::after(&ok, 1, 3, &p, now, 0.5), Next::Succeeded);
+        assert_eq!(Next::after(&ok, 1, &THREE, &p, now, 0.5), Next::Succeeded);
+    }
+
+    /// A schedule sets every delay, counted from the failed attempt (`now`), and its length is
+    /// the number of retries.
+    #[test]
+    fn a_schedule_sets_each_delay_and_the_number_of_retries() {
+        let failed = outcome(Some(500), None);
+        let p = RetryPolicy {
+            max_delay: Duration::from_secs(3600),
+            ..policy()
+        };
+        let plan = schedule(&[1, 600]);
+        let at =
+            |attempt: u32, now: i64| Next::after(&failed, attempt, &plan, &p, Timestamp(now), 0.5);
+        assert_eq!(at(1, 0), Next::RetryAt(Timestamp(1000)));
+        // The second failure comes at 1.2 s: the next try is 10 minutes after it.
+        assert_eq!(at(2, 1200), Next::RetryAt(Timestamp(601_200)));
+        assert_eq!(at(3, 601_200), Next::Failed);
+        let ok = outcome(Some(204), None);
+        assert_eq!(
+            Next::after(&ok, 2, &plan, &p, Timestamp(0), 0.5),
+            Next::Succeeded
+        );
+    }
+
+    #[test]
+    fn a_schedule_keeps_the_servers_jitter_and_cap() {
+        let failed = outcome(None, Some("connection refused"));
+        let p = RetryPolicy {
+            jitter: 0.1,
+            max_delay: Duration::from_secs(3600),
+            ..RetryPolicy::default()
+        };
+        let plan = schedule(&[600, 7200]);
+        let now = Timestamp(5_000);
+        assert_eq!(
+            Next::after(&failed, 1, &plan, &p, now, 0.0),
+            Next::RetryAt(Timestamp(5_000 + 540_000))
+        );
+        assert_eq!(
+            Next::after(&failed, 1, &plan, &p, now, 1.0),
+            Next::RetryAt(Timestamp(5_000 + 660_000))
+        );
+        // A stored entry past the cap (the operator lowered it since) waits the cap.
+        assert_eq!(
+            Next::after(&failed, 2, &plan, &p, now, 0.5),
+            Next::RetryAt(Timestamp(5_000 + 3_600_000))
+        );
+    }
+
+    #[test]
+    fn retry_after_lengthens_a_scheduled_delay_within_the_cap() {
+        let p = RetryPolicy {
+            max_delay: Duration::from_secs(3600),
+            ..policy()
+        };
+        let plan = schedule(&[5, 60]);
+        let mut o = outcome(Some(503), None);
+        o.retry_after = Some(Duration::from_secs(30));
+        assert_eq!(
+            Next::after(&o, 1, &plan, &p, Timestamp(0), 0.5),
+            Next::RetryAt(Timestamp(30_000))
+        );
+        // Shorter than the entry: the entry stands.
+        assert_eq!(
+            Next::after(&o, 2, &plan, &p, Timestamp(0), 0.5),
+            Next::RetryAt(Timestamp(60_000))
+        );
+        o.retry_after = Some(Duration::from_secs(86_400));
+        assert_eq!(
+            Next::after(&o, 1, &plan, &p, Timestamp(0), 0.5),
+            Next::RetryAt(Timestamp(3_600_000))
+        );
+        // Not on a 500.
+        o.response_status = Some(500);
+        assert_eq!(
+            Next::after(&o, 1, &plan, &p, Timestamp(0), 0.5),
+            Next::RetryAt(Timestamp(5_000))
+        );
+    }
+
+    #[test]
+    fn stored_retries_are_held_to_the_api_bounds() {
+        assert_eq!(Target::retries_of(3, None), Retries::Backoff(3));
+        assert_eq!(Target::retries_of(99, None), Retries::Backoff(10));
+        assert_eq!(Target::retries_of(3, Some(&[])), Retries::Backoff(3));
+        let long = vec![Duration::ZERO; 30];
+        let Retries::Schedule(held) = Target::retries_of(3, Some(&long)) else {
+            panic!("a schedule");
+        };
+        assert_eq!(held.len(), RETRY_SCHEDULE_MAX);
+        assert!(held.iter().all(|d| *d == Duration::from_millis(1)));
     }
 
     #[test]
@@ -229,12 +346,12 @@ mod tests {
         let mut o = outcome(Some(429), None);
         o.retry_after = Some(Duration::from_secs(30));
         assert_eq!(
-            Next::after(&o, 1, 3, &p, Timestamp(0), 0.5),
+            Next::after(&o, 1, &THREE, &p, Timestamp(0), 0.5),
             Next::RetryAt(Timestamp(30_000))
         );
         o.response_status = Some(500);
         assert_eq!(
-            Next::after(&o, 1, 3, &p, Timestamp(0), 0.5),
+            Next::after(&o, 1, &THREE, &p, Timestamp(0), 0.5),
             Next::RetryAt(Timestamp(1000))
         );
     }

@@ -1,5 +1,7 @@
 //! Webhooks: a tenant's subscription to event types at a URL, and the rules its fields obey.
 
+use std::time::Duration;
+
 use super::id::{TenantId, WebhookId};
 use serde_json::{Map, Value};
 use url::Url;
@@ -8,6 +10,7 @@ use super::catalog;
 use super::headers::{self, CustomHeaders};
 use super::health::{DisableAfter, DisabledReason, Health, InvalidDisableAfter};
 use super::input::{FieldError, Input, Invalid, boolean, free_text, integer, name};
+use super::retry::{self, ScheduleErrors};
 use super::secret::{self, InvalidSecret};
 use super::time::Timestamp;
 
@@ -41,6 +44,11 @@ pub enum InvalidWebhook {
     NotAGrace,
     #[error(transparent)]
     DisableAfter(#[from] InvalidDisableAfter),
+    #[error(
+        "cannot be given with retry_count: choose one (a schedule's length is its number of \
+         retries)"
+    )]
+    ScheduleWithCount,
 }
 
 /// Why a webhook's `url` is refused; the text is what the client reads.
@@ -85,7 +93,11 @@ pub struct Webhook {
     pub secret: String,
     /// During a rotation: the secret being replaced, and when it stops signing.
     pub previous_secret: Option<(String, Timestamp)>,
+    /// Retries on the backoff. With a schedule, what nodes that know no schedule use: its
+    /// length, within the bounds (see [`Webhook::retries`]).
     pub retry_count: i64,
+    /// The delay before each retry, when the webhook chose them; it rules over `retry_count`.
+    pub retry_schedule: Option<Vec<Duration>>,
     pub timeout_seconds: i64,
     /// Sent with every delivery, after validation (see `headers`).
     pub headers: CustomHeaders,
@@ -112,8 +124,25 @@ impl Webhook {
         self.health.is_active
     }
 
+    /// How many retries, and when.
+    pub fn retries(&self) -> retry::Retries {
+        super::delivery::Target::retries_of(self.retry_count, self.retry_schedule.as_deref())
+    }
+
+    /// The number of retries after a first failed attempt: `retry_count`, or the schedule's
+    /// length.
+    pub fn retry_total(&self) -> i64 {
+        self.retry_schedule
+            .as_ref()
+            .map_or(self.retry_count, |s| s.len() as i64)
+    }
+
     /// A new webhook for `tenant_id`, with a generated secret when none was given.
     pub fn create(tenant_id: &TenantId, new: NewWebhook, now: Timestamp) -> Self {
+        let retry_count = match &new.retry_schedule {
+            Some(schedule) => count_for(schedule),
+            None => new.retry_count,
+        };
         Webhook {
             id: WebhookId::new(),
             tenant_id: tenant_id.clone(),
@@ -123,7 +152,8 @@ impl Webhook {
             events: new.events,
             secret: new.secret.unwrap_or_else(secret::generate),
             previous_secret: None,
-            retry_count: new.retry_count,
+            retry_count,
+            retry_schedule: new.retry_schedule,
             timeout_seconds: new.timeout_seconds,
             headers: new.headers,
             rate_limit_per_second: new.rate_limit_per_second,
@@ -151,6 +181,7 @@ impl Webhook {
             events,
             secret,
             retry_count,
+            retry_schedule,
             timeout_seconds,
             headers,
             rate_limit_per_second,
@@ -172,8 +203,18 @@ impl Webhook {
         if let Some(v) = secret {
             self.secret = v;
         }
+        // Exclusive (the parser refuses both but a `null` schedule): a count ends any
+        // schedule, a schedule sets the count nodes without schedules use, and `null` goes back
+        // to the backoff with that count.
+        if let Some(v) = retry_schedule {
+            if let Some(schedule) = &v {
+                self.retry_count = count_for(schedule);
+            }
+            self.retry_schedule = v;
+        }
         if let Some(v) = retry_count {
             self.retry_count = v;
+            self.retry_schedule = None;
         }
         if let Some(v) = timeout_seconds {
             self.timeout_seconds = v;
@@ -224,7 +265,7 @@ impl Webhook {
             headers: self.headers.clone(),
             rate_limit: super::delivery::Target::rate_limit_of(self.rate_limit_per_second),
             timeout: super::delivery::Target::timeout_of(self.timeout_seconds),
-            retry_count: super::delivery::Target::retry_count_of(self.retry_count),
+            retries: self.retries(),
         }
     }
 
@@ -260,6 +301,7 @@ const WRITABLE: &[&str] = &[
     "events",
     "secret",
     "retry_count",
+    "retry_schedule",
     "timeout_seconds",
     "headers",
     "rate_limit_per_second",
@@ -277,6 +319,8 @@ pub struct NewWebhook {
     /// `None`: generate one.
     pub secret: Option<String>,
     pub retry_count: i64,
+    /// `None`: the backoff, `retry_count` times.
+    pub retry_schedule: Option<Vec<Duration>>,
     pub timeout_seconds: i64,
     pub headers: CustomHeaders,
     pub rate_limit_per_second: Option<i64>,
@@ -294,15 +338,19 @@ pub enum Catalogue {
 }
 
 impl NewWebhook {
-    pub fn parse(body: &Map<String, Value>) -> Result<Self, Vec<FieldError>> {
-        Self::parse_for(body, Catalogue::Tenant)
+    /// `max_delay` is the server's longest retry delay ([`retry::RetryPolicy::max_delay`]),
+    /// which no `retry_schedule` entry may pass.
+    pub fn parse(body: &Map<String, Value>, max_delay: Duration) -> Result<Self, Vec<FieldError>> {
+        Self::parse_for(body, Catalogue::Tenant, max_delay)
     }
 
     pub fn parse_for(
         body: &Map<String, Value>,
         catalogue: Catalogue,
+        max_delay: Duration,
     ) -> Result<Self, Vec<FieldError>> {
         let mut input = Input::new(body, WRITABLE);
+        let retry_schedule = parse_schedule_field(&mut input, body, max_delay);
         let name = input.required("name", parse_name);
         let description = input.optional("description", parse_description);
         let url = input.required("url", parse_url);
@@ -321,6 +369,7 @@ impl NewWebhook {
             events: events.unwrap_or_default(),
             secret,
             retry_count: retry_count.unwrap_or(DEFAULT_RETRY_COUNT),
+            retry_schedule: retry_schedule.flatten(),
             timeout_seconds: timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
             headers: custom.unwrap_or_default(),
             rate_limit_per_second: rate_limit.flatten(),
@@ -369,7 +418,7 @@ fn parse_grace(v: &Value) -> Result<std::time::Duration, InvalidWebhook> {
         Value::Number(_) => super::input::whole_number(v)
             .and_then(|n| u64::try_from(n).ok())
             .map(std::time::Duration::from_secs),
-        Value::String(s) => humantime::parse_duration(s.trim()).ok(),
+        Value::String(s) => retry::parse_human(s),
         _ => None,
     };
     match grace {
@@ -388,7 +437,10 @@ pub struct WebhookPatch {
     pub url: Option<String>,
     pub events: Option<Vec<String>>,
     pub secret: Option<String>,
+    /// Ends any schedule.
     pub retry_count: Option<i64>,
+    /// `Some(None)` goes back to the backoff (keeping `retry_count`).
+    pub retry_schedule: Option<Option<Vec<Duration>>>,
     pub timeout_seconds: Option<i64>,
     /// Replaces the whole set; `{}` or `null` removes them all.
     pub headers: Option<CustomHeaders>,
@@ -400,16 +452,19 @@ pub struct WebhookPatch {
 }
 
 impl WebhookPatch {
-    pub fn parse(body: &Map<String, Value>) -> Result<Self, Vec<FieldError>> {
-        Self::parse_for(body, Catalogue::Tenant)
+    /// `max_delay` as for [`NewWebhook::parse`].
+    pub fn parse(body: &Map<String, Value>, max_delay: Duration) -> Result<Self, Vec<FieldError>> {
+        Self::parse_for(body, Catalogue::Tenant, max_delay)
     }
 
     pub fn parse_for(
         body: &Map<String, Value>,
         catalogue: Catalogue,
+        max_delay: Duration,
     ) -> Result<Self, Vec<FieldError>> {
         let mut input = Input::new(body, WRITABLE);
         let patch = WebhookPatch {
+            retry_schedule: parse_schedule_field(&mut input, body, max_delay),
             name: input.optional("name", parse_name),
             description: input.optional("description", parse_description),
             url: input.optional("url", parse_url),
@@ -451,6 +506,44 @@ fn parse_disable_after(v: &Value) -> Result<DisableAfter, InvalidWebhook> {
 
 fn parse_retry_count(v: &Value) -> Result<i64, Invalid> {
     integer(v, 0, RETRY_COUNT_MAX)
+}
+
+/// The `retry_count` kept beside a schedule, for nodes that know no schedule (a rolling
+/// upgrade): its length, within the count's bounds.
+fn count_for(schedule: &[Duration]) -> i64 {
+    (schedule.len() as i64).min(RETRY_COUNT_MAX)
+}
+
+/// `retry_schedule`: a list of durations or the preset ([`retry::parse_schedule`]), or `null`
+/// (`Some(None)`: none). Refused beside `retry_count` unless `null`; a bad entry is reported
+/// under its own index (`retry_schedule[2]`).
+fn parse_schedule_field(
+    input: &mut Input<'_>,
+    body: &Map<String, Value>,
+    max_delay: Duration,
+) -> Option<Option<Vec<Duration>>> {
+    const FIELD: &str = "retry_schedule";
+    let value = body.get(FIELD)?;
+    if value.is_null() {
+        return Some(None);
+    }
+    if body.contains_key("retry_count") {
+        input.push(FieldError::new(FIELD, InvalidWebhook::ScheduleWithCount));
+        return None;
+    }
+    match retry::parse_schedule(value, max_delay) {
+        Ok(schedule) => Some(Some(schedule)),
+        Err(ScheduleErrors::Whole(e)) => {
+            input.push(FieldError::new(FIELD, e));
+            None
+        }
+        Err(ScheduleErrors::Entries(entries)) => {
+            for (i, e) in entries {
+                input.push(FieldError::new(format!("{FIELD}[{i}]"), e));
+            }
+            None
+        }
+    }
 }
 
 fn parse_timeout(v: &Value) -> Result<i64, Invalid> {
@@ -612,8 +705,19 @@ mod tests {
         v.as_object().cloned().unwrap_or_default()
     }
 
+    /// The server's longest retry delay in these tests.
+    const CAP: Duration = Duration::from_secs(3600);
+
+    fn parse_new(body: &Map<String, Value>) -> Result<NewWebhook, Vec<FieldError>> {
+        NewWebhook::parse(body, CAP)
+    }
+
+    fn parse_patch(body: &Map<String, Value>) -> Result<WebhookPatch, Vec<FieldError>> {
+        WebhookPatch::parse(body, CAP)
+    }
+
     fn errors_of(v: Value) -> Vec<String> {
-        match NewWebhook::parse(&obj(v)) {
+        match parse_new(&obj(v)) {
             Ok(_) => Vec::new(),
             Err(errors) => errors.into_iter().map(|e| e.field).collect(),
         }
@@ -634,7 +738,7 @@ mod tests {
             let mut body = minimal();
             body["name"] = json!(bad);
             assert_eq!(errors_of(body), ["name"], "{bad:?}");
-            let patch = WebhookPatch::parse(&obj(json!({"name": bad})));
+            let patch = parse_patch(&obj(json!({"name": bad})));
             assert_eq!(
                 patch.err().map(|e| e[0].field.clone()).as_deref(),
                 Some("name"),
@@ -646,13 +750,13 @@ mod tests {
         assert_eq!(errors_of(body), ["description"]);
         let mut body = minimal();
         body["description"] = json!("\u{200B}");
-        let hook = NewWebhook::parse(&obj(body)).expect("blank description");
+        let hook = parse_new(&obj(body)).expect("blank description");
         assert_eq!(hook.description, None);
     }
 
     #[test]
     fn defaults_apply() {
-        let hook = NewWebhook::parse(&obj(minimal())).expect("valid");
+        let hook = parse_new(&obj(minimal())).expect("valid");
         assert_eq!(hook.retry_count, 3);
         assert_eq!(hook.timeout_seconds, 30);
         assert!(hook.is_active);
@@ -664,7 +768,7 @@ mod tests {
     fn events_are_deduplicated_in_order() {
         let mut body = minimal();
         body["events"] = json!(["message.sent", "*", "message.sent", "contact.created"]);
-        let hook = NewWebhook::parse(&obj(body)).expect("valid");
+        let hook = parse_new(&obj(body)).expect("valid");
         assert_eq!(hook.events, ["message.sent", "*", "contact.created"]);
     }
 
@@ -794,7 +898,7 @@ mod tests {
     #[test]
     fn field_messages_are_unchanged() {
         let messages = |v: Value| -> Vec<(String, String)> {
-            NewWebhook::parse(&obj(v))
+            parse_new(&obj(v))
                 .err()
                 .unwrap_or_default()
                 .into_iter()
@@ -854,19 +958,19 @@ mod tests {
 
     #[test]
     fn patch_takes_any_subset_and_refuses_unknown_fields() {
-        let patch = WebhookPatch::parse(&obj(json!({"is_active": false}))).expect("valid");
+        let patch = parse_patch(&obj(json!({"is_active": false}))).expect("valid");
         assert_eq!(patch.is_active, Some(false));
         assert_eq!(patch.name, None);
-        let patch = WebhookPatch::parse(&obj(json!({"description": null}))).expect("valid");
+        let patch = parse_patch(&obj(json!({"description": null}))).expect("valid");
         assert_eq!(patch.description, Some(None));
-        let err = WebhookPatch::parse(&obj(json!({"nmae": "x"}))).unwrap_err();
+        let err = parse_patch(&obj(json!({"nmae": "x"}))).unwrap_err();
         assert_eq!(err[0].field, "nmae");
-        assert!(WebhookPatch::parse(&obj(json!({"events": []}))).is_err());
+        assert!(parse_patch(&obj(json!({"events": []}))).is_err());
     }
 
     #[test]
     fn rotation_keeps_the_old_secret_signing_for_the_grace_period() {
-        let new = NewWebhook::parse(&obj(minimal())).expect("valid");
+        let new = parse_new(&obj(minimal())).expect("valid");
         let mut hook = Webhook::create(&TenantId::new(), new, Timestamp(0));
         let old = hook.secret.clone();
         let grace = std::time::Duration::from_secs(60);
@@ -881,8 +985,7 @@ mod tests {
         assert_eq!(hook.signing_secrets(Timestamp(2000)), [next.clone(), old]);
         assert_eq!(hook.signing_secrets(Timestamp(61_000)), [next]);
         // A secret set by PATCH ends any rotation at once.
-        let patch =
-            WebhookPatch::parse(&obj(json!({"secret": secret::generate()}))).expect("valid");
+        let patch = parse_patch(&obj(json!({"secret": secret::generate()}))).expect("valid");
         hook.change(WebhookChange::Patch(patch), Timestamp(3000));
         assert_eq!(hook.signing_secrets(Timestamp(3000)).len(), 1);
     }
@@ -909,7 +1012,7 @@ mod tests {
 
     #[test]
     fn subscription_matching() {
-        let new = NewWebhook::parse(&obj(minimal())).expect("valid");
+        let new = parse_new(&obj(minimal())).expect("valid");
         let mut hook = Webhook::create(&TenantId::new(), new, Timestamp(0));
         assert!(hook.subscribes_to("message.sent"));
         assert!(!hook.subscribes_to("message.read"));
@@ -917,14 +1020,169 @@ mod tests {
         assert!(hook.subscribes_to("message.read"));
     }
 
+    fn messages_of(result: Result<impl std::fmt::Debug, Vec<FieldError>>) -> Vec<(String, String)> {
+        result
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.field, e.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_retry_schedule_is_read_normalised_and_named_entry_by_entry() {
+        let mut body = minimal();
+        body["retry_schedule"] = json!(["5s", " 5m", "1h 30m", "250ms"]);
+        let err = parse_new(&obj(body.clone())).unwrap_err();
+        // 1h 30m is past the cap of 1 hour.
+        assert_eq!(err.len(), 1);
+        assert_eq!(err[0].field, "retry_schedule[2]");
+        assert_eq!(
+            err[0].message,
+            "must be at most 1h, this server's longest retry delay"
+        );
+        body["retry_schedule"] = json!(["5s", " 5m", "59m 59s", "250ms"]);
+        let new = parse_new(&obj(body)).expect("valid");
+        let secs = |s: u64| Duration::from_secs(s);
+        assert_eq!(
+            new.retry_schedule,
+            Some(vec![
+                secs(5),
+                secs(300),
+                secs(3599),
+                Duration::from_millis(250)
+            ])
+        );
+        let hook = Webhook::create(&TenantId::new(), new, Timestamp(0));
+        assert_eq!((hook.retry_count, hook.retry_total()), (4, 4));
+        assert_eq!(hook.retries().count(), 4);
+        assert_eq!(hook.target(Timestamp(0)).retries, hook.retries());
+    }
+
+    #[test]
+    fn retry_schedule_refusals_name_the_field_or_the_entry() {
+        let with = |schedule: Value| {
+            let mut body = minimal();
+            body["retry_schedule"] = schedule;
+            messages_of(parse_new(&obj(body)))
+        };
+        let pair = |f: &str, m: &str| vec![(f.to_owned(), m.to_owned())];
+        let many: Vec<String> = (0..22).map(|i| format!("{}s", i + 1)).collect();
+        assert_eq!(
+            with(json!(many)),
+            pair(
+                "retry_schedule",
+                "must have from 1 to 20 entries (for no retries, set retry_count to 0)"
+            )
+        );
+        assert_eq!(with(json!([]))[0].0, "retry_schedule");
+        assert_eq!(
+            with(json!(["5s", "0s"])),
+            pair("retry_schedule[1]", "must be more than zero")
+        );
+        assert_eq!(
+            with(json!(["5s", "5m", "2h"])),
+            pair(
+                "retry_schedule[2]",
+                "must be at most 1h, this server's longest retry delay"
+            )
+        );
+        assert_eq!(
+            with(json!(["soon", 5])),
+            [
+                (
+                    "retry_schedule[0]".to_owned(),
+                    "must be a duration such as \"30s\", \"5m\" or \"2h\"".to_owned()
+                ),
+                (
+                    "retry_schedule[1]".to_owned(),
+                    "must be a string".to_owned()
+                ),
+            ]
+        );
+        for bad in [json!("fast"), json!(5), json!({"a": 1}), json!("5m")] {
+            assert_eq!(
+                with(bad.clone()),
+                pair(
+                    "retry_schedule",
+                    "must be a list of durations such as [\"5s\", \"5m\", \"2h\"], or \"standard\""
+                ),
+                "{bad}"
+            );
+        }
+        // The preset waits up to 24 h: past this cap of 1 h, it is refused by name.
+        assert_eq!(
+            with(json!("standard")),
+            pair(
+                "retry_schedule",
+                "the standard schedule waits up to 24h before a retry, longer than this \
+                 server's longest retry delay (1h); list the delays you want instead"
+            )
+        );
+        let mut body = minimal();
+        body["retry_schedule"] = json!("standard");
+        let new = NewWebhook::parse(&obj(body), Duration::from_secs(24 * 3600)).expect("valid");
+        assert_eq!(
+            new.retry_schedule.as_deref(),
+            Some(&retry::STANDARD_SCHEDULE[..])
+        );
+    }
+
+    #[test]
+    fn retry_count_and_retry_schedule_are_exclusive() {
+        let both = json!({"retry_count": 2, "retry_schedule": ["5s"]});
+        let refused = vec![(
+            "retry_schedule".to_owned(),
+            "cannot be given with retry_count: choose one (a schedule's length is its number of \
+             retries)"
+                .to_owned(),
+        )];
+        assert_eq!(messages_of(parse_patch(&obj(both.clone()))), refused);
+        let mut body = minimal();
+        body["retry_count"] = both["retry_count"].clone();
+        body["retry_schedule"] = both["retry_schedule"].clone();
+        assert_eq!(messages_of(parse_new(&obj(body.clone()))), refused);
+        // `null` is no schedule: it goes with a count.
+        body["retry_schedule"] = Value::Null;
+        let new = parse_new(&obj(body)).expect("valid");
+        assert_eq!((new.retry_count, new.retry_schedule), (2, None));
+
+        let mut hook = Webhook::create(
+            &TenantId::new(),
+            parse_new(&obj(minimal())).unwrap(),
+            Timestamp(0),
+        );
+        let patch = |v: Value| parse_patch(&obj(v)).expect("valid");
+        hook.apply(
+            patch(json!({"retry_schedule": ["1s", "2s", "3s", "4s", "5s"]})),
+            Timestamp(1),
+        );
+        assert_eq!((hook.retry_count, hook.retry_total()), (5, 5));
+        // A count ends the schedule.
+        hook.apply(patch(json!({"retry_count": 1})), Timestamp(2));
+        assert_eq!(
+            (hook.retry_schedule.clone(), hook.retries()),
+            (None, retry::Retries::Backoff(1))
+        );
+        // `null` goes back to the backoff, as many times as the schedule had entries.
+        hook.apply(patch(json!({"retry_schedule": ["1s", "2s"]})), Timestamp(3));
+        hook.apply(patch(json!({"retry_schedule": null})), Timestamp(4));
+        assert_eq!(hook.retries(), retry::Retries::Backoff(2));
+        hook.apply(
+            patch(json!({"retry_schedule": null, "retry_count": 7})),
+            Timestamp(5),
+        );
+        assert_eq!(hook.retries(), retry::Retries::Backoff(7));
+    }
+
     #[test]
     fn apply_changes_only_what_the_patch_names() {
-        let new = NewWebhook::parse(&obj(minimal())).expect("valid");
+        let new = parse_new(&obj(minimal())).expect("valid");
         let mut hook = Webhook::create(&TenantId::new(), new, Timestamp(0));
         assert!(secret::validate(&hook.secret).is_ok());
         let before = hook.clone();
-        let patch = WebhookPatch::parse(&obj(json!({"is_active": false, "retry_count": 0})))
-            .expect("valid");
+        let patch =
+            parse_patch(&obj(json!({"is_active": false, "retry_count": 0}))).expect("valid");
         hook.apply(patch, Timestamp(5));
         assert_eq!(hook.status(), WebhookStatus::Disabled);
         assert_eq!(hook.health.disabled_reason(), Some(DisabledReason::Manual));

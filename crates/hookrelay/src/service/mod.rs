@@ -89,6 +89,11 @@ impl Service {
         &self.inner.engine
     }
 
+    /// The longest delay before a retry: no `retry_schedule` entry may pass it.
+    pub fn max_retry_delay(&self) -> Duration {
+        self.inner.engine.retry_policy().max_delay
+    }
+
     /// Tenant keys trusted from memory; changes heard from other nodes forget entries.
     pub fn key_cache(&self) -> &KeyCache {
         &self.inner.key_cache

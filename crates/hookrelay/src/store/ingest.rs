@@ -221,11 +221,11 @@ async fn subscribers<B: Backend>(
 ) -> StoreResult<Vec<Subscriber>> {
     let q = query(sql::<B>(
         "SELECT id, url, secret, previous_secret, previous_secret_expires_at, timeout_seconds,
-                retry_count, headers, rate_limit_per_second, events, is_active
+                retry_count, retry_schedule, headers, rate_limit_per_second, events, is_active
          FROM webhooks WHERE tenant_id = $1
            AND (is_active = 1 OR disabled_reason IN ('gone', 'failing'))",
         "SELECT id, url, secret, previous_secret, previous_secret_expires_at, timeout_seconds,
-                retry_count, headers, rate_limit_per_second, events, is_active
+                retry_count, retry_schedule, headers, rate_limit_per_second, events, is_active
          FROM webhooks WHERE tenant_id = $1
            AND (is_active OR disabled_reason IN ('gone', 'failing'))",
     ));
@@ -366,6 +366,7 @@ mod tests {
             events: vec![event.to_owned()],
             secret: None,
             retry_count: 0,
+            retry_schedule: None,
             timeout_seconds: 5,
             headers: Vec::new(),
             rate_limit_per_second: None,

@@ -31,7 +31,7 @@ pub(crate) async fn claim_due<B: Backend>(
     let q = query(sql::<B>(
         "SELECT d.id, d.event_id, d.tenant_id, d.webhook_id, d.attempts, d.counted, e.event_type, e.body,
                 w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
-                w.timeout_seconds, w.retry_count, w.headers, w.rate_limit_per_second
+                w.timeout_seconds, w.retry_count, w.retry_schedule, w.headers, w.rate_limit_per_second
          FROM deliveries d
          JOIN webhooks w ON w.id = d.webhook_id
          JOIN events e ON e.id = d.event_id
@@ -43,7 +43,7 @@ pub(crate) async fn claim_due<B: Backend>(
          LIMIT $3",
         "SELECT d.id, d.event_id, d.tenant_id, d.webhook_id, d.attempts, d.counted, e.event_type, e.body,
                 w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
-                w.timeout_seconds, w.retry_count, w.headers, w.rate_limit_per_second
+                w.timeout_seconds, w.retry_count, w.retry_schedule, w.headers, w.rate_limit_per_second
          FROM deliveries d
          JOIN webhooks w ON w.id = d.webhook_id
          JOIN events e ON e.id = d.event_id

@@ -2,6 +2,7 @@
 //! every backend: the SQL types line up (BIGINT times, TEXT, BOOLEAN/INTEGER flags).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::backend::{Backend, get, get_id, get_opt_id};
 use super::{DeliveryInfo, LogEntry, Page, StoreError, StoreResult};
@@ -52,6 +53,28 @@ pub(crate) fn events_json_list(text: String) -> StoreResult<Vec<String>> {
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("webhooks.events: {e}")))
 }
 
+/// `webhooks.retry_schedule` as stored: a JSON array of milliseconds, or NULL for none.
+pub(crate) fn schedule_json(webhook: &Webhook) -> Option<String> {
+    let ms: Vec<u64> = webhook
+        .retry_schedule
+        .as_ref()?
+        .iter()
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .collect();
+    // A Vec<u64> always serialises.
+    serde_json::to_string(&ms).ok()
+}
+
+/// Reads `webhooks.retry_schedule` back.
+pub(crate) fn schedule_list(text: Option<String>) -> StoreResult<Option<Vec<Duration>>> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let ms: Vec<u64> = serde_json::from_str(&text)
+        .map_err(|e| StoreError::Corrupt(format!("webhooks.retry_schedule: {e}")))?;
+    Ok(Some(ms.into_iter().map(Duration::from_millis).collect()))
+}
+
 pub(crate) fn webhook_from<B: Backend>(row: &B::Row, keys: &Keyring) -> StoreResult<Webhook> {
     let events = events_json_list(get::<B, _>(row, "events")?)?;
     let health = health_from::<B>(row)?;
@@ -79,6 +102,7 @@ pub(crate) fn webhook_from<B: Backend>(row: &B::Row, keys: &Keyring) -> StoreRes
         secret,
         previous_secret,
         retry_count: get::<B, _>(row, "retry_count")?,
+        retry_schedule: schedule_list(get::<B, _>(row, "retry_schedule")?)?,
         timeout_seconds: get::<B, _>(row, "timeout_seconds")?,
         headers,
         rate_limit_per_second: get::<B, _>(row, "rate_limit_per_second")?,
@@ -130,6 +154,7 @@ pub(crate) struct SealedTarget {
     rate_limit: Option<i64>,
     timeout_seconds: i64,
     retry_count: i64,
+    retry_schedule: Option<Vec<Duration>>,
 }
 
 impl SealedTarget {
@@ -151,6 +176,7 @@ impl SealedTarget {
             rate_limit: get::<B, _>(row, "rate_limit_per_second")?,
             timeout_seconds: get::<B, _>(row, "timeout_seconds")?,
             retry_count: get::<B, _>(row, "retry_count")?,
+            retry_schedule: schedule_list(get::<B, _>(row, "retry_schedule")?)?,
         })
     }
 
@@ -171,7 +197,7 @@ impl SealedTarget {
             headers,
             rate_limit: Target::rate_limit_of(self.rate_limit),
             timeout: Target::timeout_of(self.timeout_seconds),
-            retry_count: Target::retry_count_of(self.retry_count),
+            retries: Target::retries_of(self.retry_count, self.retry_schedule.as_deref()),
         }))
     }
 }

@@ -617,3 +617,71 @@ async fn failed_deliveries_are_retried_recovered_and_replayed_from_the_cli() {
         "two deliveries to the webhook: {out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sets_and_shows_a_retry_schedule() {
+    let app = spawn_app!();
+    let tenant = app.tenant("acme").await;
+    let key = tenant.key.as_str();
+    let out = ok(
+        &app,
+        key,
+        &[
+            "webhooks",
+            "create",
+            "--name",
+            "scheduled",
+            "--webhook-url",
+            "https://example.com/in",
+            "--events",
+            "*",
+            "--retry-schedule",
+            "1s,4500ms",
+            "--json",
+        ],
+    )
+    .await;
+    let created: Value = serde_json::from_str(&out).unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let hook = app.get(&tenant, &format!("/api/v1/webhooks/{id}")).await;
+    assert_eq!(hook["retry_schedule"], json!(["1s", "4s 500ms"]));
+    let text = ok(&app, key, &["webhooks", "get", &id]).await;
+    assert_eq!(value_of(&text, "retry_schedule"), "1s, 4s 500ms");
+    assert_eq!(value_of(&text, "retry_count"), "2");
+    // A count replaces the schedule; the view says there is none.
+    let text = ok(
+        &app,
+        key,
+        &["webhooks", "update", &id, "--retry-count", "4"],
+    )
+    .await;
+    assert_eq!(value_of(&text, "retry_schedule"), "-");
+    assert_eq!(value_of(&text, "retry_count"), "4");
+    // The server's refusal names the entry.
+    let err = refused(
+        &app,
+        key,
+        &["webhooks", "update", &id, "--retry-schedule", "1s,0s"],
+    )
+    .await;
+    assert!(
+        err.contains("retry_schedule[1]: must be more than zero"),
+        "{err}"
+    );
+    // Both at once are refused before anything is sent.
+    let output = hookrelay(
+        &app,
+        key,
+        &[
+            "webhooks",
+            "update",
+            &id,
+            "--retry-count",
+            "1",
+            "--retry-schedule",
+            "1s",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}

@@ -36,6 +36,7 @@ mod quickstart;
 pub(crate) mod receiver;
 mod recovery;
 mod retention;
+mod retry_schedule;
 mod robustness;
 mod secrets;
 pub(crate) mod smoke;

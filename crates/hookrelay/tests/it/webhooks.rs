@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 
 use super::helpers::*;
 
-const FIELDS: [&str; 23] = [
+const FIELDS: [&str; 24] = [
     "id",
     "tenant_id",
     "name",
@@ -17,6 +17,7 @@ const FIELDS: [&str; 23] = [
     "failing_since",
     "disable_after",
     "retry_count",
+    "retry_schedule",
     "timeout_seconds",
     "headers",
     "rate_limit_per_second",
@@ -56,6 +57,7 @@ async fn create_answers_the_whole_webhook_with_defaults_and_secret() {
     );
     assert_eq!(w["status"], "active");
     assert_eq!(w["retry_count"], 3);
+    assert!(w["retry_schedule"].is_null());
     assert_eq!(w["timeout_seconds"], 30);
     assert_eq!(w["headers"], json!({}));
     assert!(w["rate_limit_per_second"].is_null());
@@ -255,6 +257,7 @@ async fn patch_changes_only_the_named_fields() {
         "tenant_id",
         "url",
         "retry_count",
+        "retry_schedule",
         "timeout_seconds",
         "headers",
         "rate_limit_per_second",

@@ -338,6 +338,7 @@ mod tests {
         let secret = json!({"pattern": secret::PATTERN});
         let retry = json!({"minimum": 0, "maximum": webhook::RETRY_COUNT_MAX});
         let timeout = json!({"minimum": webhook::TIMEOUT_MIN, "maximum": webhook::TIMEOUT_MAX});
+        let schedule = json!({"minItems": 1, "maxItems": crate::domain::retry::RETRY_SCHEDULE_MAX});
         let rate = json!({"minimum": 1, "maximum": webhook::RATE_LIMIT_MAX});
         let description = json!({
             "maxLength": webhook::DESCRIPTION_MAX,
@@ -355,6 +356,13 @@ mod tests {
             ("RotationBody", "secret", secret),
             ("NewWebhookBody", "retry_count", retry.clone()),
             ("WebhookPatchBody", "retry_count", retry),
+            ("NewWebhookBody", "retry_schedule", schedule.clone()),
+            ("WebhookPatchBody", "retry_schedule", schedule),
+            (
+                "Webhook",
+                "retry_count",
+                json!({"minimum": 0, "maximum": crate::domain::retry::RETRY_SCHEDULE_MAX}),
+            ),
             ("NewWebhookBody", "timeout_seconds", timeout.clone()),
             ("WebhookPatchBody", "timeout_seconds", timeout),
             ("NewWebhookBody", "rate_limit_per_second", rate.clone()),

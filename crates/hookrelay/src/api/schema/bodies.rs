@@ -10,7 +10,8 @@ use crate::domain::webhook::MAX_ROTATION_GRACE;
 use crate::domain::{event, headers};
 
 use super::fields::{
-    Description, IdempotencyKey, Name, RateLimit, RetryCount, Secret, TenantRef, TimeoutSeconds,
+    Description, IdempotencyKey, Name, RateLimit, RetryCount, RetrySchedule, Secret, TenantRef,
+    TimeoutSeconds,
 };
 use super::types::{EventType, OperationalSubscription, Subscription};
 
@@ -140,6 +141,9 @@ pub struct NewWebhookBody {
     secret: Option<String>,
     #[schema(nullable = false, value_type = Option<RetryCount>)]
     retry_count: Option<i64>,
+    /// `null` or absent: the backoff, `retry_count` times.
+    #[schema(value_type = Option<RetrySchedule>)]
+    retry_schedule: Option<Value>,
     #[schema(nullable = false, value_type = Option<TimeoutSeconds>)]
     timeout_seconds: Option<i64>,
     /// Extra headers sent with every delivery.
@@ -174,8 +178,13 @@ pub struct WebhookPatchBody {
     events: Option<Vec<Subscription>>,
     #[schema(nullable = false, value_type = Option<Secret>)]
     secret: Option<String>,
+    /// Ends any `retry_schedule`.
     #[schema(nullable = false, value_type = Option<RetryCount>)]
     retry_count: Option<i64>,
+    /// `null` goes back to the backoff, as many times as the schedule had entries (at most
+    /// 10) unless `retry_count` is given too.
+    #[schema(value_type = Option<RetrySchedule>)]
+    retry_schedule: Option<Value>,
     #[schema(nullable = false, value_type = Option<TimeoutSeconds>)]
     timeout_seconds: Option<i64>,
     /// Extra headers sent with every delivery.

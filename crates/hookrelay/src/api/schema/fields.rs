@@ -7,7 +7,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::domain::{event, id, input, secret, webhook};
+use crate::domain::{event, id, input, retry, secret, webhook};
 
 /// Declares a field schema type: `name => builder expression`.
 macro_rules! field_schemas {
@@ -78,6 +78,29 @@ field_schemas! {
         webhook::RETRY_COUNT_MAX,
         webhook::DEFAULT_RETRY_COUNT
     )));
+
+    /// A webhook's own retry delays, or the `standard` preset.
+    RetrySchedule => utoipa::openapi::schema::OneOfBuilder::new()
+        .item(
+            utoipa::openapi::schema::ArrayBuilder::new()
+                .items(
+                    string()
+                        .pattern(Some(retry::DELAY_PATTERN))
+                        .description(Some("A delay: `\"30s\"`, `\"5m\"`, `\"2h\"`, `\"1h 30m\"`.")),
+                )
+                .min_items(Some(1))
+                .max_items(Some(retry::RETRY_SCHEDULE_MAX)),
+        )
+        .item(string().enum_values(Some([retry::STANDARD_PRESET])))
+        .description(Some(format!(
+            "The delay before each retry, in order: 1–{} durations, each more than zero and at \
+             most the server's longest retry delay (`--retry-max-delay`, default 1h); as many \
+             retries as entries, each jittered like the backoff. Or `\"{}\"`: the Standard \
+             Webhooks schedule (5s, 5m, 30m, 2h, 5h, 10h, 14h, 20h, 24h), accepted where the \
+             longest retry delay is at least 24h. Exclusive with `retry_count`.",
+            retry::RETRY_SCHEDULE_MAX,
+            retry::STANDARD_PRESET
+        )));
 
     /// Seconds an attempt may take.
     TimeoutSeconds => integer(webhook::TIMEOUT_MIN, webhook::TIMEOUT_MAX).description(Some(
