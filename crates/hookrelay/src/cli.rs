@@ -255,7 +255,7 @@ pub struct DeliveryArgs {
     pub retry_factor: f64,
 
     /// Longest wait between attempts, `Retry-After` included.
-    #[arg(long, env = "HOOKRELAY_RETRY_MAX_DELAY", default_value = "1h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "HOOKRELAY_RETRY_MAX_DELAY", default_value = "24h", value_parser = humantime::parse_duration)]
     pub retry_max_delay: Duration,
 
     /// Random spread of each retry delay, as a fraction (0.1 = ±10 %).

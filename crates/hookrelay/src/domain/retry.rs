@@ -205,7 +205,7 @@ impl Default for RetryPolicy {
         RetryPolicy {
             base: Duration::from_secs(1),
             factor: 2.0,
-            max_delay: Duration::from_secs(60 * 60),
+            max_delay: Duration::from_secs(24 * 60 * 60),
             jitter: 0.1,
         }
     }
@@ -410,6 +410,19 @@ mod tests {
         }
         assert_eq!(parse_human("soon"), None);
         assert_eq!(parse_human("-5s"), None);
+    }
+
+    #[test]
+    fn a_default_server_offers_the_standard_preset() {
+        let cap = RetryPolicy::default().max_delay;
+        assert_eq!(
+            parse_schedule(&serde_json::json!(STANDARD_PRESET), cap).ok(),
+            Some(STANDARD_SCHEDULE.to_vec())
+        );
+        // The default backoff (at most 10 retries from 1 s) stays under the raised cap.
+        let longest =
+            RetryPolicy::default().base * 2u32.pow(crate::domain::webhook::RETRY_COUNT_MAX as u32);
+        assert!(longest < cap, "{longest:?}");
     }
 
     #[test]

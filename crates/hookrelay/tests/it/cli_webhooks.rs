@@ -668,6 +668,18 @@ async fn the_cli_sets_and_shows_a_retry_schedule() {
         err.contains("retry_schedule[1]: must be more than zero"),
         "{err}"
     );
+    // The preset goes as the preset (a test server's 5 s cap refuses it, naming it), not as
+    // a one-entry list.
+    let err = refused(
+        &app,
+        key,
+        &["webhooks", "update", &id, "--retry-schedule", "standard"],
+    )
+    .await;
+    assert!(
+        err.contains("retry_schedule: the standard schedule waits up to 24h"),
+        "{err}"
+    );
     // Both at once are refused before anything is sent.
     let output = hookrelay(
         &app,

@@ -120,9 +120,36 @@ static SPEC: LazyLock<String> = LazyLock::new(|| {
         let hour_ago = crate::domain::time::Timestamp::now().plus_millis(-3_600_000);
         *since = serde_json::Value::String(hour_ago.to_rfc3339());
     }
+    state_retry_exclusivity(&mut doc);
     serde_json::to_string_pretty(&doc)
         .unwrap_or_else(|e| format!("{{\"error\": \"cannot render the OpenAPI document: {e}\"}}"))
 });
+
+/// The bodies that take both `retry_count` and `retry_schedule`.
+const RETRY_BODIES: [&str; 4] = [
+    "NewWebhookBody",
+    "WebhookPatchBody",
+    "OperationalWebhookBody",
+    "OperationalWebhookPatchBody",
+];
+
+/// A count and a schedule (other than `null`) in one body are refused; JSON Schema can say so
+/// and utoipa's derive cannot, so the rule is added to the rendered document. Without it the
+/// document calls such a body valid and clients (and schemathesis) believe it.
+fn state_retry_exclusivity(doc: &mut serde_json::Value) {
+    for body in RETRY_BODIES {
+        let pointer = format!("/components/schemas/{body}");
+        if let Some(schema) = doc.pointer_mut(&pointer).and_then(|s| s.as_object_mut()) {
+            schema.insert(
+                "not".to_owned(),
+                serde_json::json!({
+                    "required": ["retry_count", "retry_schedule"],
+                    "properties": {"retry_schedule": {"not": {"type": "null"}}}
+                }),
+            );
+        }
+    }
+}
 
 const DOCS_HTML: &str = include_str!("../../../vendor/redoc/index.html");
 const REDOC_BUNDLE: &[u8] = include_bytes!("../../../vendor/redoc/redoc.standalone.js");
@@ -303,6 +330,23 @@ mod tests {
         assert_eq!(names[0], json!(CATALOG[0].name), "catalogue order is kept");
     }
 
+    #[test]
+    fn a_count_and_a_schedule_are_exclusive_in_the_document() {
+        let doc: Value = serde_json::from_str(&SPEC).unwrap();
+        for body in super::RETRY_BODIES {
+            let schema = &doc["components"]["schemas"][body];
+            assert!(
+                !schema["properties"]["retry_schedule"].is_null(),
+                "{body} documents retry_schedule"
+            );
+            assert_eq!(
+                schema["not"]["required"],
+                json!(["retry_count", "retry_schedule"]),
+                "{body}"
+            );
+        }
+    }
+
     /// The bounds a property states, through `$ref`s and `oneOf`/`allOf` wrappers.
     fn bounds(doc: &Value, schema: &Value, into: &mut serde_json::Map<String, Value>) {
         if let Some(target) = schema["$ref"].as_str() {
@@ -357,7 +401,9 @@ mod tests {
             ("NewWebhookBody", "retry_count", retry.clone()),
             ("WebhookPatchBody", "retry_count", retry),
             ("NewWebhookBody", "retry_schedule", schedule.clone()),
-            ("WebhookPatchBody", "retry_schedule", schedule),
+            ("WebhookPatchBody", "retry_schedule", schedule.clone()),
+            ("OperationalWebhookBody", "retry_schedule", schedule.clone()),
+            ("OperationalWebhookPatchBody", "retry_schedule", schedule),
             (
                 "Webhook",
                 "retry_count",

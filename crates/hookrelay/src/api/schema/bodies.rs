@@ -228,6 +228,9 @@ pub struct OperationalWebhookBody {
     secret: Option<String>,
     #[schema(nullable = false, value_type = Option<RetryCount>)]
     retry_count: Option<i64>,
+    /// `null` or absent: the backoff, `retry_count` times.
+    #[schema(value_type = Option<RetrySchedule>)]
+    retry_schedule: Option<Value>,
     #[schema(nullable = false, value_type = Option<TimeoutSeconds>)]
     timeout_seconds: Option<i64>,
     /// Extra headers sent with every delivery.
@@ -261,8 +264,13 @@ pub struct OperationalWebhookPatchBody {
     events: Option<Vec<OperationalSubscription>>,
     #[schema(nullable = false, value_type = Option<Secret>)]
     secret: Option<String>,
+    /// Ends any `retry_schedule`.
     #[schema(nullable = false, value_type = Option<RetryCount>)]
     retry_count: Option<i64>,
+    /// `null` goes back to the backoff, as many times as the schedule had entries (at most
+    /// 10) unless `retry_count` is given too.
+    #[schema(value_type = Option<RetrySchedule>)]
+    retry_schedule: Option<Value>,
     #[schema(nullable = false, value_type = Option<TimeoutSeconds>)]
     timeout_seconds: Option<i64>,
     /// Extra headers sent with every delivery.

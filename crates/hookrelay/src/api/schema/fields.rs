@@ -94,10 +94,11 @@ field_schemas! {
         .item(string().enum_values(Some([retry::STANDARD_PRESET])))
         .description(Some(format!(
             "The delay before each retry, in order: 1–{} durations, each more than zero and at \
-             most the server's longest retry delay (`--retry-max-delay`, default 1h); as many \
+             most the server's longest retry delay (`--retry-max-delay`, default 24h); as many \
              retries as entries, each jittered like the backoff. Or `\"{}\"`: the Standard \
-             Webhooks schedule (5s, 5m, 30m, 2h, 5h, 10h, 14h, 20h, 24h), accepted where the \
-             longest retry delay is at least 24h. Exclusive with `retry_count`.",
+             Webhooks schedule (5s, 5m, 30m, 2h, 5h, 10h, 14h, 20h, 24h), accepted unless the \
+             longest retry delay was set below 24h. Exclusive with `retry_count` (unless \
+             this is `null`).",
             retry::RETRY_SCHEDULE_MAX,
             retry::STANDARD_PRESET
         )));
