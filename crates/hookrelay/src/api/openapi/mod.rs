@@ -347,6 +347,64 @@ mod tests {
         }
     }
 
+    /// Whether `schema` takes JSON `null`, through `$ref`s and combinators.
+    fn takes_null(doc: &Value, schema: &Value) -> bool {
+        if let Some(target) = schema["$ref"].as_str() {
+            let name = target.rsplit('/').next().unwrap_or_default();
+            return takes_null(doc, &doc["components"]["schemas"][name]);
+        }
+        let typed = match &schema["type"] {
+            Value::String(t) => t == "null",
+            Value::Array(types) => types.iter().any(|t| t == "null"),
+            _ => false,
+        };
+        let any = ["oneOf", "anyOf"].iter().any(|key| {
+            schema[*key]
+                .as_array()
+                .is_some_and(|items| items.iter().any(|s| takes_null(doc, s)))
+        });
+        typed || any
+    }
+
+    /// Every `oneOf` in the document, with where it is.
+    fn one_ofs<'a>(at: String, value: &'a Value, into: &mut Vec<(String, &'a Vec<Value>)>) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    if key == "oneOf"
+                        && let Value::Array(items) = inner
+                    {
+                        into.push((at.clone(), items));
+                    }
+                    one_ofs(format!("{at}/{key}"), inner, into);
+                }
+            }
+            Value::Array(items) => {
+                for (i, inner) in items.iter().enumerate() {
+                    one_ofs(format!("{at}/{i}"), inner, into);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `oneOf` means exactly one branch: if two take `null`, a `null` the server accepts is
+    /// invalid by the document (a nullable wrapper around a schema that is nullable itself).
+    #[test]
+    fn null_matches_at_most_one_branch_of_any_one_of() {
+        let doc: Value = serde_json::from_str(&SPEC).unwrap();
+        let mut found = Vec::new();
+        one_ofs(String::new(), &doc, &mut found);
+        assert!(found.len() > 10, "the walk sees the document's oneOfs");
+        for (at, items) in found {
+            let nullable = items.iter().filter(|s| takes_null(&doc, s)).count();
+            assert!(
+                nullable <= 1,
+                "{at}: {nullable} branches of a oneOf take null"
+            );
+        }
+    }
+
     /// The bounds a property states, through `$ref`s and `oneOf`/`allOf` wrappers.
     fn bounds(doc: &Value, schema: &Value, into: &mut serde_json::Map<String, Value>) {
         if let Some(target) = schema["$ref"].as_str() {

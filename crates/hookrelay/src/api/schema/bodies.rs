@@ -157,6 +157,9 @@ pub struct NewWebhookBody {
     #[schema(nullable = false)]
     is_active: Option<bool>,
     /// How long deliveries may fail continuously before it is disabled.
+    // The field's own schema takes `null`; a nullable wrapper would make `null` match both
+    // branches of a `oneOf`, which JSON Schema then refuses.
+    #[schema(nullable = false)]
     disable_after: Option<DisableAfterField>,
 }
 
@@ -198,6 +201,9 @@ pub struct WebhookPatchBody {
     #[schema(nullable = false)]
     is_active: Option<bool>,
     /// How long deliveries may fail continuously before it is disabled.
+    // The field's own schema takes `null`; a nullable wrapper would make `null` match both
+    // branches of a `oneOf`, which JSON Schema then refuses.
+    #[schema(nullable = false)]
     disable_after: Option<DisableAfterField>,
 }
 
@@ -244,6 +250,9 @@ pub struct OperationalWebhookBody {
     #[schema(nullable = false)]
     is_active: Option<bool>,
     /// How long deliveries may fail continuously before it is disabled.
+    // The field's own schema takes `null`; a nullable wrapper would make `null` match both
+    // branches of a `oneOf`, which JSON Schema then refuses.
+    #[schema(nullable = false)]
     disable_after: Option<DisableAfterField>,
 }
 
@@ -284,6 +293,9 @@ pub struct OperationalWebhookPatchBody {
     #[schema(nullable = false)]
     is_active: Option<bool>,
     /// How long deliveries may fail continuously before it is disabled.
+    // The field's own schema takes `null`; a nullable wrapper would make `null` match both
+    // branches of a `oneOf`, which JSON Schema then refuses.
+    #[schema(nullable = false)]
     disable_after: Option<DisableAfterField>,
 }
 
