@@ -34,7 +34,8 @@ pub enum WebhooksCommand {
         /// Where deliveries are POSTed (http or https). (`--url` names the server.)
         #[arg(long, value_name = "URL")]
         webhook_url: String,
-        /// Event types, comma-separated (`message.new,message.read`), or `*` for all.
+        /// Event types, comma-separated (`message.new,message.read`), groups (`message.*`), or `*`
+        /// for all.
         #[arg(long, value_delimiter = ',', required = true)]
         events: Vec<String>,
         #[command(flatten)]

@@ -4,6 +4,10 @@
 /// Subscribing to this name means "every event type".
 pub const WILDCARD: &str = "*";
 
+/// After a group's name, every type of that group: `message.*` takes `message.new`,
+/// `message.sent`… (present and future), and nothing of any other group.
+pub const GROUP_WILDCARD: &str = ".*";
+
 /// One entry of the catalogue.
 #[derive(Debug, Clone, Copy)]
 pub struct EventType {
@@ -552,15 +556,86 @@ pub fn find(name: &str) -> Option<&'static EventType> {
     CATALOG.iter().find(|event_type| event_type.name == name)
 }
 
-/// Whether `name` may appear in a webhook's `events` list: a catalogue type or the wildcard.
+/// Whether `name` may appear in a webhook's `events` list: a catalogue type, a catalogue
+/// group's `group.*`, or the wildcard.
 pub fn is_subscribable(name: &str) -> bool {
-    name == WILDCARD || find(name).is_some()
+    name == WILDCARD || find(name).is_some() || is_group_of(CATALOG, name)
+}
+
+/// The group of a dotted type name: `message` of `message.new`.
+pub fn group(name: &str) -> Option<&str> {
+    name.split_once('.').map(|(group, _)| group)
+}
+
+/// Whether one entry of a webhook's `events` (a type, `group.*` or `*`) takes `event_type`.
+pub fn matches(entry: &str, event_type: &str) -> bool {
+    entry == WILDCARD
+        || entry == event_type
+        || entry
+            .strip_suffix(GROUP_WILDCARD)
+            .is_some_and(|prefix| group(event_type) == Some(prefix))
+}
+
+/// Whether `name` is `group.*` for a group that has types in `types`.
+pub fn is_group_of(types: &[EventType], name: &str) -> bool {
+    name.strip_suffix(GROUP_WILDCARD).is_some_and(|prefix| {
+        !prefix.is_empty() && types.iter().any(|t| group(t.name) == Some(prefix))
+    })
+}
+
+/// Every value a webhook subscribing to `types` may list, in catalogue order: each type, then
+/// each group's `group.*`, then `*`.
+pub fn subscribable(types: &[EventType]) -> Vec<String> {
+    let mut names: Vec<String> = types.iter().map(|t| t.name.to_owned()).collect();
+    for t in types {
+        if let Some(group) = group(t.name) {
+            let whole = format!("{group}{GROUP_WILDCARD}");
+            if !names.contains(&whole) {
+                names.push(whole);
+            }
+        }
+    }
+    names.push(WILDCARD.to_owned());
+    names
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn a_group_subscription_takes_its_group_and_nothing_else() {
+        let messages: Vec<&str> = CATALOG
+            .iter()
+            .map(|t| t.name)
+            .filter(|name| matches("message.*", name))
+            .collect();
+        assert!(messages.len() >= 4, "{messages:?}");
+        assert!(messages.iter().all(|name| name.starts_with("message.")));
+        let others = CATALOG.iter().filter(|t| !t.name.starts_with("message."));
+        for t in others {
+            assert!(!matches("message.*", t.name), "{}", t.name);
+            assert!(matches(WILDCARD, t.name) && matches(t.name, t.name));
+        }
+        // A group is a whole name before the dot, not a prefix of characters.
+        assert!(!matches("message.*", "messages.new"));
+        assert!(!matches("message.*", "message"));
+        assert!(!matches("mess.*", "message.new"));
+        assert!(!matches("message.new", "message.sent"));
+    }
+
+    #[test]
+    fn subscribable_lists_types_then_groups_then_the_wildcard() {
+        let names = subscribable(CATALOG);
+        assert_eq!(names[..CATALOG.len()].len(), CATALOG.len());
+        assert_eq!(names[0], CATALOG[0].name);
+        assert_eq!(names.last().map(String::as_str), Some(WILDCARD));
+        let groups: Vec<&String> = names.iter().filter(|n| n.ends_with(".*")).collect();
+        let distinct: HashSet<&str> = CATALOG.iter().filter_map(|t| group(t.name)).collect();
+        assert_eq!(groups.len(), distinct.len());
+        assert!(names.iter().all(|n| is_subscribable(n)));
+    }
 
     /// Checks `^[a-z]+\.[a-z_]+$` without pulling in a regex crate.
     fn is_well_formed_name(name: &str) -> bool {
@@ -632,12 +707,17 @@ mod tests {
     #[test]
     fn is_subscribable_accepts_wildcard_and_catalogue_names() {
         assert!(is_subscribable(WILDCARD));
+        assert!(is_subscribable("message.*"));
+        assert!(is_subscribable("contact.*"));
         for event_type in CATALOG {
             assert!(is_subscribable(event_type.name));
         }
         assert!(!is_subscribable("unknown.type"));
         assert!(!is_subscribable(""));
-        assert!(!is_subscribable("message.*"));
+        assert!(!is_subscribable("nope.*"));
+        assert!(!is_subscribable(".*"));
+        assert!(!is_subscribable("message.*.*"));
+        assert!(!is_subscribable("message*"));
         assert!(!is_subscribable("Message.New"));
     }
 

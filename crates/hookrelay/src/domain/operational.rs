@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use super::catalog::{EventType, WILDCARD};
+use super::catalog::{EventType, WILDCARD, is_group_of};
 use super::event::{NewEvent, envelope};
 use super::health::{Health, Transition};
 use super::id::{Id, TenantId, WebhookId};
@@ -70,7 +70,7 @@ pub fn find(name: &str) -> Option<&'static EventType> {
 
 /// Whether an operational webhook may list `name` in its `events`.
 pub fn is_subscribable(name: &str) -> bool {
-    name == WILDCARD || find(name).is_some()
+    name == WILDCARD || find(name).is_some() || is_group_of(CATALOG, name)
 }
 
 /// An `events` entry of an operational webhook that names no operational event type.
@@ -198,6 +198,8 @@ mod tests {
         }
         assert!(is_subscribable("*") && is_subscribable(WEBHOOK_DISABLED));
         assert!(!is_subscribable("message.sent"));
+        assert!(is_subscribable("webhook.*") && is_subscribable("recovery.*"));
+        assert!(!is_subscribable("message.*"));
         assert!(TenantId::parse(SYSTEM_TENANT).is_some());
     }
 

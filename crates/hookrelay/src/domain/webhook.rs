@@ -287,11 +287,10 @@ impl Webhook {
     }
 }
 
-/// Whether a subscription list (catalogue names or `*`) takes events of `event_type`.
+/// Whether a subscription list (catalogue names, `group.*` or `*`) takes events of
+/// `event_type`.
 pub fn subscribes(events: &[String], event_type: &str) -> bool {
-    events
-        .iter()
-        .any(|e| e == catalog::WILDCARD || e == event_type)
+    events.iter().any(|e| catalog::matches(e, event_type))
 }
 
 const WRITABLE: &[&str] = &[

@@ -149,6 +149,59 @@ async fn fan_out_reaches_exactly_the_matching_active_webhooks() {
     problem(r, StatusCode::NOT_FOUND).await;
 }
 
+/// `message.*` takes every message type of the catalogue and nothing else; an unknown group
+/// is refused, naming the entry.
+#[tokio::test]
+async fn a_group_subscription_gets_its_group_and_nothing_else() {
+    let app = spawn_app!();
+    let rx = Receiver::start().await;
+    let t = app.tenant("Acme").await;
+    let w = app
+        .webhook(&t, hook(rx.url("/messages"), json!(["message.*"])))
+        .await;
+    assert_eq!(w["events"], json!(["message.*"]));
+    let catalogue = app.get(&t, "/api/v1/webhooks/events").await;
+    let types: Vec<String> = catalogue["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .filter(|name| name != "*")
+        .collect();
+    let messages: Vec<&String> = types.iter().filter(|n| n.starts_with("message.")).collect();
+    assert!(messages.len() >= 5, "{messages:?}");
+    for event_type in &types {
+        let accepted = app
+            .event(
+                &t,
+                json!({"type": event_type, "data": {"type": event_type}}),
+            )
+            .await;
+        let expected = u64::from(event_type.starts_with("message."));
+        assert_eq!(accepted["deliveries"], expected, "{event_type}");
+    }
+    let hits = rx.wait_for("/messages", messages.len(), WAIT).await;
+    let mut seen: Vec<String> = hits
+        .iter()
+        .map(|h| h.json()["type"].as_str().unwrap().to_owned())
+        .collect();
+    seen.sort();
+    let mut want: Vec<String> = messages.into_iter().cloned().collect();
+    want.sort();
+    assert_eq!(seen, want);
+
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&t.key),
+            Some(hook(rx.url("/x"), json!(["message.new", "nope.*"]))),
+        )
+        .await;
+    let body = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["errors"][0]["field"], "events[1]", "{body}");
+}
+
 #[tokio::test]
 async fn failing_twice_then_succeeding_takes_three_attempts_with_growing_delays() {
     let app = spawn_app!();

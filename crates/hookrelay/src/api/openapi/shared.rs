@@ -149,19 +149,23 @@ impl Modify for Common {
                 .responses
                 .insert(problem.name.to_owned(), problem_response(problem).into());
         }
-        let names = |wildcard: bool| {
-            let mut names: Vec<Value> = CATALOG.iter().map(|t| json!(t.name)).collect();
+        let names = |wildcard: bool| -> Vec<Value> {
             if wildcard {
-                names.push(json!(catalog::WILDCARD));
+                catalog::subscribable(CATALOG)
+                    .into_iter()
+                    .map(Value::from)
+                    .collect()
+            } else {
+                CATALOG.iter().map(|t| json!(t.name)).collect()
             }
-            names
         };
         for (schema, wildcard) in [("EventType", false), ("Subscription", true)] {
             let described = ObjectBuilder::new()
                 .schema_type(Type::String)
                 .enum_values(Some(names(wildcard)))
                 .description(Some(if wildcard {
-                    "A catalogue name, or `*` for every event type (present and future)."
+                    "A catalogue name, `group.*` for every type of a group (`message.*`), or \
+                     `*` for every event type (present and future)."
                 } else {
                     "A name from the event catalogue (`GET /api/v1/webhooks/events`)."
                 }))
@@ -170,16 +174,16 @@ impl Modify for Common {
                 .schemas
                 .insert(schema.to_owned(), Schema::Object(described).into());
         }
-        let mut operational: Vec<Value> = crate::domain::operational::CATALOG
-            .iter()
-            .map(|t| json!(t.name))
+        let operational: Vec<Value> = catalog::subscribable(crate::domain::operational::CATALOG)
+            .into_iter()
+            .map(Value::from)
             .collect();
-        operational.push(json!(catalog::WILDCARD));
         let described = ObjectBuilder::new()
             .schema_type(Type::String)
             .enum_values(Some(operational))
             .description(Some(
-                "An operational event type (`GET /api/v1/operational-webhooks/events`), or `*`.",
+                "An operational event type (`GET /api/v1/operational-webhooks/events`), `group.*` \
+                 (`webhook.*`), or `*`.",
             ))
             .build();
         components.schemas.insert(
