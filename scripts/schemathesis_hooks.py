@@ -20,8 +20,14 @@ that is not of the form is left as generated. This runs in `before_call`, so it 
 phase, and schemathesis validates the mended body against the document again before it
 decides whether the API had to accept or refuse it: a mended body is never judged by what
 was generated.
+
+A webhook's `filter` has three bounds JSON Schema cannot state (the document says them in
+words): at most 4096 bytes as JSON, 64 conditions (each path and each operator), and `$and`,
+`$or`, `$not` nested at most 8 deep. A generated filter past one of them is dropped from the
+body in `before_call`, as a schedule is mended, so the rest of the body is still tested.
 """
 
+import json
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -99,12 +105,62 @@ WEBHOOK_PATHS = (
 )
 
 
+FILTER_MAX_BYTES = 4096
+FILTER_MAX_CONDITIONS = 64
+FILTER_MAX_DEPTH = 8
+
+
+def _filter_cost(value, depth):
+    """(conditions, deepest nesting) of a filter object, counted as the server counts them."""
+    conditions, deepest = 0, depth
+    for key, inner in value.items():
+        if key.startswith("$"):
+            items = inner if isinstance(inner, list) else [inner]
+            for item in items:
+                if isinstance(item, dict):
+                    c, d = _filter_cost(item, depth + 1)
+                    conditions, deepest = conditions + c, max(deepest, d)
+                else:
+                    deepest = max(deepest, depth + 1)
+        else:
+            conditions += 1
+            c, d = _condition_cost(inner, depth)
+            conditions, deepest = conditions + c, max(deepest, d)
+    return conditions, deepest
+
+
+def _condition_cost(value, depth):
+    if not isinstance(value, dict) or not any(k.startswith("$") for k in value):
+        return 0, depth
+    conditions, deepest = 0, depth
+    for op, operand in value.items():
+        conditions += 1
+        if op == "$not":
+            deepest = max(deepest, depth + 1)
+            c, d = _condition_cost(operand, depth + 1)
+            conditions, deepest = conditions + c, max(deepest, d)
+    return conditions, deepest
+
+
+def _allowed_filter(body):
+    """The body without its `filter` if that filter breaks only the unstated bounds."""
+    value = body.get("filter")
+    if not isinstance(value, dict):
+        return body
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    conditions, depth = _filter_cost(value, 0)
+    # A little below the byte bound: Python and the server may write numbers differently.
+    if size > FILTER_MAX_BYTES - 64 or conditions > FILTER_MAX_CONDITIONS or depth > FILTER_MAX_DEPTH:
+        return {k: v for k, v in body.items() if k != "filter"}
+    return body
+
+
 @schemathesis.hook
 def before_call(context, case, **kwargs):
     operation = case.operation
     body = case.body
     if operation.path in WEBHOOK_PATHS and isinstance(body, dict):
-        mended = _allowed_schedule(body)
+        mended = _allowed_filter(_allowed_schedule(body))
         if mended is not body:
             # In place, so schemathesis sees the edit and validates the body again.
             body.clear()

@@ -180,6 +180,9 @@ pub struct StatsOut {
     last_failure_at: Option<Timestamp>,
     /// Failed attempts since the last successful one.
     consecutive_failures: i64,
+    /// Events the webhook subscribes to that its filter kept from becoming deliveries, since
+    /// it was created (`since` does not apply: a filtered event leaves no row to count).
+    filtered_events: i64,
 }
 
 /// Counts, success rate and response times of a webhook's deliveries.
@@ -222,6 +225,7 @@ pub async fn stats(
         last_success_at: s.last_success_at,
         last_failure_at: s.last_failure_at,
         consecutive_failures: s.consecutive_failures,
+        filtered_events: s.filtered_events,
     }))
 }
 
@@ -237,6 +241,9 @@ pub struct TestOut {
     response_body: Option<String>,
     error: Option<String>,
     log_id: String,
+    /// Whether the webhook's filter lets this event through: `false` means a real event like
+    /// it would get no delivery (the test is sent all the same); `null`: it has no filter.
+    filter_matched: Option<bool>,
 }
 
 /// One synchronous signed attempt with the catalogue's sample (or a custom payload).
@@ -287,5 +294,6 @@ pub async fn test(
         response_body: outcome.response_body,
         error: outcome.error,
         log_id: sent.log_id.into_string(),
+        filter_matched: sent.filter_matched,
     }))
 }

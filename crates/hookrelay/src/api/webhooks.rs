@@ -66,6 +66,10 @@ pub struct WebhookOut {
     headers: serde_json::Value,
     /// Deliveries per second at most; `null`: no limit.
     rate_limit_per_second: Option<i64>,
+    /// The payload filter, as written: events whose envelope it refuses get no delivery
+    /// (counted as `filtered_events` in the statistics); `null`: every subscribed event.
+    #[schema(value_type = Option<Object>, example = json!({"data.channel": {"$eq": "whatsapp"}}))]
+    filter: Option<Value>,
     is_active: bool,
     total_deliveries: i64,
     successful_deliveries: i64,
@@ -104,6 +108,7 @@ impl WebhookOut {
             timeout_seconds: w.timeout_seconds,
             headers: crate::domain::headers::to_masked_json(&w.headers),
             rate_limit_per_second: w.rate_limit_per_second,
+            filter: w.filter.map(|f| f.source().clone()),
             total_deliveries: w.total_deliveries,
             successful_deliveries: w.successful_deliveries,
             failed_deliveries: w.failed_deliveries,

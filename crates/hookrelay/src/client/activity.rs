@@ -97,8 +97,12 @@ fn describe_test(outcome: &Value) -> String {
         Some(status) => format!("HTTP {status}"),
         None => field(outcome, "error"),
     };
+    let filter = match outcome.get("filter_matched") {
+        Some(Value::Bool(false)) => " Its filter refuses this event: a real one would not be sent.",
+        _ => "",
+    };
     format!(
-        "Test {} {verdict}: {answer} in {} ms (log {}).",
+        "Test {} {verdict}: {answer} in {} ms (log {}).{filter}",
         field(outcome, "event_type"),
         field(outcome, "response_time_ms"),
         field(outcome, "log_id")
@@ -284,6 +288,7 @@ fn describe_stats(stats: &Value) -> String {
         ("last_success_at", text("last_success_at")),
         ("last_failure_at", text("last_failure_at")),
         ("consecutive_failures", text("consecutive_failures")),
+        ("filtered_events", text("filtered_events")),
     ])
 }
 

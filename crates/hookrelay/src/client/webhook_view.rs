@@ -76,6 +76,7 @@ pub(super) fn show(hook: &Value, json: bool) {
             ("timeout_seconds", text("timeout_seconds")),
             ("headers", headers),
             ("rate_limit_per_second", text("rate_limit_per_second")),
+            ("filter", text("filter")),
             (
                 "deliveries",
                 format!(

@@ -79,6 +79,9 @@ pub enum WebhooksCommand {
         /// Remove the delivery rate limit.
         #[arg(long, conflicts_with = "rate_limit_per_second")]
         no_rate_limit: bool,
+        /// Remove the payload filter: every subscribed event is delivered again.
+        #[arg(long, conflicts_with = "filter")]
+        no_filter: bool,
     },
     /// Enable a webhook again: held deliveries resume, the failure streak is cleared.
     Enable {
@@ -245,6 +248,10 @@ pub struct WebhookOptions {
     /// Deliveries per second at most (1–10000); those over it wait.
     #[arg(long)]
     rate_limit_per_second: Option<i64>,
+    /// Deliver only events whose envelope passes this filter (JSON), e.g.
+    /// `{"data.channel": "whatsapp", "data.amount": {"$gte": 100}}`; see docs/api.md.
+    #[arg(long, value_name = "JSON")]
+    filter: Option<String>,
     /// Stop new deliveries to it.
     #[arg(long)]
     inactive: bool,
@@ -311,6 +318,7 @@ pub async fn webhooks(args: WebhooksArgs) -> Result<(), Failure> {
             active,
             no_headers,
             no_rate_limit,
+            no_filter,
         } => {
             let mut body = options.body()?;
             if let Some(name) = name {
@@ -330,6 +338,9 @@ pub async fn webhooks(args: WebhooksArgs) -> Result<(), Failure> {
             }
             if no_rate_limit {
                 body.insert("rate_limit_per_second".into(), Value::Null);
+            }
+            if no_filter {
+                body.insert("filter".into(), Value::Null);
             }
             if body.is_empty() {
                 return Err(Failure::Other(
@@ -549,6 +560,12 @@ impl WebhookOptions {
         }
         if let Some(n) = self.rate_limit_per_second {
             body.insert("rate_limit_per_second".into(), json!(n));
+        }
+        if let Some(filter) = self.filter {
+            // Only read as JSON here: the server checks the operators and paths.
+            let filter: Value = serde_json::from_str(&filter)
+                .map_err(|e| Failure::Other(format!("--filter is not JSON: {e}")))?;
+            body.insert("filter".into(), filter);
         }
         if self.inactive {
             body.insert("is_active".into(), Value::Bool(false));

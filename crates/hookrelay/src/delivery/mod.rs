@@ -297,12 +297,14 @@ impl Engine {
     }
 
     /// One signed attempt, now, outside the queue: no retries, no counters; logged as a test.
+    /// Sent whatever the webhook's filter says, and answers with whether the filter would
+    /// have let such an event through (`None`: no filter).
     pub async fn test_send(
         &self,
         webhook: &Webhook,
         event_type: &str,
         data: &serde_json::value::RawValue,
-    ) -> Result<(AttemptId, AttemptOutcome), crate::store::StoreError> {
+    ) -> Result<(AttemptId, AttemptOutcome, Option<bool>), crate::store::StoreError> {
         let now = Timestamp::now();
         let event_id = id::new_at(id::EVENT, now);
         let body = crate::domain::event::envelope(
@@ -312,6 +314,10 @@ impl Engine {
             now,
             data,
         );
+        let filter_matched = webhook.filter.as_ref().map(|filter| {
+            // The envelope was just written from valid JSON, so it reads back.
+            serde_json::from_str(&body).is_ok_and(|envelope| filter.matches(&envelope))
+        });
         let target = Target {
             // A test send is one request: no pacing, no retry.
             rate_limit: None,
@@ -345,7 +351,7 @@ impl Engine {
             created_at: outcome.started_at,
         };
         self.shared.store.insert_test_log(&entry).await?;
-        Ok((entry.id, outcome))
+        Ok((entry.id, outcome, filter_matched))
     }
 
     /// The resolver deliveries use, so that checks at create/update see what they will see.

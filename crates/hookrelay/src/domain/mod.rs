@@ -8,6 +8,7 @@ pub mod cursor;
 pub mod delivery;
 pub mod egress;
 pub mod event;
+pub mod filter;
 pub mod headers;
 pub mod health;
 pub mod id;

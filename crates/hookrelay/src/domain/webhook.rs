@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::catalog;
+use super::filter::Filter;
 use super::headers::{self, CustomHeaders};
 use super::health::{DisableAfter, DisabledReason, Health, InvalidDisableAfter};
 use super::input::{FieldError, Input, Invalid, boolean, free_text, integer, name};
@@ -103,6 +104,8 @@ pub struct Webhook {
     pub headers: CustomHeaders,
     /// Deliveries per second at most; `None`: no limit.
     pub rate_limit_per_second: Option<i64>,
+    /// Events whose envelope it refuses get no delivery; `None`: every subscribed event.
+    pub filter: Option<Filter>,
     /// Switched on or off, why, and the streak of failures: its status is derived from it.
     pub health: Health,
     pub total_deliveries: i64,
@@ -157,6 +160,7 @@ impl Webhook {
             timeout_seconds: new.timeout_seconds,
             headers: new.headers,
             rate_limit_per_second: new.rate_limit_per_second,
+            filter: new.filter,
             health: Health {
                 is_active: new.is_active,
                 disabled: (!new.is_active).then_some((DisabledReason::Manual, now)),
@@ -185,6 +189,7 @@ impl Webhook {
             timeout_seconds,
             headers,
             rate_limit_per_second,
+            filter,
             is_active,
             disable_after,
         } = patch;
@@ -225,6 +230,9 @@ impl Webhook {
         if let Some(v) = rate_limit_per_second {
             self.rate_limit_per_second = v;
         }
+        if let Some(v) = filter {
+            self.filter = v;
+        }
         // Switching on clears the streak; switching off is the tenant's choice (`manual`).
         match is_active {
             Some(true) => self.health.enable(),
@@ -245,7 +253,7 @@ impl Webhook {
                     // A secret set outright replaces the old one at once, rotation included.
                     self.previous_secret = None;
                 }
-                self.apply(patch, now);
+                self.apply(*patch, now);
             }
             WebhookChange::RotateSecret { secret, grace } => {
                 let old = std::mem::replace(&mut self.secret, secret);
@@ -281,9 +289,15 @@ impl Webhook {
         secrets
     }
 
-    /// Whether an event of `event_type` is delivered here (ignoring `is_active`).
+    /// Whether an event of `event_type` is delivered here (ignoring `is_active` and the
+    /// filter).
     pub fn subscribes_to(&self, event_type: &str) -> bool {
         subscribes(&self.events, event_type)
+    }
+
+    /// Whether its filter, if any, lets an event with this envelope through.
+    pub fn filter_accepts(&self, envelope: &Value) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(envelope))
     }
 }
 
@@ -306,6 +320,7 @@ const WRITABLE: &[&str] = &[
     "rate_limit_per_second",
     "is_active",
     "disable_after",
+    "filter",
 ];
 
 /// A validated `POST /webhooks` body, defaults applied.
@@ -323,6 +338,7 @@ pub struct NewWebhook {
     pub timeout_seconds: i64,
     pub headers: CustomHeaders,
     pub rate_limit_per_second: Option<i64>,
+    pub filter: Option<Filter>,
     pub is_active: bool,
     pub disable_after: DisableAfter,
 }
@@ -361,6 +377,7 @@ impl NewWebhook {
         let rate_limit = input.optional("rate_limit_per_second", parse_rate_limit);
         let is_active = input.optional("is_active", boolean);
         let disable_after = input.optional("disable_after", parse_disable_after);
+        let filter = parse_filter_field(&mut input, body);
         input.finish(|| NewWebhook {
             name: name.unwrap_or_default(),
             description: description.flatten(),
@@ -372,6 +389,7 @@ impl NewWebhook {
             timeout_seconds: timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS),
             headers: custom.unwrap_or_default(),
             rate_limit_per_second: rate_limit.flatten(),
+            filter: filter.flatten(),
             is_active: is_active.unwrap_or(true),
             disable_after: disable_after.unwrap_or_default(),
         })
@@ -381,7 +399,8 @@ impl NewWebhook {
 /// A change to a stored webhook, applied atomically by the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookChange {
-    Patch(WebhookPatch),
+    /// Boxed: a patch is far larger than a rotation.
+    Patch(Box<WebhookPatch>),
     /// A new secret; the old one keeps signing beside it for `grace`.
     RotateSecret {
         secret: String,
@@ -445,6 +464,8 @@ pub struct WebhookPatch {
     pub headers: Option<CustomHeaders>,
     /// `Some(None)` removes the limit.
     pub rate_limit_per_second: Option<Option<i64>>,
+    /// `Some(None)` removes the filter.
+    pub filter: Option<Option<Filter>>,
     pub is_active: Option<bool>,
     /// `Some(DisableAfter::Server)` goes back to the server's default.
     pub disable_after: Option<DisableAfter>,
@@ -473,6 +494,7 @@ impl WebhookPatch {
             timeout_seconds: input.optional("timeout_seconds", parse_timeout),
             headers: parse_headers_field(&mut input, body),
             rate_limit_per_second: input.optional("rate_limit_per_second", parse_rate_limit),
+            filter: parse_filter_field(&mut input, body),
             is_active: input.optional("is_active", boolean),
             disable_after: input.optional("disable_after", parse_disable_after),
         };
@@ -554,6 +576,22 @@ fn parse_rate_limit(v: &Value) -> Result<Option<i64>, Invalid> {
     match v {
         Value::Null => Ok(None),
         _ => integer(v, 1, RATE_LIMIT_MAX).map(Some),
+    }
+}
+
+/// `filter`, when present: `null` (`Some(None)`) removes it; a refused filter is reported
+/// where it went wrong (`filter.$or[1]["data.amount"].$gte`).
+fn parse_filter_field(input: &mut Input<'_>, body: &Map<String, Value>) -> Option<Option<Filter>> {
+    let value = body.get("filter")?;
+    if value.is_null() {
+        return Some(None);
+    }
+    match Filter::parse(value) {
+        Ok(filter) => Some(Some(filter)),
+        Err(e) => {
+            input.push(FieldError::new(e.field(), e.kind));
+            None
+        }
     }
 }
 
@@ -985,7 +1023,7 @@ mod tests {
         assert_eq!(hook.signing_secrets(Timestamp(61_000)), [next]);
         // A secret set by PATCH ends any rotation at once.
         let patch = parse_patch(&obj(json!({"secret": secret::generate()}))).expect("valid");
-        hook.change(WebhookChange::Patch(patch), Timestamp(3000));
+        hook.change(WebhookChange::Patch(Box::new(patch)), Timestamp(3000));
         assert_eq!(hook.signing_secrets(Timestamp(3000)).len(), 1);
     }
 

@@ -19,6 +19,8 @@ pub struct TestSend {
     pub event_type: &'static EventType,
     pub log_id: AttemptId,
     pub outcome: AttemptOutcome,
+    /// Whether the webhook's filter would let this event through; `None`: it has none.
+    pub filter_matched: Option<bool>,
 }
 
 impl Service {
@@ -88,7 +90,7 @@ impl Service {
             None => RawValue::from_string(event_type.sample.to_owned())
                 .unwrap_or_else(|_| crate::domain::event::empty_object()),
         };
-        let (log_id, outcome) = self
+        let (log_id, outcome, filter_matched) = self
             .inner
             .engine
             .test_send(&hook, event_type.name, &data)
@@ -97,6 +99,7 @@ impl Service {
             event_type,
             log_id,
             outcome,
+            filter_matched,
         })
     }
 }

@@ -113,6 +113,9 @@ impl Service {
         webhook_ids: Option<Vec<WebhookId>>,
     ) -> ServiceResult<Vec<DeliveryView>> {
         let event = self.event(tenant_id, event_id).await?;
+        // Stored as valid JSON at ingest; an unreadable one passes no filter.
+        let envelope: serde_json::Value =
+            serde_json::from_str(&event.body).unwrap_or(serde_json::Value::Null);
         let targets = match webhook_ids {
             Some(ids) => {
                 let mut errors = Vec::new();
@@ -127,6 +130,9 @@ impl Service {
                                 format!("does not subscribe to {}", event.event_type),
                             ));
                         }
+                        Some(w) if !w.filter_accepts(&envelope) => {
+                            errors.push(FieldError::new(field, "its filter refuses this event"));
+                        }
                         Some(_) if targets.iter().any(|t| t.id == id) => {
                             errors.push(FieldError::new(field, "is named twice"));
                         }
@@ -138,7 +144,12 @@ impl Service {
                 }
                 targets
             }
-            None => self.subscribers(tenant_id, &event.event_type).await?,
+            None => self
+                .subscribers(tenant_id, &event.event_type)
+                .await?
+                .into_iter()
+                .filter(|w| w.filter_accepts(&envelope))
+                .collect(),
         };
         let ids: Vec<WebhookId> = targets.iter().map(|w| w.id.clone()).collect();
         let made = self

@@ -60,7 +60,7 @@ impl Service {
         if let Some(url) = &patch.url {
             self.check_target(url).await?;
         }
-        self.change(tenant_id, webhook_id, WebhookChange::Patch(patch))
+        self.change(tenant_id, webhook_id, WebhookChange::Patch(Box::new(patch)))
             .await
     }
 
@@ -75,7 +75,7 @@ impl Service {
             is_active: Some(true),
             ..WebhookPatch::default()
         };
-        self.change(tenant_id, webhook_id, WebhookChange::Patch(patch))
+        self.change(tenant_id, webhook_id, WebhookChange::Patch(Box::new(patch)))
             .await
     }
 
@@ -90,7 +90,7 @@ impl Service {
             is_active: Some(false),
             ..WebhookPatch::default()
         };
-        self.change(tenant_id, webhook_id, WebhookChange::Patch(patch))
+        self.change(tenant_id, webhook_id, WebhookChange::Patch(Box::new(patch)))
             .await
     }
 

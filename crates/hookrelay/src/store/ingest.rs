@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use sqlx::Pool;
 
-use super::backend::{Backend, Bind, get, get_id, query, sql};
+use super::backend::{Backend, Bind, get, get_id, query, query_built, sql, values_list};
 use super::bulk::{DeliveryRow, insert_deliveries, insert_events};
-use super::rows::{SealedTarget, events_json_list, ts};
+use super::rows::{SealedTarget, events_json_list, filter_from, ts};
 use super::{Ingested, LeasePlan, StoreError, StoreResult};
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{Job, Target};
 use crate::domain::event::{IDEMPOTENCY_WINDOW_MS, NewEvent};
+use crate::domain::filter::Filter;
 use crate::domain::id::{DeliveryId, EventId, TenantId, WebhookId};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::subscribes;
@@ -26,6 +27,8 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 struct Subscriber {
     target: Arc<SealedTarget>,
     events: Vec<String>,
+    /// Subscribed events whose envelope it refuses get no delivery.
+    filter: Option<Filter>,
     /// `false`: disabled by health; its deliveries are stored held (pending, not leased).
     active: bool,
 }
@@ -134,6 +137,7 @@ pub(crate) async fn ingest_on<B: Backend>(
     let mut results: Vec<Ingested> = Vec::with_capacity(events.len());
     let mut fresh: Vec<&NewEvent> = Vec::with_capacity(events.len());
     let mut deliveries: Vec<NewDelivery<'_>> = Vec::new();
+    let mut filtered: HashMap<WebhookId, i64> = HashMap::new();
     // Keys taken earlier in this same batch: (tenant, key) → index in `events`/`results`.
     let mut batch_keys: HashMap<(&str, &str), usize> = HashMap::new();
     for (index, event) in events.iter().enumerate() {
@@ -169,6 +173,7 @@ pub(crate) async fn ingest_on<B: Backend>(
             plan,
             &mut deliveries,
             &mut opened,
+            &mut filtered,
         )?);
         fresh.push(event);
     }
@@ -179,7 +184,39 @@ pub(crate) async fn ingest_on<B: Backend>(
         let rows: Vec<DeliveryRow<'_>> = chunk.iter().map(|d| d.row(plan)).collect();
         insert_deliveries::<B>(conn, &rows).await?;
     }
+    if !filtered.is_empty() {
+        count_filtered::<B>(conn, filtered).await?;
+    }
     Ok(results)
+}
+
+/// Adds to `webhooks.filtered_events`, last in the transaction so the rows stay locked for
+/// the least time, and in id order, as the recorder locks them, so the two never deadlock.
+async fn count_filtered<B: Backend>(
+    conn: &mut B::Connection,
+    filtered: HashMap<WebhookId, i64>,
+) -> StoreResult<()> {
+    let mut counts: Vec<(WebhookId, i64)> = filtered.into_iter().collect();
+    counts.sort_unstable_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    for chunk in counts.chunks(ROWS_PER_STATEMENT) {
+        if B::SHARED {
+            let ids: Vec<&str> = chunk.iter().map(|(id, _)| id.as_str()).collect();
+            let lock = query("SELECT id FROM webhooks WHERE id = ANY($1) ORDER BY id FOR UPDATE");
+            B::fetch_all_on(conn, lock.ids(&ids)).await?;
+        }
+        let sql = format!(
+            "WITH c(id, n) AS (VALUES {})
+             UPDATE webhooks SET filtered_events = filtered_events + c.n
+             FROM c WHERE webhooks.id = c.id",
+            values_list::<B>(chunk.len(), 2, 1),
+        );
+        let mut q = query_built::<B>(sql);
+        for (id, n) in chunk {
+            q = q.s(id).b(*n);
+        }
+        B::execute_on(conn, q).await?;
+    }
+    Ok(())
 }
 
 /// The event holding `key` for this tenant, if any.
@@ -221,11 +258,13 @@ async fn subscribers<B: Backend>(
 ) -> StoreResult<Vec<Subscriber>> {
     let q = query(sql::<B>(
         "SELECT id, url, secret, previous_secret, previous_secret_expires_at, timeout_seconds,
-                retry_count, retry_schedule, headers, rate_limit_per_second, events, is_active
+                retry_count, retry_schedule, headers, rate_limit_per_second, events, filter,
+                is_active
          FROM webhooks WHERE tenant_id = $1
            AND (is_active = 1 OR disabled_reason IN ('gone', 'failing'))",
         "SELECT id, url, secret, previous_secret, previous_secret_expires_at, timeout_seconds,
-                retry_count, retry_schedule, headers, rate_limit_per_second, events, is_active
+                retry_count, retry_schedule, headers, rate_limit_per_second, events, filter,
+                is_active
          FROM webhooks WHERE tenant_id = $1
            AND (is_active OR disabled_reason IN ('gone', 'failing'))",
     ));
@@ -235,6 +274,7 @@ async fn subscribers<B: Backend>(
             Ok(Subscriber {
                 target: Arc::new(SealedTarget::read::<B>(row, "id")?),
                 events: events_json_list(get::<B, _>(row, "events")?)?,
+                filter: filter_from(get::<B, _>(row, "filter")?)?,
                 active: get::<B, bool>(row, "is_active")?,
             })
         })
@@ -242,14 +282,18 @@ async fn subscribers<B: Backend>(
 }
 
 /// One delivery per matching subscriber; jobs for the ones this node leases, whose targets
-/// (secrets opened) are the only ones it needs.
+/// (secrets opened) are the only ones it needs. A subscriber whose filter refuses the event
+/// gets no delivery, and is counted in `filtered`.
 fn fan_out<'a>(
     event: &'a NewEvent,
     subscribers: &[Subscriber],
     plan: &LeasePlan,
     deliveries: &mut Vec<NewDelivery<'a>>,
     opened: &mut Opened<'_>,
+    filtered: &mut HashMap<WebhookId, i64>,
 ) -> StoreResult<Ingested> {
+    // Parsed only when a subscriber has a filter: an unfiltered fan-out never reads the body.
+    let mut envelope: Option<serde_json::Value> = None;
     let shared = EventShare::new(
         event.id.clone(),
         event.tenant_id.clone(),
@@ -262,6 +306,18 @@ fn fan_out<'a>(
         .iter()
         .filter(|s| subscribes(&s.events, event.event_type))
     {
+        if let Some(filter) = &sub.filter {
+            let envelope = match &mut envelope {
+                Some(parsed) => parsed,
+                None => envelope.insert(serde_json::from_str(&event.body).map_err(|e| {
+                    StoreError::Corrupt(format!("the envelope of {}: {e}", event.id))
+                })?),
+            };
+            if !filter.matches(envelope) {
+                *filtered.entry(sub.target.webhook_id.clone()).or_default() += 1;
+                continue;
+            }
+        }
         count += 1;
         let id = DeliveryId::new_at(event.created_at);
         let leased = sub.active && plan.takes(&sub.target.webhook_id);
@@ -370,6 +426,7 @@ mod tests {
             timeout_seconds: 5,
             headers: Vec::new(),
             rate_limit_per_second: None,
+            filter: None,
             is_active: true,
             disable_after: Default::default(),
         };

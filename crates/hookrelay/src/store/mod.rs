@@ -349,6 +349,8 @@ pub struct WebhookStats {
     pub last_success_at: Option<Timestamp>,
     pub last_failure_at: Option<Timestamp>,
     pub consecutive_failures: i64,
+    /// Events its filter kept from becoming deliveries, since it was created.
+    pub filtered_events: i64,
 }
 
 /// Pending deliveries by where they stand, across every node sharing the database.

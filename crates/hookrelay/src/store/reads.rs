@@ -226,13 +226,16 @@ pub(crate) async fn stats<B: Backend>(
     since: Option<Timestamp>,
 ) -> StoreResult<Option<WebhookStats>> {
     let q = query(
-        "SELECT total_deliveries, successful_deliveries, failed_deliveries
+        "SELECT total_deliveries, successful_deliveries, failed_deliveries, filtered_events
          FROM webhooks WHERE id = $1 AND tenant_id = $2",
     );
     let Some(hook) = B::fetch_optional(reader, q.s(webhook_id).s(tenant_id)).await? else {
         return Ok(None);
     };
-    let mut stats = WebhookStats::default();
+    let mut stats = WebhookStats {
+        filtered_events: get::<B, _>(&hook, "filtered_events")?,
+        ..WebhookStats::default()
+    };
     match since {
         None => {
             stats.total_deliveries = get::<B, _>(&hook, "total_deliveries")?;

@@ -8,6 +8,7 @@ use super::backend::{Backend, get, get_id, get_opt_id};
 use super::{DeliveryInfo, LogEntry, Page, StoreError, StoreResult};
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{DeliveryState, Target};
+use crate::domain::filter::Filter;
 use crate::domain::headers::CustomHeaders;
 use crate::domain::health::{DisableAfter, DisabledReason, Health, Streak};
 use crate::domain::id::WebhookId;
@@ -75,6 +76,24 @@ pub(crate) fn schedule_list(text: Option<String>) -> StoreResult<Option<Vec<Dura
     Ok(Some(ms.into_iter().map(Duration::from_millis).collect()))
 }
 
+/// `webhooks.filter` as stored: the filter's JSON as the client wrote it, or NULL for none.
+pub(crate) fn filter_json(webhook: &Webhook) -> Option<String> {
+    webhook.filter.as_ref().map(|f| f.source().to_string())
+}
+
+/// Reads `webhooks.filter` back, compiled; it was valid when stored.
+pub(crate) fn filter_from(text: Option<String>) -> StoreResult<Option<Filter>> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let corrupt = |e: String| StoreError::Corrupt(format!("webhooks.filter: {e}"));
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+    Filter::parse(&value)
+        .map(Some)
+        .map_err(|e| corrupt(format!("{}: {}", e.field(), e.kind)))
+}
+
 pub(crate) fn webhook_from<B: Backend>(row: &B::Row, keys: &Keyring) -> StoreResult<Webhook> {
     let events = events_json_list(get::<B, _>(row, "events")?)?;
     let health = health_from::<B>(row)?;
@@ -106,6 +125,7 @@ pub(crate) fn webhook_from<B: Backend>(row: &B::Row, keys: &Keyring) -> StoreRes
         timeout_seconds: get::<B, _>(row, "timeout_seconds")?,
         headers,
         rate_limit_per_second: get::<B, _>(row, "rate_limit_per_second")?,
+        filter: filter_from(get::<B, _>(row, "filter")?)?,
         health,
         total_deliveries: get::<B, _>(row, "total_deliveries")?,
         successful_deliveries: get::<B, _>(row, "successful_deliveries")?,

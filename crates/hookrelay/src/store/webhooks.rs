@@ -5,7 +5,8 @@ use sqlx::Pool;
 
 use super::backend::{Backend, Bind, Q, get, query, sql};
 use super::rows::{
-    SealedColumns, before, events_json, reseal, schedule_json, seal_headers, webhook_from,
+    SealedColumns, before, events_json, filter_json, reseal, schedule_json, seal_headers,
+    webhook_from,
 };
 use super::{Page, StoreResult, WebhookFilter};
 use crate::domain::crypto::Keyring;
@@ -31,8 +32,9 @@ pub(crate) async fn insert_webhook<B: Backend>(
         "INSERT INTO webhooks (id, tenant_id, name, description, url, events, secret,
             retry_count, timeout_seconds, headers, rate_limit_per_second, is_active,
             created_at, updated_at, disabled_reason, disabled_at, disable_after_ms,
-            retry_schedule)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $16, $17, $18, $19
+            retry_schedule, filter)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $16, $17, $18, $19,
+                $20
          WHERE $15 = 0 OR (SELECT COUNT(*) FROM webhooks WHERE tenant_id = $2) < $15",
     )
     .s(&w.id)
@@ -53,7 +55,8 @@ pub(crate) async fn insert_webhook<B: Backend>(
     .os(w.health.disabled.map(|(r, _)| r.as_str()))
     .b(w.health.disabled.map(|(_, at)| at.millis()))
     .b(w.health.disable_after.to_stored())
-    .b(schedule_json(w));
+    .b(schedule_json(w))
+    .b(filter_json(w));
     let done = B::execute_on(&mut *tx, q).await?;
     tx.commit().await?;
     Ok(done > 0)
@@ -130,7 +133,7 @@ pub(crate) async fn update_webhook<B: Backend>(
             disabled_reason = $15, disabled_at = $16, streak_started_at = $17,
             streak_failed_attempts = $18, streak_failed_deliveries = $19,
             failing_since = $20, disable_after_ms = $21,
-            retry_schedule = $22
+            retry_schedule = $22, filter = $23
          WHERE id = $14",
     );
     let q = q
@@ -150,7 +153,9 @@ pub(crate) async fn update_webhook<B: Backend>(
         .b(w.is_active())
         .b(w.updated_at.millis())
         .s(&w.id);
-    let q = bind_health::<B>(q, &w.health).b(schedule_json(&w));
+    let q = bind_health::<B>(q, &w.health)
+        .b(schedule_json(&w))
+        .b(filter_json(&w));
     B::execute_on(&mut *tx, q).await?;
     B::webhook_changed_on(&mut *tx, w.id.as_str()).await?;
     tx.commit().await?;

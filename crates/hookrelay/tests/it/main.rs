@@ -17,6 +17,7 @@ mod docs;
 mod errors;
 pub(crate) mod examples;
 mod faults;
+mod filters;
 mod headers;
 mod health;
 mod hostile;

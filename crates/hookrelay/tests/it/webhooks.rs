@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 
 use super::helpers::*;
 
-const FIELDS: [&str; 24] = [
+const FIELDS: [&str; 25] = [
     "id",
     "tenant_id",
     "name",
@@ -21,6 +21,7 @@ const FIELDS: [&str; 24] = [
     "timeout_seconds",
     "headers",
     "rate_limit_per_second",
+    "filter",
     "is_active",
     "total_deliveries",
     "successful_deliveries",

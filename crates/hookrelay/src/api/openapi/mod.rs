@@ -121,6 +121,7 @@ static SPEC: LazyLock<String> = LazyLock::new(|| {
         *since = serde_json::Value::String(hour_ago.to_rfc3339());
     }
     state_retry_exclusivity(&mut doc);
+    state_filter_rules(&mut doc);
     serde_json::to_string_pretty(&doc)
         .unwrap_or_else(|e| format!("{{\"error\": \"cannot render the OpenAPI document: {e}\"}}"))
 });
@@ -147,6 +148,22 @@ fn state_retry_exclusivity(doc: &mut serde_json::Value) {
                     "properties": {"retry_schedule": {"not": {"type": "null"}}}
                 }),
             );
+        }
+    }
+}
+
+/// Completes the `PayloadFilter` component and adds the two it refers to.
+fn state_filter_rules(doc: &mut serde_json::Value) {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(|s| s.as_object_mut())
+    else {
+        return;
+    };
+    for (name, rules) in crate::api::schema::filter_rules() {
+        let schema = schemas.entry(name).or_insert_with(|| serde_json::json!({}));
+        if let (Some(schema), serde_json::Value::Object(rules)) = (schema.as_object_mut(), rules) {
+            schema.extend(rules);
         }
     }
 }

@@ -10,8 +10,8 @@ use crate::domain::webhook::MAX_ROTATION_GRACE;
 use crate::domain::{event, headers};
 
 use super::fields::{
-    Description, IdempotencyKey, Name, RateLimit, RetryCount, RetrySchedule, Secret, TenantRef,
-    TimeoutSeconds,
+    Description, IdempotencyKey, Name, PayloadFilter, RateLimit, RetryCount, RetrySchedule, Secret,
+    TenantRef, TimeoutSeconds,
 };
 use super::types::{EventType, OperationalSubscription, Subscription};
 
@@ -152,6 +152,10 @@ pub struct NewWebhookBody {
     /// `null`: no limit.
     #[schema(value_type = Option<RateLimit>)]
     rate_limit_per_second: Option<i64>,
+    /// Only events whose envelope it accepts become deliveries; `null` or absent: every
+    /// subscribed event.
+    #[schema(value_type = Option<PayloadFilter>)]
+    filter: Option<Value>,
     /// `false` switches it off (`disabled`, reason `manual`): no new deliveries, pending
     /// ones held (default `true`).
     #[schema(nullable = false)]
@@ -196,6 +200,10 @@ pub struct WebhookPatchBody {
     /// `null`: no limit.
     #[schema(value_type = Option<RateLimit>)]
     rate_limit_per_second: Option<i64>,
+    /// Only events whose envelope it accepts become deliveries; `null` or absent: every
+    /// subscribed event.
+    #[schema(value_type = Option<PayloadFilter>)]
+    filter: Option<Value>,
     /// `true` enables it again (held deliveries resume, the failure streak is cleared);
     /// `false` disables it (reason `manual`).
     #[schema(nullable = false)]
@@ -245,6 +253,10 @@ pub struct OperationalWebhookBody {
     /// `null`: no limit.
     #[schema(value_type = Option<RateLimit>)]
     rate_limit_per_second: Option<i64>,
+    /// Only events whose envelope it accepts become deliveries; `null` or absent: every
+    /// subscribed event.
+    #[schema(value_type = Option<PayloadFilter>)]
+    filter: Option<Value>,
     /// `false` switches it off (`disabled`, reason `manual`): no new deliveries, pending
     /// ones held (default `true`).
     #[schema(nullable = false)]
@@ -288,6 +300,10 @@ pub struct OperationalWebhookPatchBody {
     /// `null`: no limit.
     #[schema(value_type = Option<RateLimit>)]
     rate_limit_per_second: Option<i64>,
+    /// Only events whose envelope it accepts become deliveries; `null` or absent: every
+    /// subscribed event.
+    #[schema(value_type = Option<PayloadFilter>)]
+    filter: Option<Value>,
     /// `true` enables it again (held deliveries resume, the failure streak is cleared);
     /// `false` disables it (reason `manual`).
     #[schema(nullable = false)]

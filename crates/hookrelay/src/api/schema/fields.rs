@@ -7,7 +7,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::domain::{event, id, input, retry, secret, webhook};
+use crate::domain::{event, filter, id, input, retry, secret, webhook};
 
 /// Declares a field schema type: `name => builder expression`.
 macro_rules! field_schemas {
@@ -103,6 +103,26 @@ field_schemas! {
             retry::STANDARD_PRESET
         )));
 
+    /// A webhook's payload filter; the rules are added to the rendered document by
+    /// [`filter_rules`], since utoipa cannot say `propertyNames` or a recursive `$ref`.
+    PayloadFilter => ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(format!(
+            "A condition on the event's envelope (`type`, `tenant_id`, `created_at`, \
+             `data.…`): only events it accepts become deliveries; the others are counted as \
+             `filtered_events` in the statistics. Keys are paths (names separated by dots; a \
+             number indexes an array) or `$and`/`$or` (lists of filters) and `$not` (a \
+             filter); all must hold. A path's condition is a value to equal, or an object of \
+             operators: `$eq $neq $in $nin $gt $gte $lt $lte $exists $not`. A missing path \
+             equals nothing (`$neq` and `$nin` hold for it); comparisons take numbers or \
+             strings, and a value of another type does not match. Besides the rules stated \
+             here: at most {} bytes as JSON, {} conditions (each path and each operator), \
+             and `$and`/`$or`/`$not` nested at most {} deep.",
+            filter::MAX_BYTES,
+            filter::MAX_CONDITIONS,
+            filter::MAX_DEPTH
+        )));
+
     /// Seconds an attempt may take.
     TimeoutSeconds => integer(webhook::TIMEOUT_MIN, webhook::TIMEOUT_MAX).description(Some(
         format!(
@@ -134,4 +154,62 @@ field_schemas! {
     /// A tenant's id.
     TenantRef => string()
         .pattern(Some(format!("^{}_[0-9a-z]{{26}}$", id::TENANT)));
+}
+
+/// The rules of [`PayloadFilter`], and the two schemas it refers to, as JSON Schema 2020-12:
+/// (component name, keywords to add to it).
+pub fn filter_rules() -> [(&'static str, serde_json::Value); 3] {
+    let filter = json!({"$ref": "#/components/schemas/PayloadFilter"});
+    let operators = json!({"$ref": "#/components/schemas/FilterOperators"});
+    let filters = json!({
+        "type": "array",
+        "minItems": 1,
+        "maxItems": filter::MAX_LIST,
+        "items": filter
+    });
+    let values = json!({"type": "array", "minItems": 1, "maxItems": filter::MAX_LIST});
+    let comparable = json!({"type": ["number", "string"]});
+    let not_object = json!({"not": {"type": "object"}});
+    [
+        (
+            "PayloadFilter",
+            json!({
+                "minProperties": 1,
+                "maxProperties": filter::MAX_CONDITIONS,
+                "propertyNames": {"anyOf": [
+                    {"enum": filter::LOGICAL_OPERATORS},
+                    {"maxLength": filter::MAX_PATH_CHARS, "pattern": filter::PATH_PATTERN}
+                ]},
+                "properties": {"$and": filters, "$or": filters, "$not": filter},
+                "additionalProperties": {"$ref": "#/components/schemas/FilterCondition"}
+            }),
+        ),
+        (
+            "FilterCondition",
+            json!({
+                "description": "A value to equal (an object without `$` keys is one too), or \
+                    an object of operators.",
+                "anyOf": [
+                    not_object,
+                    {"type": "object", "propertyNames": {"not": {"pattern": "^\\$"}}},
+                    operators
+                ]
+            }),
+        ),
+        (
+            "FilterOperators",
+            json!({
+                "description": "Operators on one path, all of which must hold.",
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"enum": filter::FIELD_OPERATORS},
+                "properties": {
+                    "$eq": {}, "$neq": {}, "$in": values, "$nin": values,
+                    "$gt": comparable, "$gte": comparable, "$lt": comparable, "$lte": comparable,
+                    "$exists": {"type": "boolean"},
+                    "$not": {"anyOf": [not_object, operators]}
+                }
+            }),
+        ),
+    ]
 }

@@ -16,6 +16,7 @@ pub use bodies::{
     OperationalWebhookBody, OperationalWebhookPatchBody, RecoverBody, ReplayBody, RotationBody,
     TestBody, WebhookPatchBody,
 };
+pub use fields::filter_rules;
 pub use types::{
     EventType, OperationalSubscription, PageQuery, Problem, Subscription, TenantHeader,
 };
