@@ -63,6 +63,8 @@ pub enum Command {
     Tenants(crate::client::TenantsArgs),
     /// Create, list and revoke tenants' API keys on a running server (admin key).
     Keys(crate::client::KeysArgs),
+    /// Add, change and deprecate event types in a running server's registry (admin key).
+    EventTypes(crate::client::EventTypesArgs),
     /// Send an event to a running server (tenant key), optionally waiting for its deliveries.
     Send(crate::client::SendArgs),
     /// Manage a tenant's webhooks on a running server (tenant key): create, list, test, logs…
@@ -426,6 +428,9 @@ fn execute(cli: Cli, sources: String) -> anyhow::Result<()> {
                 crate::client::finish(crate::client::admin::tenants(args).await)
             }
             Command::Keys(args) => crate::client::finish(crate::client::admin::keys(args).await),
+            Command::EventTypes(args) => {
+                crate::client::finish(crate::client::event_types::event_types(args).await)
+            }
             Command::Send(args) => crate::client::finish(crate::client::send::send(args).await),
             Command::Webhooks(args) => {
                 crate::client::finish(crate::client::webhooks::webhooks(args).await)

@@ -48,6 +48,7 @@ pub async fn run(
             },
         },
     );
+    service.load_event_types().await?;
     let state = AppState {
         service: service.clone(),
         limits: Arc::new(api::limits::RateLimits::new(&config.rate_limits)),
@@ -121,12 +122,21 @@ async fn apply(change: store::Change, service: &Service, metrics: &crate::metric
     match &change {
         store::Change::Webhook(webhook_id) => service.engine().webhook_changed(webhook_id).await,
         store::Change::ApiKeyRevoked(key_id) => service.key_cache().forget(key_id),
+        store::Change::EventTypes => reload_event_types(service).await,
         store::Change::Resync => {
+            reload_event_types(service).await;
             service.key_cache().clear();
             service.engine().resync().await;
         }
     }
     metrics.change_heard(&change);
+}
+
+async fn reload_event_types(service: &Service) {
+    if let Err(error) = service.reload_event_types().await {
+        // The next change or reconnect tries again; until then the last snapshot serves.
+        tracing::error!(%error, "cannot read the event-type registry");
+    }
 }
 
 /// Forgets idle rate-limit entries now and then, so memory follows active clients only.

@@ -106,7 +106,7 @@ pub async fn logs(
     let page = query.page(&scope, &mut errors)?;
     let event_type = query.0.get("event_type").cloned();
     if let Some(t) = &event_type
-        && catalog::find(t).is_none()
+        && state.service.event_types().find(t).is_none()
     {
         errors.push(FieldError::new("event_type", "unknown event type"));
     }
@@ -265,9 +265,11 @@ pub async fn test(
     // `payload` is sent on as given, like an event's `data`.
     let fields = body.parsed_except(&["payload"]);
     let mut input = Input::new(&fields, &["event_type"]);
+    let types = state.service.event_types();
     let event_type = input.optional("event_type", |v| {
         v.as_str()
-            .and_then(catalog::find)
+            .and_then(|name| types.find(name))
+            .map(|t| t.name)
             .ok_or(catalog::NotAnEventType)
     });
     let payload = match body.get("payload") {
@@ -288,7 +290,7 @@ pub async fn test(
     let outcome = sent.outcome;
     Ok(Json(TestOut {
         success: outcome.is_success(),
-        event_type: sent.event_type.name.to_owned(),
+        event_type: sent.event_type.to_owned(),
         response_status: outcome.response_status,
         response_time_ms: outcome.response_time_ms,
         response_body: outcome.response_body,

@@ -17,6 +17,7 @@ use crate::domain::event::EventInput;
 use crate::domain::id::EventId;
 use crate::domain::input::FieldError;
 use crate::domain::json::RawObject;
+use crate::domain::registry::EventTypes;
 use crate::domain::time::Timestamp;
 use crate::service::ServiceError;
 
@@ -59,9 +60,10 @@ fn parse(
     caller: &Caller,
     body: &RawObject<'_>,
     prefix: &str,
+    types: &EventTypes,
 ) -> Result<EventInput, Vec<FieldError>> {
     let admin = matches!(caller, Caller::Admin);
-    EventInput::parse(body, admin).map_err(|errors| {
+    EventInput::parse(body, admin, types).map_err(|errors| {
         errors
             .into_iter()
             .map(|e| FieldError::new(format!("{prefix}{}", e.field), e.message))
@@ -98,7 +100,8 @@ pub async fn create(
     RawJson(bytes): RawJson,
 ) -> ApiResult<(StatusCode, Json<AcceptedOut>)> {
     let body = raw_object(&bytes)?;
-    let input = parse(&caller, &body, "").map_err(ApiError::Validation)?;
+    let types = state.service.event_types();
+    let input = parse(&caller, &body, "", &types).map_err(ApiError::Validation)?;
     let accepted = state
         .service
         .send_event(&caller, input)
@@ -163,6 +166,7 @@ pub async fn create_batch(
     };
     let mut inputs = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
+    let types = state.service.event_types();
     for (i, item) in items.iter().enumerate() {
         let prefix = format!("events[{i}].");
         let size = item.get().len();
@@ -183,7 +187,7 @@ pub async fn create_batch(
                 continue;
             }
         };
-        match parse(&caller, &object, &prefix) {
+        match parse(&caller, &object, &prefix, &types) {
             Ok(input) => inputs.push(input),
             Err(mut e) => errors.append(&mut e),
         }

@@ -209,6 +209,20 @@ impl<S: Send + Sync, T: Id> FromRequestParts<S> for PathId<T> {
     }
 }
 
+/// A name in the path (`/event-types/{name}`); one that cannot be read is not found.
+pub struct PathName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(text)| PathName(text))
+            .map_err(|_| ApiError::NotFound("event type"))
+    }
+}
+
 /// Two ids in the path (`/tenants/{id}/keys/{key_id}`), the outer first: it is answered
 /// first when both are wrong.
 pub struct PathIds<A, B>(pub A, pub B);

@@ -5,6 +5,7 @@
 mod activity;
 pub mod auth;
 mod deliveries;
+mod event_types;
 mod events;
 pub mod extract;
 mod health;
@@ -76,6 +77,14 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
         )
         .route("/events/{id}", get(events::get))
         .route("/events/{id}/replay", post(deliveries::replay))
+        .route(
+            "/event-types",
+            get(event_types::list).post(event_types::create),
+        )
+        .route(
+            "/event-types/{name}",
+            get(event_types::get).patch(event_types::update),
+        )
         .route("/tenants", get(tenants::list).post(tenants::create))
         .route("/tenants/{id}", get(tenants::get))
         .route(

@@ -11,7 +11,7 @@ use super::auth::{Caller, TenantScope};
 use super::extract::{JsonObject, List, OptionalJsonObject, PathId, QueryParams, check};
 use super::problem::{ApiError, ApiResult};
 use super::schema::{NewWebhookBody, PageQuery, RotationBody, TenantHeader, WebhookPatchBody};
-use crate::domain::catalog::{self, CATALOG};
+use crate::domain::catalog;
 use crate::domain::health::DisabledReason;
 use crate::domain::id::WebhookId;
 use crate::domain::time::Timestamp;
@@ -128,8 +128,12 @@ pub async fn create(
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<WebhookOut>)> {
-    let new =
-        NewWebhook::parse(&body, state.service.max_retry_delay()).map_err(ApiError::Validation)?;
+    let new = NewWebhook::parse(
+        &body,
+        &state.service.event_types(),
+        state.service.max_retry_delay(),
+    )
+    .map_err(ApiError::Validation)?;
     let webhook = state.service.create_webhook(&tenant_id, new).await?;
     Ok((StatusCode::CREATED, Json(WebhookOut::new(webhook, true))))
 }
@@ -273,8 +277,12 @@ pub async fn update(
     PathId(webhook_id): PathId<WebhookId>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<WebhookOut>> {
-    let patch = WebhookPatch::parse(&body, state.service.max_retry_delay())
-        .map_err(ApiError::Validation)?;
+    let patch = WebhookPatch::parse(
+        &body,
+        &state.service.event_types(),
+        state.service.max_retry_delay(),
+    )
+    .map_err(ApiError::Validation)?;
     let webhook = state
         .service
         .update_webhook(&tenant_id, &webhook_id, patch)
@@ -338,31 +346,42 @@ pub async fn delete(
 pub struct EventTypeOut {
     #[schema(value_type = super::schema::Subscription)]
     name: &'static str,
-    description: &'static str,
+    description: String,
     /// An example of the event's `data` (absent for `*`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>, nullable = false)]
     sample: Option<Value>,
+    /// The JSON Schema an event's `data` satisfies, where the type has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, nullable = false)]
+    schema: Option<Value>,
+    /// Still sent and delivered, but on its way out: the operator retired it.
+    deprecated: bool,
 }
 
-/// The catalogue, then the wildcard. Any valid key may read it: it names no tenant's data.
+/// The registry's types, then the wildcard. Any valid key may read it: it names no tenant's
+/// data.
 #[utoipa::path(get, path = "/api/v1/webhooks/events", operation_id = "list_event_types", tag = "webhooks",
     responses((status = 200, description = "Every event type, then `*`; one page.",
         body = List<EventTypeOut>)))]
-pub async fn events(_: Caller) -> Json<List<EventTypeOut>> {
-    let mut data: Vec<EventTypeOut> = CATALOG
+pub async fn events(_: Caller, State(state): State<AppState>) -> Json<List<EventTypeOut>> {
+    let types = state.service.event_types();
+    let mut data: Vec<EventTypeOut> = types
         .iter()
         .map(|t| EventTypeOut {
             name: t.name,
-            description: t.description,
-            // Every sample is checked to parse by the catalogue's tests.
-            sample: serde_json::from_str(t.sample).ok(),
+            description: t.description.clone(),
+            sample: Some(t.sample.clone()),
+            schema: t.schema.clone(),
+            deprecated: t.deprecated(),
         })
         .collect();
     data.push(EventTypeOut {
         name: catalog::WILDCARD,
-        description: "Every event type, including those added to the catalogue later.",
+        description: "Every event type, including those added to the catalogue later.".to_owned(),
         sample: None,
+        schema: None,
+        deprecated: false,
     });
     Json(List {
         data,

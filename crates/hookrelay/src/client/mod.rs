@@ -7,6 +7,7 @@
 
 pub mod activity;
 pub mod admin;
+pub mod event_types;
 pub mod recovery;
 pub mod send;
 mod webhook_view;
@@ -24,6 +25,7 @@ use url::Url;
 use crate::config::SecretString;
 
 pub use admin::{KeysArgs, TenantsArgs};
+pub use event_types::EventTypesArgs;
 pub use recovery::EventsArgs;
 pub use send::SendArgs;
 pub use webhooks::WebhooksArgs;

@@ -8,6 +8,7 @@ use super::catalog;
 use super::id::{EventId, TenantId};
 use super::input::{FieldError, Input, Invalid};
 use super::json::{self, RawObject};
+use super::registry::{EventTypes, RegisteredType};
 use super::time::Timestamp;
 
 pub const IDEMPOTENCY_KEY_MAX: usize = 255;
@@ -51,12 +52,23 @@ pub struct EventInput {
 impl EventInput {
     /// `tenant_id_required`: the caller is the operator and must name the tenant in the body.
     /// `data` is taken as sent; the other fields are read as values.
-    pub fn parse(body: &RawObject<'_>, tenant_id_required: bool) -> Result<Self, Vec<FieldError>> {
+    /// `types` is the registry: `type` must name one of its types, and `data` satisfy that
+    /// type's schema, if it has one.
+    pub fn parse(
+        body: &RawObject<'_>,
+        tenant_id_required: bool,
+        types: &EventTypes,
+    ) -> Result<Self, Vec<FieldError>> {
         let fields = body.parsed_except(&["data"]);
         let mut input = Input::new(&fields, &["type", "idempotency_key", "tenant_id"]);
-        let event_type = input.required("type", parse_type);
+        let registered = input.required("type", |v| parse_type(v, types));
         let data = match body.get("data") {
-            Some(raw) if json::is_object(raw) => Some(raw.to_owned()),
+            Some(raw) if json::is_object(raw) => {
+                if let Some(Err(errors)) = registered.map(|t| t.check_data(raw)) {
+                    errors.into_iter().for_each(|e| input.push(e));
+                }
+                Some(raw.to_owned())
+            }
             Some(_) => {
                 input.push(FieldError::new("data", InvalidEvent::DataNotAnObject));
                 None
@@ -78,7 +90,7 @@ impl EventInput {
             input.optional("tenant_id", parse_tenant)
         };
         input.finish(|| EventInput {
-            event_type: event_type.unwrap_or(""),
+            event_type: registered.map_or("", |t| t.name),
             data: data.unwrap_or_else(empty_object),
             idempotency_key: idempotency_key.flatten(),
             tenant_id,
@@ -91,12 +103,12 @@ pub fn empty_object() -> Box<RawValue> {
     RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| unreachable!("{{}} is JSON"))
 }
 
-fn parse_type(v: &Value) -> Result<&'static str, InvalidEvent> {
+fn parse_type<'t>(v: &Value, types: &'t EventTypes) -> Result<&'t RegisteredType, InvalidEvent> {
     let Some(name) = v.as_str() else {
         return Err(Invalid::NotAString.into());
     };
-    match catalog::find(name) {
-        Some(t) => Ok(t.name),
+    match types.find(name) {
+        Some(t) => Ok(t),
         None if name == catalog::WILDCARD => Err(InvalidEvent::Wildcard),
         None => Err(catalog::UnknownEventType(name.to_owned()).into()),
     }
@@ -186,7 +198,11 @@ mod tests {
     use serde_json::json;
 
     fn parse(text: &str, admin: bool) -> Result<EventInput, Vec<FieldError>> {
-        EventInput::parse(&RawObject::parse(text).expect("an object"), admin)
+        EventInput::parse(
+            &RawObject::parse(text).expect("an object"),
+            admin,
+            &EventTypes::builtin(),
+        )
     }
 
     fn obj(v: Value) -> String {

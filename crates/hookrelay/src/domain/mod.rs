@@ -17,6 +17,7 @@ pub mod json;
 pub mod operational;
 pub mod pace;
 pub mod recovery;
+pub mod registry;
 pub mod retry;
 pub mod secret;
 pub mod tenant;

@@ -11,6 +11,7 @@ use super::filter::Filter;
 use super::headers::{self, CustomHeaders};
 use super::health::{DisableAfter, DisabledReason, Health, InvalidDisableAfter};
 use super::input::{FieldError, Input, Invalid, boolean, free_text, integer, name};
+use super::registry::EventTypes;
 use super::retry::{self, ScheduleErrors};
 use super::secret::{self, InvalidSecret};
 use super::time::Timestamp;
@@ -344,10 +345,10 @@ pub struct NewWebhook {
 }
 
 /// Which catalogue a webhook's `events` come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Catalogue {
-    /// A tenant's webhook: the event catalogue (`GET /webhooks/events`).
-    Tenant,
+#[derive(Debug, Clone, Copy)]
+pub enum Catalogue<'a> {
+    /// A tenant's webhook: the event-type registry (`GET /webhooks/events`).
+    Tenant(&'a EventTypes),
     /// An operational webhook: hookrelay's own events (`domain/operational.rs`).
     Operational,
 }
@@ -355,13 +356,17 @@ pub enum Catalogue {
 impl NewWebhook {
     /// `max_delay` is the server's longest retry delay ([`retry::RetryPolicy::max_delay`]),
     /// which no `retry_schedule` entry may pass.
-    pub fn parse(body: &Map<String, Value>, max_delay: Duration) -> Result<Self, Vec<FieldError>> {
-        Self::parse_for(body, Catalogue::Tenant, max_delay)
+    pub fn parse(
+        body: &Map<String, Value>,
+        types: &EventTypes,
+        max_delay: Duration,
+    ) -> Result<Self, Vec<FieldError>> {
+        Self::parse_for(body, Catalogue::Tenant(types), max_delay)
     }
 
     pub fn parse_for(
         body: &Map<String, Value>,
-        catalogue: Catalogue,
+        catalogue: Catalogue<'_>,
         max_delay: Duration,
     ) -> Result<Self, Vec<FieldError>> {
         let mut input = Input::new(body, WRITABLE);
@@ -473,13 +478,17 @@ pub struct WebhookPatch {
 
 impl WebhookPatch {
     /// `max_delay` as for [`NewWebhook::parse`].
-    pub fn parse(body: &Map<String, Value>, max_delay: Duration) -> Result<Self, Vec<FieldError>> {
-        Self::parse_for(body, Catalogue::Tenant, max_delay)
+    pub fn parse(
+        body: &Map<String, Value>,
+        types: &EventTypes,
+        max_delay: Duration,
+    ) -> Result<Self, Vec<FieldError>> {
+        Self::parse_for(body, Catalogue::Tenant(types), max_delay)
     }
 
     pub fn parse_for(
         body: &Map<String, Value>,
-        catalogue: Catalogue,
+        catalogue: Catalogue<'_>,
         max_delay: Duration,
     ) -> Result<Self, Vec<FieldError>> {
         let mut input = Input::new(body, WRITABLE);
@@ -673,10 +682,10 @@ fn is_uri_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
 }
 
-impl Catalogue {
+impl Catalogue<'_> {
     fn has(self, name: &str) -> bool {
         match self {
-            Catalogue::Tenant => catalog::is_subscribable(name),
+            Catalogue::Tenant(types) => types.is_subscribable(name),
             Catalogue::Operational => super::operational::is_subscribable(name),
         }
     }
@@ -687,7 +696,7 @@ impl Catalogue {
 fn parse_events_field(
     input: &mut Input<'_>,
     required: bool,
-    catalogue: Catalogue,
+    catalogue: Catalogue<'_>,
 ) -> Option<Vec<String>> {
     let mut element_errors = Vec::new();
     let parse = |v: &Value| -> Result<Vec<String>, InvalidWebhook> {
@@ -705,7 +714,7 @@ fn parse_events_field(
                         events.push(name.to_owned());
                     }
                 }
-                Some(name) if catalogue == Catalogue::Tenant => {
+                Some(name) if matches!(catalogue, Catalogue::Tenant(_)) => {
                     element_errors.push(FieldError::new(
                         format!("events[{i}]"),
                         catalog::UnknownEventType(name.to_owned()),
@@ -746,11 +755,11 @@ mod tests {
     const CAP: Duration = Duration::from_secs(3600);
 
     fn parse_new(body: &Map<String, Value>) -> Result<NewWebhook, Vec<FieldError>> {
-        NewWebhook::parse(body, CAP)
+        NewWebhook::parse(body, &EventTypes::builtin(), CAP)
     }
 
     fn parse_patch(body: &Map<String, Value>) -> Result<WebhookPatch, Vec<FieldError>> {
-        WebhookPatch::parse(body, CAP)
+        WebhookPatch::parse(body, &EventTypes::builtin(), CAP)
     }
 
     fn errors_of(v: Value) -> Vec<String> {
@@ -1158,7 +1167,12 @@ mod tests {
         );
         let mut body = minimal();
         body["retry_schedule"] = json!("standard");
-        let new = NewWebhook::parse(&obj(body), Duration::from_secs(24 * 3600)).expect("valid");
+        let new = NewWebhook::parse(
+            &obj(body),
+            &EventTypes::builtin(),
+            Duration::from_secs(24 * 3600),
+        )
+        .expect("valid");
         assert_eq!(
             new.retry_schedule.as_deref(),
             Some(&retry::STANDARD_SCHEDULE[..])

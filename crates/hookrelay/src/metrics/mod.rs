@@ -98,8 +98,8 @@ pub struct Metrics {
     deleted_logs: Counter,
     deleted_events: Counter,
     recovered: Counter,
-    /// One per kind of [`Change`]: webhook, api_key, resync.
-    changes_heard: [Counter; 3],
+    /// One per kind of [`Change`]: webhook, api_key, event_types, resync.
+    changes_heard: [Counter; 4],
     // Read at scrape time.
     queue: Family<StateLabel, Gauge>,
     disabled_webhooks: Family<ReasonLabel, Gauge>,
@@ -191,12 +191,12 @@ impl Metrics {
         let heard = Family::<KindLabel, Counter>::default();
         registry.register(
             "changes_heard",
-            "Changes this node heard of from the database and applied (PostgreSQL): webhook and \
-             api_key changes made on any node, and resync each time the connection that hears \
+            "Changes this node heard of from the database and applied (PostgreSQL): webhook, \
+             api_key and event_types changes made on any node, and resync each time the connection that hears \
              them (re)connected, when the node dropped its queue and cached keys",
             heard.clone(),
         );
-        let changes_heard = ["webhook", "api_key", "resync"]
+        let changes_heard = ["webhook", "api_key", "event_types", "resync"]
             .map(|kind| heard.get_or_create_owned(&KindLabel { kind }));
         let queue = Family::<StateLabel, Gauge>::default();
         registry.register(
@@ -302,7 +302,8 @@ impl Metrics {
         let kind = match change {
             Change::Webhook(_) => 0,
             Change::ApiKeyRevoked(_) => 1,
-            Change::Resync => 2,
+            Change::EventTypes => 2,
+            Change::Resync => 3,
         };
         self.changes_heard[kind].inc();
     }

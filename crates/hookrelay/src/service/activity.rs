@@ -8,15 +8,15 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::value::RawValue;
 
 use super::{Service, ServiceError, ServiceResult};
-use crate::domain::catalog::{self, EventType};
 use crate::domain::delivery::AttemptOutcome;
+use crate::domain::registry::{EventTypes, RegisteredType};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::Webhook;
 use crate::store::{LogEntry, LogFilter, Page, WebhookStats};
 
 /// What a test send did.
 pub struct TestSend {
-    pub event_type: &'static EventType,
+    pub event_type: &'static str,
     pub log_id: AttemptId,
     pub outcome: AttemptOutcome,
     /// Whether the webhook's filter would let this event through; `None`: it has none.
@@ -73,21 +73,26 @@ impl Service {
     }
 
     /// One synchronous signed attempt, logged as a test: of `event_type` (else the first
-    /// type the webhook subscribes to) with `data` (else the catalogue's sample).
+    /// registered type the webhook subscribes to) with `data` (else the type's sample).
     pub async fn test_send(
         &self,
         tenant_id: &TenantId,
         webhook_id: &WebhookId,
-        event_type: Option<&'static EventType>,
+        event_type: Option<&str>,
         data: Option<Box<RawValue>>,
     ) -> ServiceResult<TestSend> {
         let hook = self.webhook(tenant_id, webhook_id).await?;
         self.inner.test_sends.check(&hook.id)?;
-        let event_type = event_type.unwrap_or_else(|| default_test_type(&hook));
+        let types = self.event_types();
+        let event_type = match event_type {
+            Some(name) => types.find(name),
+            None => default_test_type(&types, &hook),
+        }
+        .ok_or_else(|| ServiceError::field("event_type", NOT_A_TYPE))?;
         let data = match data {
             Some(data) => data,
-            // Every sample is checked to be a JSON object by the catalogue's tests.
-            None => RawValue::from_string(event_type.sample.to_owned())
+            // A sample is a JSON object: the registry's rules and the catalogue's tests.
+            None => RawValue::from_string(event_type.sample.to_string())
                 .unwrap_or_else(|_| crate::domain::event::empty_object()),
         };
         let (log_id, outcome, filter_matched) = self
@@ -96,7 +101,7 @@ impl Service {
             .test_send(&hook, event_type.name, &data)
             .await?;
         Ok(TestSend {
-            event_type,
+            event_type: event_type.name,
             log_id,
             outcome,
             filter_matched,
@@ -104,12 +109,14 @@ impl Service {
     }
 }
 
-/// The first concrete type the webhook subscribes to, else the first in the catalogue.
-fn default_test_type(hook: &Webhook) -> &'static EventType {
-    hook.events
+const NOT_A_TYPE: crate::domain::catalog::NotAnEventType = crate::domain::catalog::NotAnEventType;
+
+/// The first registered type the webhook subscribes to, else the registry's first.
+fn default_test_type<'a>(types: &'a EventTypes, hook: &Webhook) -> Option<&'a RegisteredType> {
+    types
         .iter()
-        .find_map(|e| catalog::find(e))
-        .unwrap_or(&catalog::CATALOG[0])
+        .find(|t| hook.subscribes_to(t.name))
+        .or_else(|| types.iter().next())
 }
 
 /// Test sends per webhook per minute, counted in this node's memory (GCRA, by `governor`).

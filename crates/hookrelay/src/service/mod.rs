@@ -5,6 +5,7 @@
 
 mod activity;
 mod auth;
+mod event_types;
 mod events;
 mod recovery;
 mod tenants;
@@ -62,6 +63,8 @@ struct Inner {
     key_cache: KeyCache,
     test_sends: activity::TestSendLimit,
     recovery: RecoveryConfig,
+    /// The event-type registry as last read (see `event_types.rs`).
+    event_types: std::sync::RwLock<Arc<crate::domain::registry::EventTypes>>,
 }
 
 impl Service {
@@ -76,6 +79,10 @@ impl Service {
                 key_cache: KeyCache::new(config.key_cache_ttl),
                 test_sends: activity::TestSendLimit::new(config.test_sends_per_minute),
                 recovery: config.recovery,
+                // The built-in catalogue until `load_event_types` reads the registry.
+                event_types: std::sync::RwLock::new(Arc::new(
+                    crate::domain::registry::EventTypes::builtin(),
+                )),
             }),
         }
     }

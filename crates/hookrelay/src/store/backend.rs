@@ -170,6 +170,10 @@ pub(crate) trait Backend:
     ) -> BoxFuture<'e, StoreResult<()>> {
         Box::pin(async { Ok(()) })
     }
+    /// Likewise, that the event-type registry changed.
+    fn event_types_changed_on(_conn: &mut Self::Connection) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
     /// Hands `changes` every change committed by any node (see `Store::watch_changes`).
     fn watch_changes<'e>(
         _extra: &'e Self::Extra,

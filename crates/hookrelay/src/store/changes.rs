@@ -10,6 +10,8 @@ pub enum Change {
     Webhook(crate::domain::id::WebhookId),
     /// An API key was revoked.
     ApiKeyRevoked(crate::domain::id::ApiKeyId),
+    /// The event-type registry changed: it is read again whole.
+    EventTypes,
     /// The watch (re)connected: changes made while it was not listening were not heard, so
     /// everything kept from before must be read again from the database.
     Resync,

@@ -13,6 +13,7 @@ mod backend;
 mod bulk;
 mod changes;
 mod deliveries;
+mod event_types;
 mod health;
 mod ingest;
 mod notices;
@@ -40,6 +41,7 @@ use crate::domain::id::{
     ApiKeyId, AttemptId, DeliveryId, EventId, RecoveryId, TenantId, WebhookId,
 };
 use crate::domain::recovery::Recovery;
+use crate::domain::registry::EventTypeRecord;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookChange};
@@ -276,6 +278,16 @@ pub struct DeliveryFilter {
     pub until: Option<Timestamp>,
 }
 
+/// What adding an event type came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeInsert {
+    Created,
+    /// A type of that name exists already.
+    Exists,
+    /// The registry holds [`crate::domain::registry::MAX_TYPES`] types.
+    Full,
+}
+
 /// What asking to retry one delivery came to.
 #[derive(Debug, Clone)]
 pub enum Requeued {
@@ -403,6 +415,14 @@ pub trait Store: Send + Sync + 'static {
         key_id: &ApiKeyId,
         at: Timestamp,
     ) -> StoreResult<bool>;
+
+    /// The event-type registry, every type.
+    async fn event_types(&self) -> StoreResult<Vec<EventTypeRecord>>;
+    /// Adds the types not stored yet; those stored are left as they are.
+    async fn seed_event_types(&self, records: &[EventTypeRecord]) -> StoreResult<()>;
+    async fn insert_event_type(&self, record: &EventTypeRecord) -> StoreResult<TypeInsert>;
+    /// Replaces a type's state; false when there is no such type.
+    async fn update_event_type(&self, record: &EventTypeRecord) -> StoreResult<bool>;
 
     /// Inserts unless the tenant already has `max_per_tenant` webhooks (0: no limit); whether
     /// it did. The count and the insert are one atomic step, so concurrent creates cannot

@@ -13,8 +13,8 @@ use super::backend::Backend;
 use super::{
     Change, DeliveryFilter, DeliveryInfo, EventDetail, Ingested, KeyCredentials, LeasePlan,
     LogEntry, LogFilter, Page, PoolUsage, QueueDepth, Recorded, RecoveryStart, RecoveryStep,
-    Requeued, Store, StoreResult, WebhookFilter, WebhookStats, accounts, deliveries, ingest, queue,
-    reads, record, recovery, retention, webhooks,
+    Requeued, Store, StoreResult, TypeInsert, WebhookFilter, WebhookStats, accounts, deliveries,
+    event_types, ingest, queue, reads, record, recovery, retention, webhooks,
 };
 use crate::domain::crypto::Keyring;
 use crate::domain::delivery::{AttemptRecord, Job};
@@ -24,6 +24,7 @@ use crate::domain::id::{
     ApiKeyId, AttemptId, DeliveryId, EventId, RecoveryId, TenantId, WebhookId,
 };
 use crate::domain::recovery::Recovery;
+use crate::domain::registry::EventTypeRecord;
 use crate::domain::tenant::{ApiKeyInfo, Tenant};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{Webhook, WebhookChange};
@@ -58,6 +59,22 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn set_admin_key_hash(&self, hash: &[u8]) -> StoreResult<()> {
         accounts::set_admin_key_hash(&self.writer, hash).await
+    }
+
+    async fn event_types(&self) -> StoreResult<Vec<EventTypeRecord>> {
+        event_types::event_types(&self.reader).await
+    }
+
+    async fn seed_event_types(&self, records: &[EventTypeRecord]) -> StoreResult<()> {
+        event_types::seed_event_types(&self.writer, records).await
+    }
+
+    async fn insert_event_type(&self, record: &EventTypeRecord) -> StoreResult<TypeInsert> {
+        event_types::insert_event_type(&self.writer, record).await
+    }
+
+    async fn update_event_type(&self, record: &EventTypeRecord) -> StoreResult<bool> {
+        event_types::update_event_type(&self.writer, record).await
     }
 
     async fn insert_tenant(&self, tenant: &Tenant) -> StoreResult<()> {

@@ -9,6 +9,8 @@ mod failover;
 
 mod recovery;
 
+mod registry;
+
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 

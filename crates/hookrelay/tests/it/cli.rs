@@ -375,13 +375,20 @@ async fn docs_cli_examples_run_as_written() {
         "{out}"
     );
     assert!(out.lines().any(|l| l.trim() == "succeeded"), "{out}");
-    // Four events reached the receiver: message.new, contact.created, message.new, message.read.
-    let lines = listen.read_until(|lines| lines.len() == 4);
+    // The registry as listed: the added types after the built-in ones, one deprecated.
+    let listed = |name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or("");
+    assert!(listed("invoice.paid ").contains("yes"), "{out}");
+    assert!(listed("invoice.voided ").contains("deprecated"), "{out}");
+    assert!(listed("message.new ").contains("built-in"), "{out}");
+    // Five events reached the receiver: message.new, contact.created, message.new,
+    // invoice.paid, message.read.
+    let lines = listen.read_until(|lines| lines.len() == 5);
     let types: Vec<String> = lines
         .iter()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["event_type"].to_string())
         .collect();
     assert!(types.contains(&"\"message.read\"".to_owned()), "{types:?}");
+    assert!(types.contains(&"\"invoice.paid\"".to_owned()), "{types:?}");
     assert!(
         types.contains(&"\"contact.created\"".to_owned()),
         "{types:?}"

@@ -227,19 +227,7 @@ async fn a_replay_goes_only_where_the_filter_lets_it() {
 
 /// The JSON blocks of docs/api.md between the filter-example markers.
 fn documented_example() -> Vec<Value> {
-    let doc = std::fs::read_to_string(super::examples::repo().join("docs/api.md")).unwrap();
-    let start = doc
-        .find("<!-- filter-example:start -->")
-        .expect("start marker");
-    let end = doc.find("<!-- filter-example:end -->").expect("end marker");
-    doc[start..end]
-        .split("```json")
-        .skip(1)
-        .map(|block| {
-            let json = block.split("```").next().unwrap();
-            serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
-        })
-        .collect()
+    doc_json_blocks("docs/api.md", "filter-example")
 }
 
 #[tokio::test]

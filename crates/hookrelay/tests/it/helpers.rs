@@ -589,6 +589,25 @@ pub fn doc_block(file: &str, name: &str) -> String {
     block[code..code_end].to_owned()
 }
 
+/// The ```json blocks of `file` between `<!-- name:start -->` and `<!-- name:end -->`, parsed.
+pub fn doc_json_blocks(file: &str, name: &str) -> Vec<Value> {
+    let text = repo_file(file);
+    let start = text
+        .find(&format!("<!-- {name}:start -->"))
+        .unwrap_or_else(|| panic!("{name}:start in {file}"));
+    let end = text
+        .find(&format!("<!-- {name}:end -->"))
+        .unwrap_or_else(|| panic!("{name}:end in {file}"));
+    text[start..end]
+        .split("```json")
+        .skip(1)
+        .map(|block| {
+            let json = block.split("```").next().unwrap_or_default();
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("{file} {name}: {json}: {e}"))
+        })
+        .collect()
+}
+
 /// `PATH` with the directory of the binary under test first, so scripts say `hookrelay`.
 pub fn path_with_binary() -> String {
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hookrelay"));

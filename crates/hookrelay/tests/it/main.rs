@@ -15,6 +15,7 @@ pub(crate) mod crash;
 mod delivery;
 mod docs;
 mod errors;
+mod event_types;
 pub(crate) mod examples;
 mod faults;
 mod filters;

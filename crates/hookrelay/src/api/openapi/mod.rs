@@ -12,7 +12,13 @@ mod shared;
 use super::schema::{EventType, OperationalSubscription, Problem, Subscription};
 use shared::Common;
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use axum::body::Bytes;
+use axum::extract::State;
+
+use super::AppState;
+use crate::domain::registry::EventTypes;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -55,6 +61,10 @@ const PUBLIC: &[&str] = &[
         openapi_json,
         docs_page,
         docs_bundle,
+        super::event_types::create,
+        super::event_types::list,
+        super::event_types::get,
+        super::event_types::update,
         super::tenants::create,
         super::tenants::list,
         super::tenants::get,
@@ -98,6 +108,7 @@ const PUBLIC: &[&str] = &[
     components(schemas(Problem, EventType, Subscription, OperationalSubscription)),
     tags(
         (name = "tenants", description = "Admin only: tenants and their API keys."),
+        (name = "event-types", description = "Admin only: the event-type registry. Tenants read it as the catalogue (`GET /api/v1/webhooks/events`)."),
         (name = "webhooks", description = "A tenant's webhooks and the event catalogue."),
         (name = "activity", description = "Attempt logs, statistics, test sends, deliveries, retries and recoveries of a webhook."),
         (name = "events", description = "Events from the platform, and where their deliveries stand."),
@@ -108,7 +119,7 @@ const PUBLIC: &[&str] = &[
 )]
 pub struct ApiDoc;
 
-/// The document, rendered once.
+/// The document as built, with the built-in catalogue (what `docs/openapi.json` holds).
 static SPEC: LazyLock<String> = LazyLock::new(|| {
     let mut doc = match serde_json::to_value(ApiDoc::openapi()) {
         Ok(doc) => doc,
@@ -175,8 +186,37 @@ const REDOC_BUNDLE: &[u8] = include_bytes!("../../../vendor/redoc/redoc.standalo
 #[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "openapi", tag = "service",
     responses((status = 200, description = "The OpenAPI 3.1 document (this document).",
         content_type = "application/json", body = Object)))]
-pub async fn openapi_json() -> Response {
-    with_type(SPEC.as_str(), "application/json")
+pub async fn openapi_json(State(state): State<AppState>) -> Response {
+    with_type(live(&state.service.event_types()), "application/json")
+}
+
+/// The document with the registry as it stands: `EventType` and `Subscription` list the
+/// types registered now, so clients and testers that read the document see a type the
+/// moment it is added. Rendered again only when the registry changed.
+fn live(types: &Arc<EventTypes>) -> Bytes {
+    static RENDERED: Mutex<Option<(Arc<EventTypes>, Bytes)>> = Mutex::new(None);
+    let mut rendered = RENDERED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((of, bytes)) = rendered.as_ref()
+        && Arc::ptr_eq(of, types)
+    {
+        return bytes.clone();
+    }
+    let bytes = match serde_json::from_str::<serde_json::Value>(&SPEC) {
+        Ok(mut doc) => {
+            let names: Vec<serde_json::Value> = types.iter().map(|t| t.name.into()).collect();
+            let subscribable: Vec<serde_json::Value> =
+                types.subscribable().into_iter().map(Into::into).collect();
+            for (schema, values) in [("EventType", names), ("Subscription", subscribable)] {
+                if let Some(slot) = doc.pointer_mut(&format!("/components/schemas/{schema}/enum")) {
+                    *slot = serde_json::Value::Array(values);
+                }
+            }
+            Bytes::from(serde_json::to_string_pretty(&doc).unwrap_or_else(|_| SPEC.clone()))
+        }
+        Err(_) => Bytes::from(SPEC.clone()),
+    };
+    *rendered = Some((Arc::clone(types), bytes.clone()));
+    bytes
 }
 
 /// The API reference, rendered in the browser from the OpenAPI document.

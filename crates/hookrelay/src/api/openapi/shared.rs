@@ -232,7 +232,7 @@ fn shared_answers(operation: &mut Operation, public: bool) {
     let admin = operation
         .tags
         .as_ref()
-        .is_some_and(|tags| tags.iter().any(|t| t == "tenants" || t == "operational"));
+        .is_some_and(|tags| tags.iter().any(|t| ADMIN_TAGS.contains(&t.as_str())));
     let mut wanted = vec![
         ("401", "Unauthorized"),
         ("429", "RateLimited"),
@@ -271,6 +271,9 @@ fn shared_answers(operation: &mut Operation, public: bool) {
             .or_insert_with(|| Ref::new(format!("#/components/responses/{name}")).into());
     }
 }
+
+/// The tags of the routes only the admin key may call.
+const ADMIN_TAGS: [&str; 3] = ["tenants", "operational", "event-types"];
 
 /// An optional body (`Option<T>` in a handler's `request_body`) may be absent, but when sent
 /// it must be an object: `null` is not a body the handlers take.

@@ -10,8 +10,8 @@ use crate::domain::webhook::MAX_ROTATION_GRACE;
 use crate::domain::{event, headers};
 
 use super::fields::{
-    Description, IdempotencyKey, Name, PayloadFilter, RateLimit, RetryCount, RetrySchedule, Secret,
-    TenantRef, TimeoutSeconds,
+    Description, EventTypeName, IdempotencyKey, Name, PayloadFilter, RateLimit, RetryCount,
+    RetrySchedule, Secret, TenantRef, TimeoutSeconds, TypeDescription,
 };
 use super::types::{EventType, OperationalSubscription, Subscription};
 
@@ -486,3 +486,52 @@ pub struct ReplayBody {
 )]
 #[allow(dead_code)]
 struct WebhookIdField(String);
+
+/// `POST /event-types`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "invoice.paid",
+    "description": "An invoice was paid in full.",
+    "schema": {
+        "type": "object",
+        "required": ["invoice_id", "amount"],
+        "properties": {
+            "invoice_id": {"type": "string"},
+            "amount": {"type": "integer", "minimum": 0}
+        }
+    },
+    "sample": {"invoice_id": "inv_1042", "amount": 4990}
+}))]
+#[allow(dead_code)]
+pub struct EventTypeBody {
+    #[schema(value_type = EventTypeName)]
+    name: String,
+    #[schema(value_type = TypeDescription)]
+    description: String,
+    /// A JSON Schema (2020-12 unless it names another draft) that every event's `data` must
+    /// satisfy; it may only refer within itself. `null` or absent: any object.
+    #[schema(value_type = Option<Object>)]
+    schema: Option<Value>,
+    /// An example `data`, which must satisfy `schema`; absent: `{}`.
+    #[schema(nullable = false, value_type = Option<Object>)]
+    sample: Option<Value>,
+}
+
+/// `PATCH /event-types/{name}`: any subset; the name never changes.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"deprecated": true}))]
+#[allow(dead_code)]
+pub struct EventTypePatchBody {
+    #[schema(nullable = false, value_type = Option<TypeDescription>)]
+    description: Option<String>,
+    /// `null` removes the schema.
+    #[schema(value_type = Option<Object>)]
+    schema: Option<Value>,
+    #[schema(nullable = false, value_type = Option<Object>)]
+    sample: Option<Value>,
+    /// A deprecated type is still accepted and delivered, and flagged in the catalogue.
+    #[schema(nullable = false)]
+    deprecated: Option<bool>,
+}

@@ -7,7 +7,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::domain::{event, filter, id, input, retry, secret, webhook};
+use crate::domain::{event, filter, id, input, registry, retry, secret, webhook};
 
 /// Declares a field schema type: `name => builder expression`.
 macro_rules! field_schemas {
@@ -40,6 +40,27 @@ fn integer(min: i64, max: i64) -> ObjectBuilder {
 // field would be combined by clients and testers with placeholder values for the body's other
 // fields (schemathesis sent a key that expired in 2000).
 field_schemas! {
+    /// The name of a registered event type.
+    EventTypeName => string()
+        .min_length(Some(3))
+        .max_length(Some(registry::NAME_MAX))
+        .pattern(Some(registry::NAME_PATTERN))
+        .description(Some(
+            "A lowercase group and action, e.g. `invoice.paid`: letters, digits and `_`, each \
+             part starting with a letter.",
+        ));
+
+    /// What an event type is for: required, something a reader can see.
+    TypeDescription => string()
+        .min_length(Some(1))
+        .max_length(Some(registry::DESCRIPTION_MAX))
+        .pattern(Some(input::NAME_PATTERN))
+        .description(Some(format!(
+            "1–{} characters, no control or bidirectional control characters, at least one \
+             visible; surrounding spaces are trimmed.",
+            registry::DESCRIPTION_MAX
+        )));
+
     /// The name of a tenant, a key or a webhook.
     Name => string()
         .min_length(Some(1))

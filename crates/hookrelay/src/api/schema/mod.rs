@@ -12,11 +12,11 @@ mod fields;
 mod types;
 
 pub use bodies::{
-    NewApiKeyBody, NewEventBatchBody, NewEventBody, NewTenantBody, NewWebhookBody,
-    OperationalWebhookBody, OperationalWebhookPatchBody, RecoverBody, ReplayBody, RotationBody,
-    TestBody, WebhookPatchBody,
+    EventTypeBody, EventTypePatchBody, NewApiKeyBody, NewEventBatchBody, NewEventBody,
+    NewTenantBody, NewWebhookBody, OperationalWebhookBody, OperationalWebhookPatchBody,
+    RecoverBody, ReplayBody, RotationBody, TestBody, WebhookPatchBody,
 };
-pub use fields::filter_rules;
+pub use fields::{EventTypeName, filter_rules};
 pub use types::{
     EventType, OperationalSubscription, PageQuery, Problem, Subscription, TenantHeader,
 };

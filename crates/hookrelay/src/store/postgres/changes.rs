@@ -22,6 +22,9 @@ const WEBHOOK_CHANNEL: &str = "hookrelay_webhook_changed";
 /// The channel key revocations are sent on; the payload is the key id.
 const KEY_CHANNEL: &str = "hookrelay_key_revoked";
 
+/// The channel registry changes are sent on; no payload: the whole registry is read again.
+const EVENT_TYPES_CHANNEL: &str = "hookrelay_event_types_changed";
+
 /// A quiet connection is asked to answer after this long, and given `PING_TIMEOUT` to do so.
 const PING_AFTER: Duration = Duration::from_secs(10);
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,6 +39,11 @@ pub(super) async fn webhook_changed(conn: &mut PgConnection, webhook_id: &str) -
 /// Tells every node, when `conn`'s transaction commits, that the key was revoked.
 pub(super) async fn key_revoked(conn: &mut PgConnection, key_id: &str) -> StoreResult<()> {
     notify(conn, KEY_CHANNEL, key_id).await
+}
+
+/// Tells every node, when `conn`'s transaction commits, that the event-type registry changed.
+pub(super) async fn event_types_changed(conn: &mut PgConnection) -> StoreResult<()> {
+    notify(conn, EVENT_TYPES_CHANNEL, "").await
 }
 
 async fn notify(conn: &mut PgConnection, channel: &str, payload: &str) -> StoreResult<()> {
@@ -77,7 +85,9 @@ async fn connect(options: &PgConnectOptions) -> Result<(PgPool, PgListener), sql
     let mut listener = PgListener::connect_with(&pool).await?;
     // A lost connection is rebuilt here, so that a resync follows every reconnect.
     listener.eager_reconnect(false);
-    listener.listen_all([WEBHOOK_CHANNEL, KEY_CHANNEL]).await?;
+    listener
+        .listen_all([WEBHOOK_CHANNEL, KEY_CHANNEL, EVENT_TYPES_CHANNEL])
+        .await?;
     Ok((pool, listener))
 }
 
@@ -131,6 +141,7 @@ async fn hand_on(listener: &mut PgListener, changes: &UnboundedSender<Change>) -
         let change = match heard.channel() {
             WEBHOOK_CHANNEL => Change::Webhook(WebhookId::from_stored(heard.payload().to_owned())),
             KEY_CHANNEL => Change::ApiKeyRevoked(ApiKeyId::from_stored(heard.payload().to_owned())),
+            EVENT_TYPES_CHANNEL => Change::EventTypes,
             _ => continue,
         };
         if changes.send(change).is_err() {

@@ -104,6 +104,10 @@ impl Backend for Postgres {
         Box::pin(changes::key_revoked(conn, key_id))
     }
 
+    fn event_types_changed_on(conn: &mut PgConnection) -> BoxFuture<'_, StoreResult<()>> {
+        Box::pin(changes::event_types_changed(conn))
+    }
+
     fn watch_changes<'e>(
         listening: &'e Listening,
         node: &'e str,
